@@ -1,0 +1,1 @@
+"""Benchmark suites, the on-disk story data format, and the synthetic story world."""

@@ -1,0 +1,1 @@
+"""Metrics, encoders and scoring of multi-scene stories."""

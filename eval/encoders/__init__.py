@@ -1,0 +1,1 @@
+"""The encoder registry: real encoders from local weights and tiny random ones for tests."""

@@ -1,0 +1,1 @@
+"""The metric registry and the metric modules."""

@@ -1,0 +1,98 @@
+"""The `msvg-bench` command line. Only typer/click load at start-up; commands import the rest.
+
+Exit codes: 0 success, 1 failure (one line on stderr; a traceback with --debug), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+try:  # recent typer vendors click; its exceptions are not click's own
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException as _ClickException
+
+from msvg_bench import __version__
+from msvg_bench.errors import MsvgError
+
+app = typer.Typer(
+    name="msvg-bench",
+    help="Train, generate, evaluate and compare multi-scene story video models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STATE = {"debug": False}
+
+# Each module exposes `register(app)`; its commands import heavy libraries only when run.
+COMMAND_MODULES: tuple[str, ...] = (
+    "msvg_bench.commands.config_cmd",
+    "msvg_bench.commands.info_cmd",
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"msvg-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on failure.")] = False,
+) -> None:
+    """Train, generate, evaluate and compare multi-scene story video models."""
+    _STATE["debug"] = debug
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the console-script entry point)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _STATE["debug"] = "--debug" in args
+    try:
+        result = app(args=args, prog_name="msvg-bench", standalone_mode=False)
+    except _ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    except MsvgError as exc:
+        if _STATE["debug"]:
+            traceback.print_exc()
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if _STATE["debug"]:
+            traceback.print_exc()
+            typer.echo(f"error: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+        else:
+            typer.echo(
+                f"error: {type(exc).__name__}: {_one_line(str(exc))} (run with --debug for the traceback)", err=True
+            )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""`msvg-bench info`: versions, devices and where runs are tracked."""
+
+from __future__ import annotations
+
+import typer
+
+from msvg_bench.cli_options import TrackingUriOption
+
+
+def info(tracking_uri: TrackingUriOption = None) -> None:
+    """Show package and library versions, the accelerator, presets, and the tracking store."""
+    import importlib.metadata as metadata
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from msvg_bench import __version__
+    from msvg_bench.config import PRESETS
+    from msvg_bench.tracking import resolve_tracking_uri
+
+    table = Table(title=f"msvg-bench {__version__}", show_header=False)
+    for package in ("torch", "torchvision", "deepspeed", "diffusers", "transformers", "mlflow", "scenedetect", "av"):
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        table.add_row(package, version)
+    import torch
+
+    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    table.add_row("accelerator", device)
+    table.add_row("presets", ", ".join(PRESETS.names()))
+    table.add_row("tracking uri", resolve_tracking_uri(tracking_uri))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the CLI."""
+    app.command("info", rich_help_panel="Utilities")(info)

@@ -1,0 +1,327 @@
+"""MLflow tracking: one run per job, logged from rank 0 only, ended FAILED/KILLED on errors.
+
+Default store: `sqlite:///<cwd>/mlflow.db` (override with `--tracking-uri` or
+`MLFLOW_TRACKING_URI`). Experiments are one per job kind (`msvg-bench/train`, `msvg-bench/eval`,
+...). Artifacts of a SQLite store live beside the database in `mlartifacts/`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from msvg_bench import __version__
+from msvg_bench.distributed import get_world_size, is_rank_zero
+from msvg_bench.errors import MsvgError
+
+DEFAULT_DB_NAME = "mlflow.db"
+EXPERIMENT_PREFIX = "msvg-bench"
+METRIC_NAME_PATTERN = re.compile(r"^[/\w.\- ]*$")
+MAX_PARAMS_PER_BATCH = 100
+MAX_PARAM_VALUE_CHARS = 6000
+MAX_METRICS_PER_BATCH = 1000
+
+T = TypeVar("T")
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so the run is ended as KILLED."""
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """`explicit`, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working directory."""
+    if explicit:
+        return explicit
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB_NAME}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, else None."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :])
+    return None
+
+
+def experiment_name(kind: str) -> str:
+    """The experiment that holds runs of one job kind (train, eval, generate, compare, ...)."""
+    return f"{EXPERIMENT_PREFIX}/{kind}"
+
+
+def git_sha(start: Path | None = None) -> str | None:
+    """The commit of the source tree the package runs from, when it is a git checkout."""
+    where = start or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+def validate_metric_name(name: str) -> str:
+    """Return `name` if MLflow accepts it as a metric key, else raise naming it."""
+    if not name or not METRIC_NAME_PATTERN.match(name):
+        raise MsvgError(f"metric name {name!r} is not allowed by MLflow (letters, digits, _ - . / and spaces)")
+    return name
+
+
+def param_value(value: Any) -> str:
+    """A parameter value as MLflow stores it, cut to MLflow's length limit."""
+    text = "None" if value is None else str(value)
+    if len(text) > MAX_PARAM_VALUE_CHARS:
+        marker = "...[truncated]"
+        text = text[: MAX_PARAM_VALUE_CHARS - len(marker)] + marker
+    return text
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text or "locked" in text and "sqlite" in text
+
+
+def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 40, **kwargs: Any) -> T:
+    """Call `fn`, retrying with backoff while a concurrent writer holds the SQLite lock."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - MLflow wraps SQLAlchemy errors in several types
+            if attempt == attempts - 1 or not _is_lock_error(exc):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise store creation/migration between processes sharing one SQLite file."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def make_client(uri: str) -> Any:
+    """An `MlflowClient` for `uri`, with the store's schema created under an inter-process lock."""
+    from mlflow.tracking import MlflowClient
+
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        with_retry(client.search_experiments, max_results=1)
+    return client
+
+
+def ensure_experiment(client: Any, uri: str, name: str) -> str:
+    """The id of experiment `name`, created (artifacts beside a SQLite store) if missing."""
+    existing = with_retry(client.get_experiment_by_name, name)
+    if existing is not None:
+        return existing.experiment_id
+    db = sqlite_path(uri)
+    location = None
+    if db is not None:
+        safe = re.sub(r"[^\w.-]+", "_", name)
+        location = (db.parent / "mlartifacts" / safe).resolve().as_uri()
+    with store_lock(uri):
+        existing = with_retry(client.get_experiment_by_name, name)
+        if existing is not None:
+            return existing.experiment_id
+        return with_retry(client.create_experiment, name, artifact_location=location)
+
+
+class Tracker:
+    """One MLflow run. On ranks other than 0 (or when disabled) every method does nothing.
+
+    Use as a context manager: a normal exit ends the run FINISHED, an exception FAILED,
+    Ctrl-C or SIGTERM KILLED. Passing `run_id` continues an existing run (resumed training).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        tracking_uri: str | None = None,
+        run_id: str | None = None,
+        enabled: bool | None = None,
+        config: Any = None,
+    ) -> None:
+        self.kind = kind
+        self.config = config
+        self.run_name = run_name
+        self.initial_tags = dict(tags or {})
+        self.uri = resolve_tracking_uri(tracking_uri)
+        self.enabled = is_rank_zero() if enabled is None else enabled
+        self._run_id = run_id
+        self._client: Any = None
+        self._previous_sigterm: Any = None
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run id (None on non-logging ranks)."""
+        return self._run_id if self.enabled else None
+
+    @property
+    def client(self) -> Any:
+        """The underlying `MlflowClient` (only on the logging rank)."""
+        return self._client
+
+    def start(self) -> Tracker:
+        """Create (or reopen) the run and set the standard tags."""
+        if not self.enabled:
+            return self
+        self._client = make_client(self.uri)
+        tags = {
+            "msvg.kind": self.kind,
+            "msvg.version": __version__,
+            "msvg.world_size": str(get_world_size()),
+            **{k: str(v) for k, v in self.initial_tags.items()},
+        }
+        sha = git_sha()
+        if sha:
+            tags["msvg.git_sha"] = sha
+        if self._run_id is None:
+            experiment_id = ensure_experiment(self._client, self.uri, experiment_name(self.kind))
+            run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name, tags=tags)
+            self._run_id = run.info.run_id
+            if self.config is not None:
+                self.log_config(self.config)
+        else:
+            with_retry(self._client.get_run, self._run_id)
+            with_retry(self._client.update_run, self._run_id, status="RUNNING")
+            self.set_tags(tags)
+        return self
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """End the run with `status` (FINISHED, FAILED or KILLED)."""
+        if self.enabled and self._run_id is not None and self._client is not None:
+            with_retry(self._client.set_terminated, self._run_id, status)
+
+    def __enter__(self) -> Tracker:
+        self.start()
+        if self.enabled:
+            try:
+                self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+            except ValueError:  # not the main thread
+                self._previous_sigterm = None
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, (KeyboardInterrupt, Terminated)):
+            status = "KILLED"
+        elif issubclass(exc_type, SystemExit) and exc is not None and exc.code in (0, None):
+            status = "FINISHED"
+        else:
+            status = "FAILED"
+        if status == "FAILED" and exc is not None:
+            self.set_tags({"msvg.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        self.finish(status)
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flat params in batches of at most 100, values cut to MLflow's limit."""
+        if not self.enabled:
+            return
+        from mlflow.entities import Param
+
+        items = [Param(str(k), param_value(v)) for k, v in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            batch = items[start : start + MAX_PARAMS_PER_BATCH]
+            with_retry(self._client.log_batch, self._run_id, params=batch)
+
+    def log_config(self, config: Any) -> None:
+        """Log a resolved `Config` as dotted params, its YAML as an artifact, and its hash as a tag."""
+        if not self.enabled:
+            return
+        from msvg_bench.config import config_hash, config_to_dict, config_to_yaml, flatten
+
+        self.log_params(flatten(config_to_dict(config)))
+        self.set_tags({"msvg.config_hash": config_hash(config), "msvg.seed": config.seed, "msvg.preset": config.preset})
+        self.log_text(config_to_yaml(config), "config/resolved.yaml")
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log metrics (names like `train/loss`, `eval/mawe`, `perf/step_s`) at `step`."""
+        if not self.enabled or not metrics:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(validate_metric_name(k), float(v), now, step or 0) for k, v in metrics.items()]
+        for start in range(0, len(items), MAX_METRICS_PER_BATCH):
+            with_retry(self._client.log_batch, self._run_id, metrics=items[start : start + MAX_METRICS_PER_BATCH])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set run tags (values stringified)."""
+        if not self.enabled or not tags:
+            return
+        from mlflow.entities import RunTag
+
+        with_retry(self._client.log_batch, self._run_id, tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Copy a local file into the run's artifacts."""
+        if self.enabled:
+            self._client.log_artifact(self._run_id, str(path), artifact_path)
+
+    def log_artifacts(self, directory: str | Path, artifact_path: str | None = None) -> None:
+        """Copy a local folder into the run's artifacts."""
+        if self.enabled:
+            self._client.log_artifacts(self._run_id, str(directory), artifact_path)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        """Store `obj` as a JSON/YAML artifact (format from the extension)."""
+        if self.enabled:
+            self._client.log_dict(self._run_id, obj, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store `text` as an artifact file."""
+        if self.enabled:
+            self._client.log_text(self._run_id, text, artifact_file)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def start_run(
+    kind: str,
+    config: Any = None,
+    *,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
+    run_id: str | None = None,
+) -> Tracker:
+    """A `Tracker` for a job of `kind`, using the config's tracking settings unless given.
+
+    Use it as a context manager; a new run logs the resolved config on entry (a resumed one has it).
+    """
+    uri = tracking_uri or (config.tracking.uri if config is not None else None)
+    name = run_name or (config.tracking.run_name if config is not None else None)
+    return Tracker(kind, run_name=name, tags=tags, tracking_uri=uri, run_id=run_id, config=config)

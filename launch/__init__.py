@@ -1,0 +1,1 @@
+"""DeepSpeed configs, launchers and the distributed training loop."""

@@ -1,0 +1,1 @@
+"""The multi-scene CogVideoX model, its baselines, pipelines and weight loaders."""
