@@ -1,0 +1,100 @@
+"""Video I/O: H.264 round trip, metadata, GIF previews, one-line errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from msvg_bench.errors import VideoError
+from msvg_bench.video import concat_videos, probe_video, read_video, write_gif, write_video
+
+
+def smooth_clip(frames: int = 12, height: int = 48, width: int = 64) -> np.ndarray:
+    """A moving gradient: smooth content that H.264 reproduces closely."""
+    t = np.arange(frames)[:, None, None]
+    y = np.arange(height)[None, :, None]
+    x = np.arange(width)[None, None, :]
+    red = (x * 3 + t * 4) % 256
+    green = (y * 4 + t * 2) % 256
+    blue = np.full_like(red + green, 128)
+    return np.stack(np.broadcast_arrays(red, green, blue), axis=-1).astype(np.uint8)
+
+
+def test_round_trip_within_codec_tolerance(tmp_path: Path) -> None:
+    clip = smooth_clip()
+    path = write_video(tmp_path / "clip.mp4", clip, fps=8)
+    decoded = read_video(path)
+    assert decoded.shape == clip.shape
+    assert decoded.dtype == np.uint8
+    error = np.abs(decoded.astype(np.int16) - clip.astype(np.int16))
+    assert error.mean() < 3.0
+    assert np.percentile(error, 99) < 16
+
+
+def test_metadata_is_h264_yuv420p(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "clip.mp4", smooth_clip(frames=10), fps=12)
+    info = probe_video(path)
+    assert info.codec == "h264"
+    assert info.pixel_format == "yuv420p"
+    assert info.frame_count == 10
+    assert info.fps == pytest.approx(12.0)
+    assert (info.width, info.height) == (64, 48)
+    assert info.duration_s == pytest.approx(10 / 12)
+
+
+def test_odd_sizes_are_padded_to_even(tmp_path: Path) -> None:
+    clip = smooth_clip(frames=4, height=17, width=23)
+    decoded = read_video(write_video(tmp_path / "odd.mp4", clip, fps=8))
+    assert decoded.shape == (4, 18, 24, 3)
+
+
+def test_gif_preview_is_small_and_animated(tmp_path: Path) -> None:
+    path = write_gif(tmp_path / "p.gif", smooth_clip(frames=6, height=300, width=600), fps=6, max_side=128)
+    with Image.open(path) as image:
+        assert image.format == "GIF"
+        assert max(image.size) == 128
+        assert image.n_frames == 6
+
+
+def test_concat_joins_in_time(tmp_path: Path) -> None:
+    a = write_video(tmp_path / "a.mp4", smooth_clip(frames=5), fps=8)
+    b = write_video(tmp_path / "b.mp4", smooth_clip(frames=7), fps=8)
+    assert concat_videos([a, b]).shape[0] == 12
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file (0 bytes)"), (b"\x00\x01not a video at all" * 50, "cannot be opened as a video")],
+)
+def test_bad_files_give_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    for reader in (read_video, probe_video):
+        with pytest.raises(VideoError) as info:
+            reader(path)
+        text = str(info.value)
+        assert message in text and str(path) in text and "\n" not in text
+
+
+def test_truncated_file_is_reported(tmp_path: Path) -> None:
+    good = write_video(tmp_path / "good.mp4", smooth_clip(frames=20), fps=8)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    with pytest.raises(VideoError, match="truncated.mp4"):
+        read_video(truncated)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="no such file"):
+        read_video(tmp_path / "missing.mp4")
+
+
+def test_write_rejects_wrong_shapes(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match=r"\(T, H, W, 3\)"):
+        write_video(tmp_path / "x.mp4", np.zeros((4, 8, 8), np.uint8), fps=8)
+    with pytest.raises(VideoError, match="uint8"):
+        write_video(tmp_path / "x.mp4", np.zeros((4, 8, 8, 3), np.float32), fps=8)
+    assert not (tmp_path / "x.mp4").exists()
