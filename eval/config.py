@@ -1,4 +1,4 @@
-"""Evaluation configuration section: suite, metrics and where results go."""
+"""Evaluation configuration section: suite, metrics, encoders, flow backend, detector and outputs."""
 
 from __future__ import annotations
 
@@ -11,12 +11,41 @@ from msvg_bench.schema import StrictModel
 
 
 class EvalConfig(StrictModel):
-    """What `msvg-bench eval` scores and where it writes."""
+    """What `msvg-bench eval` scores, with which encoders/backends, and where it writes."""
 
-    suite: str = "multi_scene"
+    suite: str = Field("multi_scene", description="suite name (see --list-suites) or a suite JSON file")
     metrics: list[str] | None = Field(None, description="subset of metric names (default: all)")
-    limit: int | None = Field(None, ge=1)
-    output_dir: Path = Path("runs/eval")
+    limit: int | None = Field(None, ge=1, description="score only the first N stories of the suite")
+    output_dir: Path = Field(Path("runs/eval"), description="results.json, generated videos and shard files go here")
+    videos: Path | None = Field(None, description="score existing videos: manifest, prompts-folder or story-video folder")
+    scene_lengths: list[int] | None = Field(None, description="frames per scene when --videos holds one video per story")
+    scene_encoder: str = Field("appearance-hist", description="encoder for scene_consistency (CLIP4Clip in real use)")
+    character_encoder: str = Field("appearance-hist", description="encoder for character crops (CLIP-I / DINOv2 class)")
+    text_encoder: str = Field("tiny-random", description="CLIP encoder for prompt_alignment")
+    encoder_paths: dict[str, Path] = Field(default_factory=dict, description="local weights folder per encoder name")
+    flow_backend: str = Field("opencv-dis", description="MAWE flow: raft-large (reference, local weights) | opencv-dis | opencv-farneback")
+    flow_weights: Path | None = Field(None, description="RAFT-large checkpoint file (default: the weights home / torch hub cache)")
+    mawe_size: int = Field(720, ge=8, description="frames are resized to size x size before flow (720 in the definition)")
+    detector: str = Field("auto", description="character detector: auto (annotated boxes, else full-frame) | annotated | full-frame | owlvit")
+    detector_path: Path | None = Field(None, description="local weights folder of a learned detector")
+    crop_frames: int = Field(8, ge=1, description="frames per scene sampled (uniformly) for character crops")
+    device: str = Field("cpu", description="cpu | cuda | auto for encoders and flow")
+    batch_size: int = Field(32, ge=1, description="frames per encoder forward")
+    cache_dir: Path | None = Field(None, description="embedding cache (default: <output_dir>/cache)")
+    cache: bool = Field(True, description="cache embeddings/flow statistics by content hash + encoder identity")
+    resume: bool = Field(True, description="keep finished stories of an existing results.json and score the rest")
+    log_videos: bool = Field(True, description="log per-story H.264 mp4 + GIF artifacts to MLflow")
+    shard: str | None = Field(None, description="i/n: score every n-th story starting at i (merge with --merge)")
 
 
-EVAL_PRESETS: dict[str, dict[str, Any]] = {"tiny": {}, "cogvideox-2b": {}}
+EVAL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {},
+    "cogvideox-2b": {
+        "scene_encoder": "clip4clip",
+        "character_encoder": "dinov2-base",
+        "text_encoder": "clip-vit-l14",
+        "flow_backend": "raft-large",
+        "detector": "owlvit",
+        "device": "auto",
+    },
+}

@@ -37,6 +37,14 @@ _STATE = {"debug": False}
 COMMAND_MODULES: tuple[str, ...] = (
     "msvg_bench.commands.config_cmd",
     "msvg_bench.commands.info_cmd",
+    "msvg_bench.commands.data_cmd",
+    "msvg_bench.commands.compare_cmd",
+    "msvg_bench.commands.ui_cmd",
+    "msvg_bench.commands.demo_cmd",
+    "msvg_bench.commands.train_cmd",
+    "msvg_bench.commands.plan_cmd",
+    "msvg_bench.commands.generate_cmd",
+    "msvg_bench.commands.eval_cmd",
 )
 
 

@@ -1,11 +1,11 @@
-"""Training configuration section: distribution, optimisation and checkpointing."""
+"""Training configuration section: distribution, optimisation, data order and checkpointing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from msvg_bench.schema import StrictModel
 
@@ -13,21 +13,66 @@ from msvg_bench.schema import StrictModel
 class TrainConfig(StrictModel):
     """How `msvg-bench train` distributes, optimises and checkpoints."""
 
-    stage: Literal["extractor", "joint"] = "joint"
-    zero: Literal[0, 2, 3] = 2
-    offload: Literal["none", "optimizer", "full"] = "none"
-    steps: int = Field(100, ge=1)
-    micro_batch: int = Field(1, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    lr: float = 2e-5
+    stage: str = Field(
+        "joint",
+        description="training recipe: extractor (stage 1), joint (stage 2), or mlp (synthetic regression, for "
+        "benchmarks and plumbing checks)",
+    )
+    zero: Literal[0, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
+    offload: Literal["none", "optimizer", "full"] = Field(
+        "none", description="CPU offload: optimizer states (ZeRO-2/3), or optimizer + parameters (ZeRO-3)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda (nccl, bf16) when a GPU is visible, else cpu (gloo, fp32)"
+    )
+    steps: int = Field(100, ge=1, description="optimizer steps (ignored when epochs is set)")
+    epochs: int | None = Field(None, ge=1, description="train for this many passes over the data instead of steps")
+    micro_batch: int = Field(1, ge=1, description="samples per rank per forward/backward")
+    grad_accum: int = Field(1, ge=1, description="micro-batches accumulated per optimizer step")
+    lr: float = Field(2e-5, gt=0, description="peak learning rate (AdamW)")
     betas: tuple[float, float] = (0.9, 0.95)
-    weight_decay: float = 1e-4
-    warmup_steps: int = Field(100, ge=0)
-    grad_clip: float = 1.0
-    output_dir: Path = Path("runs/train")
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_steps: int = Field(100, ge=0, description="linear warmup from lr/warmup_steps to lr")
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="learning-rate schedule after warmup"
+    )
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final lr / peak lr for linear and cosine")
+    grad_clip: float = Field(1.0, ge=0, description="clip the global gradient norm (0: off)")
+    gradient_checkpointing: bool = Field(True, description="recompute activations in backward")
+    trainable_patterns: list[str] | None = Field(
+        None, description="regexes (re.search on parameter names) of the trainable set; None: the recipe's own"
+    )
+    checkpoint_every: int = Field(0, ge=0, description="save a resumable checkpoint every N steps (0: only at the end)")
+    keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+    output_dir: Path = Field(Path("runs/train"), description="run folder: checkpoints/, export/, logs/")
+    resume: str | None = Field(None, description="latest | path of a checkpoint (folder) to continue from")
+    export: bool = Field(True, description="write the consolidated model to <output_dir>/export at the end")
+    log_every: int = Field(1, ge=1, description="log metrics every N steps")
+    # launch topology
+    nproc_per_node: int = Field(1, ge=1, description="worker processes per node (GPUs per node)")
+    nnodes: int = Field(1, ge=1, description="number of nodes")
+    node_rank: int | None = Field(None, ge=0, description="this node's rank (multi-node; from the hostfile if unset)")
+    hostfile: Path | None = Field(None, description="DeepSpeed-style hostfile: '<host> slots=<n>' per line")
+    master_addr: str | None = Field(None, description="rendezvous host (multi-node)")
+    master_port: int | None = Field(None, ge=1, le=65535, description="rendezvous port (multi-node)")
+    rdzv_timeout_s: int = Field(60, ge=1, description="bound on rendezvous (finding the master and peers)")
+    init_timeout_s: int = Field(120, ge=1, description="bound on process-group collectives during start-up")
+    # mlp recipe (synthetic regression)
+    mlp_width: int = Field(64, ge=1, description="mlp recipe: hidden width")
+    mlp_depth: int = Field(2, ge=1, description="mlp recipe: hidden layers")
+    mlp_samples: int = Field(64, ge=1, description="mlp recipe: number of synthetic samples")
+
+    @model_validator(mode="after")
+    def _check_offload(self) -> TrainConfig:
+        if self.offload != "none" and self.zero == 0:
+            raise ValueError(f"offload={self.offload} needs ZeRO stage 2 or 3 (got zero=0)")
+        if self.offload == "full" and self.zero != 3:
+            raise ValueError("offload=full (parameters too) needs ZeRO stage 3")
+        return self
 
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3},
-    "cogvideox-2b": {},
+    "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3, "device": "cpu", "zero": 2},
+    "cogvideox-2b": {"steps": 1000, "warmup_steps": 100, "lr": 2e-5, "schedule": "constant", "checkpoint_every": 250},
 }

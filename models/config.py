@@ -11,18 +11,47 @@ from msvg_bench.schema import StrictModel
 
 
 class ModelConfig(StrictModel):
-    """Which weights to use and the clip geometry the model works at."""
+    """Which weights to use, the clip geometry, and the sizes of the multi-scene modules."""
 
     source: Literal["tiny", "pretrained"] = Field("tiny", description="tiny: random-init from config; pretrained: local weights")
     model_dir: Path | None = Field(None, description="CogVideoX diffusers folder (transformer/ vae/ text_encoder/ tokenizer/ scheduler/)")
+    weights: Path | None = Field(
+        None, description="trained multi-scene weights folder (written by train / models.export_weights); None: fresh init"
+    )
     clip4clip_dir: Path | None = Field(None, description="CLIP4Clip transformers folder (vision tower with projection)")
-    mixer_dir: Path | None = Field(None, description="feature-extractor mixer backbone checkpoint folder")
+    mixer_dir: Path | None = Field(None, description="feature-extractor mixer backbone checkpoint folder (clip-vision backbone)")
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     num_frames: int = Field(9, ge=1)
     height: int = Field(16, ge=8)
     width: int = Field(16, ge=8)
     fps: int = Field(8, ge=1)
+    init_seed: int = Field(0, description="seed of every random-init weight (tiny components, new modules)")
+    tiny_layers: int = Field(1, ge=1, description="tiny preset: transformer layers")
+    tiny_heads: int = Field(4, ge=1, description="tiny preset: transformer attention heads")
+    tiny_head_dim: int = Field(8, ge=1, description="tiny preset: transformer head width")
+    tiny_text_dim: int = Field(32, ge=4, description="tiny preset: T5 width (= transformer text_embed_dim)")
+    tiny_text_len: int = Field(16, ge=4, description="tiny preset: text tokens per prompt")
+    history_encoder: str = Field("tiny-random", description="frame encoder for history features (msvg_bench.eval.encoders name)")
+    history_dim: int = Field(512, ge=1, description="per-frame embedding width of the history encoder")
+    filter_threshold: float = Field(0.75, ge=-1.0, le=1.0, description="text filter: keep past tokens with cosine >= this")
+    filter_embedding: Literal["input", "contextual"] = Field(
+        "input", description="text filter: T5 input token embeddings or contextual encoder outputs"
+    )
+    max_history_tokens: int = Field(32, ge=1, description="cap on past-prompt tokens kept by the text filter")
+    max_history_frames: int = Field(16, ge=1, description="frames per past scene the extractor reads (uniformly sampled)")
+    extractor_dim: int = Field(32, ge=8, description="feature extractor width (mixer hidden size)")
+    extractor_layers: int = Field(2, ge=1, description="feature extractor mixer layers")
+    extractor_heads: int = Field(4, ge=1, description="feature extractor attention heads")
+    mixer_backbone: Literal["transformer", "clip-vision"] = Field(
+        "transformer", description="mixer: a transformer built from config, or a CLIP vision tower (mixer_dir)"
+    )
+    max_scene_offset: int = Field(16, ge=1, description="scene-offset embeddings (offsets beyond share the last)")
+    decoupler_dim: int = Field(32, ge=8, description="decoupler cross-attention width")
+    decoupler_heads: int = Field(4, ge=1, description="decoupler attention heads")
+    text_dropout: float = Field(0.1, ge=0.0, le=1.0, description="stage 2: probability of replacing the prompt by the negative prompt")
+    history_dropout: float = Field(0.1, ge=0.0, le=1.0, description="stage 2: probability of replacing history by no-history features")
+    train_base_transformer: bool = Field(True, description="stage 2: fine-tune the CogVideoX weights too (else only new modules)")
 
 
 class GenerateConfig(StrictModel):
@@ -32,12 +61,36 @@ class GenerateConfig(StrictModel):
     num_inference_steps: int = Field(50, ge=1)
     guidance_scale: float = Field(6.0, description="w1: text guidance")
     history_guidance_scale: float = Field(3.0, description="w2: history guidance")
-    use_dynamic_cfg: bool = True
+    use_dynamic_cfg: bool = Field(True, description="ramp guidance with the step index (cosine schedule)")
     negative_prompt: str = ""
+    eta: float = Field(0.0, ge=0.0, description="DDIM eta")
+    streaming_overlap: int = Field(1, ge=1, description="streaming: latent frames of the previous scene used as short-term memory")
+    streaming_anchor_strength: float = Field(
+        0.2, ge=0.0, le=1.0, description="streaming: blend weight of the scene-1 anchor latent (long-term memory)"
+    )
+    streaming_anchor_steps: float = Field(
+        0.5, ge=0.0, le=1.0, description="streaming: fraction of the first denoising steps the anchor is blended in"
+    )
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"source": "tiny", "dtype": "fp32", "device": "cpu", "num_frames": 9, "height": 16, "width": 16, "fps": 8},
+    "tiny": {
+        "source": "tiny",
+        "dtype": "fp32",
+        "device": "cpu",
+        "num_frames": 9,
+        "height": 16,
+        "width": 16,
+        "fps": 8,
+        "history_encoder": "tiny-random",
+        "filter_threshold": 0.75,
+        "max_history_tokens": 32,
+        "extractor_dim": 32,
+        "extractor_layers": 2,
+        "extractor_heads": 4,
+        "decoupler_dim": 32,
+        "decoupler_heads": 4,
+    },
     "cogvideox-2b": {
         "source": "pretrained",
         "dtype": "bf16",
@@ -46,6 +99,15 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
         "height": 480,
         "width": 720,
         "fps": 8,
+        "history_encoder": "clip4clip",
+        "filter_threshold": 0.5,
+        "max_history_tokens": 226,
+        "max_history_frames": 16,
+        "extractor_dim": 1024,
+        "extractor_layers": 8,
+        "extractor_heads": 16,
+        "decoupler_dim": 512,
+        "decoupler_heads": 8,
     },
 }
 

@@ -1,0 +1,306 @@
+"""CLIP-family encoders through transformers: CLIP4Clip, CLIP ViT-B/32 and L/14, any CLIP folder, tiny-random.
+
+Frames are preprocessed with transformers' `CLIPImageProcessor` (resize the shorter side bicubic, centre
+crop, rescale to [0, 1], CLIP mean/std): the same pipeline torchmetrics' `CLIPScore` runs, so scores
+made here match it. Image embeddings are the projected pooled output (`image_embeds`), text
+embeddings the projected text pooled output; both L2-normalised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.eval.encoders.base import (
+    ENCODERS,
+    Encoder,
+    hf_cache_snapshots,
+    quiet_transformers,
+    resolve_device,
+    weights_home,
+    weights_identity,
+)
+from msvg_bench.hashing import hash_json
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
+
+# name -> (hub repo it is published as, environment variable, folder under the weights home)
+KNOWN_CLIP_WEIGHTS: dict[str, tuple[str, str, str]] = {
+    "clip4clip": ("Searchium-ai/clip4clip-webvid150k", "MSVG_CLIP4CLIP_DIR", "clip4clip-webvid150k"),
+    "clip-vit-b32": ("openai/clip-vit-base-patch32", "MSVG_CLIP_VIT_B32_DIR", "clip-vit-base-patch32"),
+    "clip-vit-l14": ("openai/clip-vit-large-patch14", "MSVG_CLIP_VIT_L14_DIR", "clip-vit-large-patch14"),
+}
+
+
+def is_weights_folder(folder: Path) -> bool:
+    """A transformers folder: config.json plus one weights file."""
+    return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
+
+
+def find_weights_folder(component: str, explicit: str | Path | None, env_var: str, subdir: str, repo_id: str) -> Path:
+    """The first local folder holding `component`'s weights, else a `WeightsNotFoundError` naming every place tried."""
+    if explicit is not None:
+        candidates = [Path(explicit).expanduser()]
+    else:
+        candidates = []
+        if os.environ.get(env_var):
+            candidates.append(Path(os.environ[env_var]).expanduser())
+        candidates.append(weights_home() / subdir)
+        candidates.extend(hf_cache_snapshots(repo_id))
+    for folder in candidates:
+        if is_weights_folder(folder):
+            return folder
+    how = (
+        f"Download {repo_id} (transformers layout: config.json + model.safetensors) on a machine with internet, "
+        f"e.g. `huggingface-cli download {repo_id} --local-dir {weights_home() / subdir}`, then copy it here "
+        f"or point ${env_var} / the encoder path option at it."
+    )
+    raise WeightsNotFoundError(component, candidates, how)
+
+
+class ClipEncoder(Encoder):
+    """A CLIP vision tower with projection (and optionally the text tower) plus its processors."""
+
+    def __init__(
+        self,
+        name: str,
+        identity: str,
+        kind: str,
+        vision_fn: Callable[[torch.Tensor], torch.Tensor],
+        dim: int,
+        image_processor: Any,
+        device: torch.device,
+        batch_size: int = 32,
+        text_loader: Callable[[], tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]] | None = None,
+    ) -> None:
+        self.name = name
+        self.identity = identity
+        self.kind = kind
+        self.dim = dim
+        self.batch_size = batch_size
+        self.device = device
+        self.image_processor = image_processor
+        self._vision_fn = vision_fn
+        self._text_loader = text_loader
+        self._text: tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int] | None = None
+
+    @property
+    def supports_text(self) -> bool:
+        """True when a tokenizer and text tower are available."""
+        return self._text_loader is not None
+
+    def preprocessing(self) -> dict[str, Any]:
+        """Resize/crop/normalisation settings of the image processor."""
+        proc = self.image_processor
+        return {
+            "size": dict(proc.size),
+            "crop_size": dict(proc.crop_size),
+            "resample": int(proc.resample),
+            "mean": [float(x) for x in proc.image_mean],
+            "std": [float(x) for x in proc.image_std],
+        }
+
+    def pixel_values(self, frames: np.ndarray) -> torch.Tensor:
+        """The processor's normalised (B, 3, S, S) input for uint8 frames (B, H, W, 3)."""
+        images = [torch.from_numpy(frame).permute(2, 0, 1) for frame in frames]
+        return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def _encode_batch(self, frames: np.ndarray) -> torch.Tensor:
+        return self._vision_fn(self.pixel_values(frames).to(self.device))
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised projected text embeddings (N, dim); captions longer than the context are cut."""
+        if self._text_loader is None:
+            return super().encode_text(texts)
+        if self._text is None:
+            self._text = self._text_loader()
+        tokenizer, text_fn, max_len = self._text
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                tokens = tokenizer(list(texts[start : start + self.batch_size]), padding=True, return_tensors="pt")
+                ids = tokens["input_ids"][:, :max_len].to(self.device)
+                mask = tokens["attention_mask"][:, :max_len].to(self.device)
+                outputs.append(text_fn(ids, mask).float().cpu())
+        return torch.nn.functional.normalize(torch.cat(outputs), dim=-1).clone()
+
+
+def clip_image_processor(size: int = 224) -> Any:
+    """CLIP's preprocessing: shorter side to `size` bicubic, centre crop `size`, CLIP mean/std."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
+def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_size: int = 32, kind: str = "learned") -> ClipEncoder:
+    """A `ClipEncoder` from a transformers CLIP folder (full CLIPModel or vision-with-projection layout)."""
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    dev = resolve_device(device)
+    with quiet_transformers():
+        vision = CLIPVisionModelWithProjection.from_pretrained(folder).to(dev).eval()
+    if (folder / "preprocessor_config.json").is_file():
+        processor = CLIPImageProcessor.from_pretrained(folder)
+    else:
+        processor = clip_image_processor(vision.config.image_size)
+
+    def vision_fn(pixels: torch.Tensor) -> torch.Tensor:
+        return vision(pixel_values=pixels).image_embeds
+
+    text_loader = None
+    if any((folder / f).is_file() for f in TOKENIZER_FILES):
+
+        def text_loader() -> tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+            from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+            with quiet_transformers():
+                tokenizer = CLIPTokenizer.from_pretrained(folder)
+                text = CLIPTextModelWithProjection.from_pretrained(folder).to(dev).eval()
+            return tokenizer, lambda ids, mask: text(input_ids=ids, attention_mask=mask).text_embeds, text.config.max_position_embeddings
+
+    identity = f"{name}:{weights_identity(folder, WEIGHT_FILES)}"
+    return ClipEncoder(name, identity, kind, vision_fn, int(vision.config.projection_dim), processor, dev, batch_size, text_loader)
+
+
+def _known(name: str) -> Callable[..., ClipEncoder]:
+    repo, env_var, subdir = KNOWN_CLIP_WEIGHTS[name]
+
+    def factory(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> ClipEncoder:
+        folder = find_weights_folder(f"encoder {name}", path, env_var, subdir, repo)
+        return load_clip_folder(name, folder, device, batch_size)
+
+    factory.__doc__ = f"{name}: {repo} from a local transformers folder (path option, ${env_var}, the weights home or the HF cache)."
+    return factory
+
+
+for _name in KNOWN_CLIP_WEIGHTS:
+    ENCODERS.add(_name, _known(_name))
+
+
+@ENCODERS.register("clip")
+def clip_from_path(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> ClipEncoder:
+    """Any transformers CLIP folder given by `path` (e.g. one written by `TinyClip.save_pretrained`)."""
+    if path is None:
+        raise WeightsNotFoundError("encoder clip", [], "Pass the folder as the encoder path option (eval.encoder_paths.<role>=DIR).")
+    folder = Path(path).expanduser()
+    if not is_weights_folder(folder):
+        raise WeightsNotFoundError("encoder clip", [folder], "The folder needs config.json and model.safetensors (transformers CLIP layout).")
+    kind = "random-init" if (folder / "msvg_random_init.json").is_file() else "learned"
+    return load_clip_folder("clip", folder, device, batch_size, kind=kind)
+
+
+# --- tiny random CLIP ---------------------------------------------------------------------------
+
+TINY_CLIP_DEFAULTS: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+    "projection_dim": 512,
+    "max_position_embeddings": 77,
+}
+
+
+def byte_level_vocab() -> dict[str, int]:
+    """A CLIP-style byte-level BPE vocabulary with no merges: every byte, alone and word-final, plus specials."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for symbol in symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]:
+        vocab[symbol] = len(vocab)
+    return vocab
+
+
+def tiny_clip_tokenizer() -> Any:
+    """A CLIP tokenizer built locally (byte-level, no merges): every text is encodable, nothing downloads."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer(vocab=byte_level_vocab(), merges=[])
+
+
+def tiny_clip_model(seed: int = 0, **overrides: Any) -> Any:
+    """A random-init `CLIPModel` (small towers, 512-d projection), identical for equal seeds."""
+    from transformers import CLIPConfig, CLIPModel
+
+    spec = {**TINY_CLIP_DEFAULTS, **overrides}
+    vocab = byte_level_vocab()
+    tower = {k: spec[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")}
+    config = CLIPConfig(
+        text_config={
+            **tower,
+            "vocab_size": len(vocab),
+            "max_position_embeddings": spec["max_position_embeddings"],
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"],
+            "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={**tower, "image_size": spec["image_size"], "patch_size": spec["patch_size"]},
+        projection_dim=spec["projection_dim"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CLIPModel(config)
+    return model.eval()
+
+
+class TinyClip(ClipEncoder):
+    """Random-init CLIP (vision + text, 512-d) for CPU tests; its scores test plumbing, not meaning."""
+
+    def __init__(self, seed: int = 0, device: str | None = None, batch_size: int = 32, **overrides: Any) -> None:
+        model = tiny_clip_model(seed, **overrides)
+        dev = resolve_device(device)
+        model.to(dev)
+        spec = {**TINY_CLIP_DEFAULTS, **overrides}
+        tokenizer = tiny_clip_tokenizer()
+        identity = f"tiny-random:seed{seed}:{hash_json(spec)[:12]}"
+        self.model = model
+        self.tokenizer = tokenizer
+
+        def vision_fn(pixels: torch.Tensor) -> torch.Tensor:
+            return model.get_image_features(pixel_values=pixels).pooler_output
+
+        def text_loader() -> tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+            def text_fn(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                return model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
+
+            return tokenizer, text_fn, spec["max_position_embeddings"]
+
+        super().__init__(
+            "tiny-random",
+            identity,
+            "random-init",
+            vision_fn,
+            spec["projection_dim"],
+            clip_image_processor(spec["image_size"]),
+            dev,
+            batch_size,
+            text_loader,
+        )
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write the model, tokenizer and image processor as a transformers CLIP folder (loadable by `clip`)."""
+        from transformers import CLIPProcessor
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            self.model.save_pretrained(folder)
+        CLIPProcessor(image_processor=self.image_processor, tokenizer=self.tokenizer).save_pretrained(folder)
+        (folder / "msvg_random_init.json").write_text(f'{{"identity": "{self.identity}"}}\n')
+        return folder
+
+
+@ENCODERS.register("tiny-random")
+def tiny_random(seed: int = 0, device: str | None = None, batch_size: int = 32, **overrides: Any) -> TinyClip:
+    """Random-init tiny CLIP (hidden 32, image 32, projection 512), deterministic in `seed`; no weights needed."""
+    return TinyClip(seed=seed, device=device, batch_size=batch_size, **overrides)

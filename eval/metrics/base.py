@@ -1,0 +1,77 @@
+"""The metric interface and the `METRICS` registry.
+
+A metric has a name, a version (bump when its numbers change), what it needs (frames at which size,
+which encoder role or flow backend), its keys with their direction, and `compute(story, ctx)` that
+returns per-story and per-scene values. Values that are undefined for a story (no pair of scenes
+sharing a setting, say) are left out rather than stored as NaN.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from msvg_bench.registry import Registry
+
+if TYPE_CHECKING:
+    from msvg_bench.eval.context import MetricContext
+    from msvg_bench.eval.inputs import StoryInput
+
+METRICS: Registry[type[Metric]] = Registry("metric")
+"""Metric classes by name."""
+
+
+@dataclass
+class MetricValues:
+    """What one metric computed for one story."""
+
+    story: dict[str, float] = field(default_factory=dict)
+    scenes: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def scene(self, index: int) -> dict[str, float]:
+        """The (created on demand) value dict of scene `index`."""
+        return self.scenes.setdefault(index, {})
+
+
+class Metric(ABC):
+    """One metric. Subclasses set the class attributes and implement `compute`."""
+
+    name: str
+    version: str
+    higher_is_better: bool
+    description: str
+    needs: dict[str, Any] = {}
+    extra_keys: dict[str, bool] = {}
+    """Further story-level keys (key -> higher is better), e.g. the non-shared mean and the gap."""
+
+    def keys(self) -> dict[str, bool]:
+        """Every story-level key this metric writes, with its direction."""
+        return {self.name: self.higher_is_better, **self.extra_keys}
+
+    def encoder_role(self) -> str | None:
+        """Which configured encoder (scene, character, text) the metric uses, if any."""
+        return self.needs.get("encoder")
+
+    def component(self, ctx: MetricContext) -> tuple[str | None, str | None]:
+        """(encoder identity, backend identity) recorded with the metric's keys."""
+        role = self.encoder_role()
+        return (ctx.encoder(role).identity if role else None), None
+
+    @abstractmethod
+    def compute(self, story: StoryInput, ctx: MetricContext) -> MetricValues:
+        """Per-story and per-scene values of one story."""
+
+
+def pair_means(pairs: list[tuple[bool, float]]) -> dict[str, float]:
+    """Mean over shared pairs, mean over non-shared pairs and their gap (each only when defined)."""
+    shared = [v for s, v in pairs if s]
+    other = [v for s, v in pairs if not s]
+    out: dict[str, float] = {}
+    if shared:
+        out["shared"] = sum(shared) / len(shared)
+    if other:
+        out["nonshared"] = sum(other) / len(other)
+    if shared and other:
+        out["gap"] = out["shared"] - out["nonshared"]
+    return out

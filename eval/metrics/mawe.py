@@ -1,0 +1,154 @@
+"""`mawe`: StreamingT2V's motion-aware warp error (lower is better).
+
+Per scene clip: resize every frame to `size` x `size` (720, aspect not kept, bilinear); forward
+flow t -> t+1 from the configured backend; splat frame t forward by the rounded flow (each source
+pixel lands on `round(p + flow(p))`, sources in raster order so the last write wins; targets outside
+the frame are dropped); W_t = mean squared error in 0-255 units over the target pixels that
+received a source pixel (mean over those pixels and the 3 channels); m_t = mean flow magnitude over
+all pixels; MAWE = mean_t W_t / (c * m_t) with c = 9.5.
+
+Convention beyond the reference: m_t is floored at `MIN_MOTION` = 1e-6 pixels, only so that an
+exactly zero flow does not divide by zero (any measurable motion is used as is, so near-frozen clips
+score very badly, as in the reference; a pair with no change at all, W_t = 0 and m_t = 0, adds 0 --
+the `mawe_motion` diagnostic shows such clips); pairs in which no pixel lands inside the frame are skipped. Per-scene diagnostics `mawe_warp` (mean W_t) and
+`mawe_motion` (mean m_t) are reported beside the score. A story's value is the mean over its scenes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
+
+if TYPE_CHECKING:
+    from msvg_bench.eval.context import MetricContext
+    from msvg_bench.eval.inputs import SceneInput, StoryInput
+
+MAWE_C = 9.5
+MIN_MOTION = 1e-6
+PAIR_CHUNK = 8
+
+
+def resize_square(frames: np.ndarray, size: int) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 resized to (T, size, size, 3), bilinear, aspect not kept."""
+    import cv2
+
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in frames])
+
+
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat row, column and linear indices of a height x width frame (cached per size)."""
+    if (height, width) not in _GRIDS:
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.int32)
+        _GRIDS[(height, width)] = (ys.ravel(), xs.ravel(), np.arange(height * width, dtype=np.int32))
+    return _GRIDS[(height, width)]
+
+
+def splat_sources(flow: np.ndarray) -> np.ndarray:
+    """For each target pixel, the raster index of the source pixel splatted onto it by the rounded flow.
+
+    Source p lands on round(p + flow(p)); sources landing outside are dropped; where several land on
+    one target the last in raster order wins. -1 marks targets that received nothing.
+    """
+    height, width = flow.shape[:2]
+    ys, xs, src = _grid(height, width)
+    flat = flow.reshape(-1, 2)
+    tx = xs + np.rint(flat[:, 0]).astype(np.int32)
+    ty = ys + np.rint(flat[:, 1]).astype(np.int32)
+    inside = (tx >= 0) & (tx < width) & (ty >= 0) & (ty < height)
+    winner = np.full(height * width, -1, dtype=np.int32)
+    winner[(ty * width + tx)[inside]] = src[inside]  # assigned in order: the last source stays
+    return winner
+
+
+def pair_statistics(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> tuple[float, float]:
+    """(W_t, m_t) of one pair: warp MSE over covered targets (NaN when none) and mean flow magnitude."""
+    winner = splat_sources(flow)
+    flat = flow.reshape(-1, 2).astype(np.float64)
+    motion = float(np.sqrt(flat[:, 0] ** 2 + flat[:, 1] ** 2).mean())
+    covered = np.flatnonzero(winner >= 0)
+    if covered.size == 0:
+        return float("nan"), motion
+    channels = first.shape[-1]
+    moved = first.reshape(-1, channels)[winner[covered]]
+    target = second.reshape(-1, channels)[covered]
+    if first.dtype == np.uint8 and second.dtype == np.uint8:  # exact integer arithmetic, fast
+        diff = moved.astype(np.int32) - target.astype(np.int32)
+        squared = float(np.einsum("ij,ij->", diff, diff, dtype=np.int64))
+    else:
+        squared = float(((moved.astype(np.float64) - target.astype(np.float64)) ** 2).sum())
+    return squared / (covered.size * channels), motion
+
+
+def mawe_from_statistics(warp: np.ndarray, motion: np.ndarray, c: float = MAWE_C) -> float:
+    """mean_t W_t / (c * max(m_t, MIN_MOTION)) over pairs with a defined W_t (NaN when there is none)."""
+    warp, motion = np.asarray(warp, np.float64), np.asarray(motion, np.float64)
+    ok = np.isfinite(warp)
+    if not ok.any():
+        return float("nan")
+    return float(np.mean(warp[ok] / (c * np.maximum(motion[ok], MIN_MOTION))))
+
+
+@METRICS.register("mawe")
+class Mawe(Metric):
+    """Motion-aware warp error, StreamingT2V definition (c = 9.5, 720 x 720)."""
+
+    name = "mawe"
+    version = "1"
+    higher_is_better = False
+    description = "motion-aware warp error: mean_t W_t / (9.5 m_t) at 720x720, forward splat by rounded flow"
+    needs = {"frames": "all, resized to mawe_size x mawe_size", "flow": True}
+
+    def component(self, ctx: MetricContext) -> tuple[str | None, str | None]:
+        """No encoder; the flow backend identity and the working size."""
+        return None, f"{ctx.flow_backend().identity}@{ctx.cfg.mawe_size}"
+
+    def scene_statistics(self, scene: SceneInput, ctx: MetricContext) -> dict[str, torch.Tensor]:
+        """Per-pair W_t and m_t of one clip (cached by content + backend + size)."""
+        backend = ctx.flow_backend()
+        size = ctx.cfg.mawe_size
+
+        def compute() -> dict[str, torch.Tensor]:
+            with ctx.timer("decode"):
+                frames = scene.frames
+            with ctx.timer("resize"):
+                frames = resize_square(frames, size)
+            warp, motion = [], []
+            for start in range(0, frames.shape[0] - 1, PAIR_CHUNK):
+                stop = min(start + PAIR_CHUNK, frames.shape[0] - 1)
+                with ctx.timer("flow"):
+                    flows = backend.flow(frames[start:stop], frames[start + 1 : stop + 1])
+                with ctx.timer("warp"):
+                    for k, flow in enumerate(flows):
+                        w, m = pair_statistics(frames[start + k], frames[start + k + 1], flow)
+                        warp.append(w)
+                        motion.append(m)
+            return {"warp": torch.tensor(warp, dtype=torch.float64), "motion": torch.tensor(motion, dtype=torch.float64)}
+
+        return ctx.cached(scene.content_hash, backend.identity, {"what": "mawe-pairs", "size": size, "resize": "bilinear"}, compute)
+
+    def compute(self, story: StoryInput, ctx: MetricContext) -> MetricValues:
+        """Per-scene MAWE (+ diagnostics) and their mean over scenes."""
+        out = MetricValues()
+        scores = []
+        for scene in story.scenes:
+            stats = self.scene_statistics(scene, ctx)
+            warp, motion = stats["warp"].numpy(), stats["motion"].numpy()
+            if warp.size == 0:
+                continue  # a one-frame clip has no pair
+            value = mawe_from_statistics(warp, motion)
+            if np.isfinite(value):
+                values = out.scene(scene.index)
+                values.update(mawe=value, mawe_warp=float(np.nanmean(warp)), mawe_motion=float(motion.mean()))
+                scores.append(value)
+        if scores:
+            out.story["mawe"] = float(np.mean(scores))
+        return out

@@ -1,0 +1,125 @@
+"""Logging an evaluation to MLflow: aggregates, per-story values, the results file, story videos."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from msvg_bench.eval.results import Results
+    from msvg_bench.eval.sources import StorySource
+    from msvg_bench.tracking import Tracker
+
+SAFE = re.compile(r"[^\w.\- ]+")
+
+
+def eval_tags(results: Results) -> dict[str, str]:
+    """The run tags of an eval: suite, version, method, non-semantic flag, config hash, encoders."""
+    tags = {
+        "msvg.suite": results.suite.name,
+        "msvg.suite_version": results.suite.version,
+        "msvg.method": results.method,
+        "msvg.non_semantic": str(results.non_semantic).lower(),
+        "msvg.config_hash": results.config_hash,
+        "msvg.model_identity": results.model_identity,
+        "msvg.failed_stories": str(len(results.failed)),
+    }
+    for role, description in results.encoders.items():
+        tags[f"msvg.encoder.{role}"] = str(description.get("identity"))
+    return tags
+
+
+def log_results(tracker: Tracker, results: Results, results_file: Path) -> None:
+    """Aggregates as `eval/<key>` (+ `eval/<key>_std`), per-story values as `eval/story/<key>` at step =
+    story position, counts, tags, and the results file as `results/results.json`."""
+    tracker.set_tags(eval_tags(results))
+    metrics: dict[str, float] = {}
+    for key, agg in results.aggregate.items():
+        metrics[f"eval/{key}"] = agg.mean
+        metrics[f"eval/{key}_std"] = agg.std
+    metrics["eval/stories_ok"] = float(sum(1 for s in results.stories if s.status == "ok"))
+    metrics["eval/stories_failed"] = float(len(results.failed))
+    tracker.log_metrics(metrics)
+    for step, story in enumerate(results.stories):
+        if story.status == "ok":
+            tracker.log_metrics({f"eval/story/{k}": v for k, v in story.values.items()}, step=step)
+    tracker.log_artifact(results_file, "results")
+
+
+def _h264(path: Path) -> bool:
+    from msvg_bench.errors import VideoError
+    from msvg_bench.video import probe_video
+
+    try:
+        return probe_video(path).codec == "h264" and path.suffix == ".mp4"
+    except VideoError:
+        return False
+
+
+def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
+    """Browser-playable files of one story: `story.mp4`, `story.gif`, `scene_NN.mp4/.gif`.
+
+    H.264 mp4 clips are used as they are; other clips (and the joined story) are encoded here.
+    """
+    import numpy as np
+
+    from msvg_bench.video import write_gif, write_video
+
+    story = source.load()
+    files: dict[str, Path] = {}
+    joined: list[np.ndarray] = []
+    fps = 8.0
+    for scene in story.scenes:
+        frames = scene.frames
+        fps = scene.fps or fps
+        name = f"scene_{scene.index:02d}"
+        if scene.start is None and _h264(scene.path):
+            files[f"{name}.mp4"] = scene.path
+        else:
+            files[f"{name}.mp4"] = write_video(workdir / f"{name}.mp4", frames, fps)
+        gif = scene.path.with_suffix(".gif")
+        files[f"{name}.gif"] = gif if scene.start is None and gif.is_file() else write_gif(workdir / f"{name}.gif", frames, fps)
+        joined.append(frames)
+        scene.release()
+    shapes = {f.shape[1:] for f in joined}
+    if len(shapes) == 1:
+        frames = np.concatenate(joined)
+        files["story.mp4"] = write_video(workdir / "story.mp4", frames, fps)
+        files["story.gif"] = write_gif(workdir / "story.gif", frames, fps)
+    return files
+
+
+def log_story_videos(tracker: Tracker, sources: list[StorySource], results: Results) -> list[str]:
+    """Log `videos/<story_id>/...` for every scored story; returns one-line notes for stories skipped."""
+    from msvg_bench.errors import MsvgError
+
+    notes = []
+    ok = {s.id for s in results.stories if s.status == "ok"}
+    for source in sources:
+        if source.id not in ok:
+            continue
+        with tempfile.TemporaryDirectory(prefix="msvg-eval-videos-") as tmp:
+            try:
+                files = story_video_files(source, Path(tmp))
+            except MsvgError as exc:
+                notes.append(f"{source.id}: videos not logged ({exc})")
+                continue
+            folder = f"videos/{SAFE.sub('_', source.id)}"
+            for name, path in files.items():
+                _log_as(tracker, path, folder, name)
+    return notes
+
+
+def _log_as(tracker: Tracker, path: Path, folder: str, name: str) -> None:
+    """Log `path` under `folder/name` (copied when its file name differs)."""
+    import shutil
+
+    if path.name == name:
+        tracker.log_artifact(path, folder)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / name
+        shutil.copyfile(path, target)
+        tracker.log_artifact(target, folder)

@@ -1,0 +1,87 @@
+"""Printing results: the aggregate table (flagged non-semantic when it must be), failures, listings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from msvg_bench.benchmarks.suite import Suite
+    from msvg_bench.eval.results import Results
+
+NON_SEMANTIC_NOTE = (
+    "NON-SEMANTIC: random-init or handcrafted encoders/backends were used; these numbers test plumbing "
+    "and appearance, not meaning. Provide real weights (see docs) for semantic scores."
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
+
+
+def results_table(results: Results) -> Any:
+    """A rich Table of aggregates: key, mean, std, n, direction, encoder / backend."""
+    from rich.table import Table
+
+    flag = " [bold red](non-semantic)[/]" if results.non_semantic else ""
+    table = Table(title=f"Evaluation: {results.suite.name}@{results.suite.version} · {results.method}{flag}")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    table.add_column("n", justify="right")
+    table.add_column("better")
+    table.add_column("encoder / backend", overflow="fold")
+    for key, info in results.metrics.items():
+        agg = results.aggregate.get(key)
+        component = " · ".join(x for x in (info.encoder, info.backend) if x) or "-"
+        if agg is None:
+            table.add_row(key, "-", "-", "0", "↑" if info.higher_is_better else "↓", component)
+        else:
+            table.add_row(key, _fmt(agg.mean), _fmt(agg.std), str(agg.n), "↑" if info.higher_is_better else "↓", component)
+    ok = sum(1 for s in results.stories if s.status == "ok")
+    table.caption = f"{ok} of {len(results.stories)} stories scored" + (f"; {NON_SEMANTIC_NOTE}" if results.non_semantic else "")
+    return table
+
+
+def print_results(results: Results, path: Any = None) -> None:
+    """Print the aggregate table, the failed stories and where the results file is."""
+    from rich.console import Console
+
+    console = Console()
+    console.print(results_table(results))
+    for story in results.failed:
+        console.print(f"[red]failed[/] {story.id}: {story.error}", markup=True, highlight=False)
+    if path is not None:
+        console.print(f"results: {path}", highlight=False)
+
+
+def print_suites(suites: list[Suite]) -> None:
+    """A table of the registered suites."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Evaluation suites")
+    for column in ("name", "version", "kind", "stories", "scenes", "description"):
+        table.add_column(column, overflow="fold")
+    for suite in suites:
+        scenes = sorted({len(s.scenes) for s in suite.stories})
+        span = f"{scenes[0]}-{scenes[-1]}" if len(scenes) > 1 else str(scenes[0])
+        table.add_row(suite.name, suite.version, suite.kind, str(len(suite.stories)), span, suite.description)
+    Console().print(table)
+
+
+def print_metrics() -> None:
+    """A table of the registered metrics: keys, direction, version, needs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from msvg_bench.eval.metrics import METRICS
+
+    table = Table(title="Metrics")
+    for column in ("metric", "version", "keys", "better", "needs", "definition"):
+        table.add_column(column, overflow="fold")
+    for name in METRICS.names():
+        metric = METRICS.get(name)()
+        keys = metric.keys()
+        needs = ", ".join(f"{k}: {v}" for k, v in metric.needs.items())
+        table.add_row(name, metric.version, "\n".join(keys), "\n".join("↑" if h else "↓" for h in keys.values()), needs, metric.description)
+    Console().print(table)

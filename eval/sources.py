@@ -1,0 +1,158 @@
+"""Where a story's videos come from: the suite's own reference videos, a folder of any system's
+videos, or generation by one of the project's methods. Each source yields, per suite story, a
+loader that builds the `StoryInput` (errors surface per story, so one broken story fails alone).
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.errors import DataError
+from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
+
+if TYPE_CHECKING:
+    from msvg_bench.benchmarks.suite import Suite
+    from msvg_bench.config import Config
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+
+
+@dataclass
+class StorySource:
+    """A story to score: its id, its suite annotations, and how to get its videos."""
+
+    id: str
+    template: Story
+    load: Callable[[], StoryInput]
+    video_story: Callable[[], Story | None] = lambda: None
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An inter-process lock for drawing shared reference videos once."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def with_annotations(story: Story, template: Story | None) -> Story:
+    """`story` with settings/characters filled from the suite's story where the videos' manifest lacks them."""
+    if template is None:
+        return story
+    scenes = []
+    for i, scene in enumerate(story.scenes):
+        src = template.scenes[i] if i < len(template.scenes) else None
+        if src is not None and scene.setting is None and not scene.characters:
+            scene = replace(scene, setting=src.setting, characters=tuple(src.characters))
+        scenes.append(scene)
+    return replace(story, scenes=tuple(scenes))
+
+
+def reference_sources(suite: Suite, root: Path) -> list[StorySource]:
+    """The synthetic suite's own videos, drawn once under `root` (shared safely between shards)."""
+    with folder_lock(root):
+        drawn = {s.id: s for s in suite.materialize(root)}
+    sources = []
+    for template in suite.stories:
+        story = drawn.get(template.id)
+        if story is None:
+            raise DataError(f"{root}: reference videos lack story {template.id}")
+        sources.append(StorySource(template.id, template, lambda s=story: story_input(s), lambda s=story: s))
+    return sources
+
+
+def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = None) -> list[StorySource]:
+    """Stories from any system's videos: a manifest / prompts-folder data root, or one video per story.
+
+    One video per story (`<story_id>.<ext>` in `folder`) is split at `scene_lengths` frames per scene
+    (default: equal parts, one per suite scene); prompts and annotations come from the suite.
+    """
+    from msvg_bench.benchmarks.dataset import MANIFEST_NAME, load_stories
+
+    folder = Path(folder)
+    by_id = {s.id: s for s in suite.stories}
+    if not folder.exists():
+        raise DataError(f"{folder}: videos folder not found")
+    if folder.is_file() or (folder / MANIFEST_NAME).is_file() or (folder / "prompts").is_dir():
+        stories = load_stories(folder)
+        rank = {sid: i for i, sid in enumerate(by_id)}
+        stories.sort(key=lambda s: (rank.get(s.id, len(rank)), s.id))
+        out = []
+        for story in stories:
+            full = with_annotations(story, by_id.get(story.id))
+            out.append(StorySource(story.id, by_id.get(story.id, full), lambda s=full: story_input(s), lambda s=full: s))
+        return out
+    files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
+    if not files:
+        raise DataError(f"{folder}: no manifest.jsonl, prompts/ folder or story videos (<story_id>.mp4) found")
+    unknown = sorted(set(files) - set(by_id))
+    if unknown:
+        raise DataError(f"{folder}: story videos {', '.join(unknown[:5])} match no story of suite {suite.name!r}")
+    out = []
+    for template in suite.stories:
+        if template.id not in files:
+            continue
+        path = files[template.id]
+        out.append(StorySource(template.id, template, lambda t=template, p=path: _split(t, p, scene_lengths)))
+    return out
+
+
+def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> StoryInput:
+    from msvg_bench.video import probe_video
+
+    n = len(template.scenes)
+    if scene_lengths is None:
+        total = probe_video(path).frame_count
+        if total % n:
+            raise DataError(f"{path}: {total} frames do not split into {n} equal scenes; pass --scene-lengths")
+        lengths = [total // n] * n
+    elif len(scene_lengths) == 1:
+        lengths = list(scene_lengths) * n
+    elif len(scene_lengths) == n:
+        lengths = list(scene_lengths)
+    else:
+        raise DataError(f"{path}: {len(scene_lengths)} scene lengths given for a story of {n} scenes")
+    total = probe_video(path).frame_count
+    if total != sum(lengths):
+        raise DataError(f"{path}: has {total} frames, scene lengths {lengths} add up to {sum(lengths)}")
+    return split_story_video(template.id, path, lengths, template)
+
+
+def generated_sources(suite: Suite, cfg: Config, method: str, root: Path) -> list[StorySource]:
+    """Stories generated from the suite's prompts by `method` (clips under `root/videos/<story_id>/`)."""
+
+    def make(template: Story) -> tuple[Callable[[], StoryInput], Callable[[], Story | None]]:
+        state: dict[str, Any] = {}
+
+        def generate() -> Story:
+            if "story" not in state:
+                from msvg_bench.models.pipelines import generate_story
+                from msvg_bench.seeding import derive_seed
+
+                seed = derive_seed(cfg.seed, "eval", suite.name, template.id) % (2**31)
+                made = generate_story(cfg, template.prompts, root, method, seed, template.id)
+                state["story"] = with_annotations(_absolute(made), template)
+            return state["story"]
+
+        return (lambda: story_input(generate())), (lambda: state.get("story"))
+
+    sources = []
+    for template in suite.stories:
+        load, video_story = make(template)
+        sources.append(StorySource(template.id, template, load, video_story))
+    return sources
+
+
+def _absolute(story: Story) -> Story:
+    scenes = tuple(Scene(str(story.clip_path(i).resolve()), s.caption, s.fps, s.num_frames, s.setting, s.characters) for i, s in enumerate(story.scenes))
+    return replace(story, scenes=scenes, root=None)

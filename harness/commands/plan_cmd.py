@@ -1,0 +1,76 @@
+"""`msvg-bench plan`: GPU memory per ZeRO stage x offload and the largest micro-batch that fits."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from msvg_bench.cli_options import ConfigFileOption, OverridesArgument, PresetOption, load_config
+
+
+def plan(
+    overrides: OverridesArgument = None,
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs per node.")] = 8,
+    nodes: Annotated[int, typer.Option("--nodes", help="Number of nodes.")] = 1,
+    gpu_mem_gb: Annotated[float, typer.Option("--gpu-mem-gb", help="Memory of one GPU (GiB).")] = 80.0,
+    frames: Annotated[int | None, typer.Option("--frames", help="Frames per clip (default: the preset's).")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Clip height (default: the preset's).")] = None,
+    width: Annotated[int | None, typer.Option("--width", help="Clip width (default: the preset's).")] = None,
+    history_tokens: Annotated[
+        int, typer.Option("--history-tokens", help="History tokens the multi-scene model adds (0: plain CogVideoX).")
+    ] = 226,
+    reserve_gb: Annotated[
+        float, typer.Option("--reserve-gb", help="Per-GPU memory held back (CUDA context, fragmentation, buckets).")
+    ] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    config_file: ConfigFileOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """Model-state memory (DeepSpeed's estimators) + activations with gradient checkpointing per ZeRO stage x offload."""
+    from msvg_bench.errors import ConfigError
+
+    config = load_config(config_file, overrides, {"preset": preset})
+    if gpus < 1 or nodes < 1 or gpu_mem_gb <= 0:
+        raise ConfigError("plan: --gpus and --nodes must be >= 1 and --gpu-mem-gb > 0")
+    from msvg_bench.launch.plan import cogvideox_2b_shape, plan as make_plan, rows_as_dicts
+
+    shape = cogvideox_2b_shape(config.train.trainable_patterns, history_tokens=history_tokens)
+    f = frames or config.model.num_frames
+    h = height or config.model.height
+    w = width or config.model.width
+    rows = make_plan(shape, gpus=gpus, nodes=nodes, gpu_mem_gb=gpu_mem_gb, frames=f, height=h, width=w, reserve_gb=reserve_gb)
+    if as_json:
+        typer.echo(json.dumps({"model": shape.__dict__, "frames": f, "height": h, "width": w, "gpus": gpus,
+                               "nodes": nodes, "gpu_mem_gb": gpu_mem_gb, "reserve_gb": reserve_gb,
+                               "rows": rows_as_dicts(rows)}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=(
+            f"{shape.name}: {shape.trainable_params:,} trainable / {shape.frozen_params:,} frozen params, "
+            f"{f}x{h}x{w}, {nodes}x{gpus} GPUs of {gpu_mem_gb:g} GiB"
+        )
+    )
+    for column in ("ZeRO", "offload", "model states GiB/GPU", "CPU GiB/node", "act. GiB/sample", "free GiB", "max micro-batch"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r.zero), r.offload, f"{r.model_states_gb:.2f}", f"{r.cpu_gb_per_node:.1f}",
+            f"{r.activation_gb_per_sample:.2f}", f"{r.free_for_activations_gb:.2f}", str(r.max_micro_batch),
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        "activations/sample = L*S*h*2 (checkpointed block inputs, bf16) + 34*S*h (one recomputed block) "
+        "+ fp32 output/target/loss; model states from DeepSpeed's estimators; "
+        f"{reserve_gb:g} GiB reserved per GPU."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the CLI."""
+    app.command("plan", rich_help_panel="Training")(plan)

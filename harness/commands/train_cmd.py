@@ -1,0 +1,120 @@
+"""`msvg-bench train`: DeepSpeed ZeRO-0/2/3 (+ CPU offload) training, launched through torchrun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from msvg_bench.cli_options import (
+    ConfigFileOption,
+    OverridesArgument,
+    PresetOption,
+    PrintConfigOption,
+    RunNameOption,
+    SeedOption,
+    TrackingUriOption,
+    load_config,
+    print_config,
+)
+
+LAUNCH_PANEL = "Launch"
+OPTIM_PANEL = "Optimisation"
+
+
+def train(
+    overrides: OverridesArgument = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="extractor (stage 1) | joint (stage 2) | mlp (synthetic check).")
+    ] = None,
+    zero: Annotated[int | None, typer.Option("--zero", help="ZeRO stage: 0, 2 or 3.", rich_help_panel=LAUNCH_PANEL)] = None,
+    offload: Annotated[
+        str | None, typer.Option("--offload", help="none | optimizer | full (full: ZeRO-3 only).", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    nproc_per_node: Annotated[
+        int | None, typer.Option("--nproc-per-node", help="Worker processes (GPUs) per node.", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    nnodes: Annotated[int | None, typer.Option("--nnodes", help="Number of nodes.", rich_help_panel=LAUNCH_PANEL)] = None,
+    node_rank: Annotated[
+        int | None, typer.Option("--node-rank", help="This node's rank (default: from the hostfile).", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    hostfile: Annotated[
+        Path | None, typer.Option("--hostfile", help="Hostfile: '<host> slots=<n>' per line.", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    master_addr: Annotated[
+        str | None, typer.Option("--master-addr", help="Rendezvous host (multi-node).", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    master_port: Annotated[
+        int | None, typer.Option("--master-port", help="Rendezvous port (multi-node).", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto | cpu | cuda.", rich_help_panel=LAUNCH_PANEL)
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Data folder (with its embedding cache).")] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", "-o", help="Run folder: checkpoints/, export/, logs/.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Optimizer steps.", rich_help_panel=OPTIM_PANEL)] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Passes over the data (instead of --steps).", rich_help_panel=OPTIM_PANEL)
+    ] = None,
+    micro_batch: Annotated[
+        int | None, typer.Option("--micro-batch", help="Samples per rank per forward.", rich_help_panel=OPTIM_PANEL)
+    ] = None,
+    grad_accum: Annotated[
+        int | None, typer.Option("--grad-accum", help="Micro-batches per optimizer step.", rich_help_panel=OPTIM_PANEL)
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=OPTIM_PANEL)] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option("--checkpoint-every", help="Save a checkpoint every N steps.", rich_help_panel=OPTIM_PANEL)
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="latest | path of a checkpoint to continue from.")
+    ] = None,
+    config_file: ConfigFileOption = None,
+    preset: PresetOption = None,
+    seed: SeedOption = None,
+    print_config_only: PrintConfigOption = False,
+    tracking_uri: TrackingUriOption = None,
+    run_name: RunNameOption = None,
+) -> None:
+    """Train the stage-1 extractor or the stage-2 joint model with DeepSpeed on N processes / nodes."""
+    flags = {
+        "preset": preset,
+        "seed": seed,
+        "train.stage": stage,
+        "train.zero": zero,
+        "train.offload": offload,
+        "train.nproc_per_node": nproc_per_node,
+        "train.nnodes": nnodes,
+        "train.node_rank": node_rank,
+        "train.hostfile": str(hostfile) if hostfile is not None else None,
+        "train.master_addr": master_addr,
+        "train.master_port": master_port,
+        "train.device": device,
+        "data.root": str(data) if data is not None else None,
+        "train.output_dir": str(output_dir) if output_dir is not None else None,
+        "train.steps": steps,
+        "train.epochs": epochs,
+        "train.micro_batch": micro_batch,
+        "train.grad_accum": grad_accum,
+        "train.lr": lr,
+        "train.checkpoint_every": checkpoint_every,
+        "train.resume": resume,
+        "tracking.uri": tracking_uri,
+        "tracking.run_name": run_name,
+    }
+    config = load_config(config_file, overrides, flags)
+    if print_config_only:
+        print_config(config)
+        return
+    from msvg_bench.launch.launcher import launch
+
+    out_dir = launch(config)
+    typer.echo(f"training finished: {out_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the CLI."""
+    app.command("train", rich_help_panel="Training")(train)

@@ -1,0 +1,220 @@
+"""The whole loop on a CPU in minutes: synthesize stories, train the tiny model with DeepSpeed ZeRO-2 on
+two processes, generate and score the synthetic suite with the method and both baselines, compare.
+
+Every stage runs the project's own commands (`msvg-bench train`, `msvg-bench eval`) in
+subprocesses, each logging to MLflow as it always does; the data comes from the synthetic story world
+and the comparison from `msvg_bench.compare`. Outputs go to `<out>/<stamp>/`, the logs of each stage
+to `<out>/<stamp>/logs/`, the stage timings to `<out>/<stamp>/timings.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from msvg_bench.errors import MsvgError
+from msvg_bench.schema import StrictModel
+
+METHODS = ("msvg", "plain", "streaming")
+LOG_TAIL_LINES = 15
+
+
+class DemoSettings(StrictModel):
+    """Sizes of the demo (the defaults fit in a few minutes on a 2-core CPU)."""
+
+    out_dir: Path = Field(Path("demo_out"), description="parent folder of the demo's outputs")
+    tracking_uri: str | None = Field(None, description="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    seed: int = Field(42, description="global seed of every stage")
+    stories: int = Field(4, ge=1, description="synthetic training stories")
+    scenes: int = Field(3, ge=2, description="scenes per synthetic training story")
+    frames: int = Field(9, ge=1, description="frames per synthetic training scene")
+    height: int = Field(32, ge=16, description="synthetic frame height")
+    width: int = Field(32, ge=16, description="synthetic frame width")
+    train_steps: int = Field(4, ge=1, description="optimizer steps of the tiny model")
+    nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
+    zero: int = Field(2, description="DeepSpeed ZeRO stage")
+    eval_stories: int = Field(3, ge=1, description="stories of the synthetic suite generated and scored per method")
+    inference_steps: int = Field(4, ge=1, description="sampler steps per scene")
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="methods to evaluate (first: reference)")
+
+
+@dataclass
+class StageTiming:
+    """How long one stage took and where its log is."""
+
+    name: str
+    seconds: float
+    log: Path | None = None
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: runs, report, timings."""
+
+    out_dir: Path
+    tracking_uri: str
+    train_run_id: str | None
+    eval_run_ids: dict[str, str]
+    compare_run_id: str | None
+    report_path: Path | None
+    comparison: Any
+    timings: list[StageTiming] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        """Wall time of all stages together."""
+        return sum(t.seconds for t in self.timings)
+
+
+def run_names(stamp: str, methods: list[str]) -> dict[str, str]:
+    """MLflow run names of one demo: `train` and one per evaluated method."""
+    names = {"train": f"demo-{stamp}-train"}
+    names.update({method: f"demo-{stamp}-eval-{method}" for method in methods})
+    return names
+
+
+def train_args(settings: DemoSettings, data_dir: Path, train_dir: Path, uri: str, run_name: str) -> list[str]:
+    """`msvg-bench train` arguments: the tiny model, ZeRO-2 on `nproc` CPU processes, a few steps."""
+    return [
+        "train", "--preset", "tiny", "--seed", str(settings.seed),
+        "--stage", "joint", "--zero", str(settings.zero), "--nproc-per-node", str(settings.nproc),
+        "--device", "cpu", "--data", str(data_dir), "--output-dir", str(train_dir),
+        "--steps", str(settings.train_steps), "--tracking-uri", uri, "--run-name", run_name,
+        "train.warmup_steps=1",
+    ]  # fmt: skip
+
+
+def eval_args(settings: DemoSettings, method: str, weights: Path | None, eval_dir: Path, uri: str, run_name: str) -> list[str]:
+    """`msvg-bench eval` arguments: generate the synthetic suite with `method`, score it, log it."""
+    args = [
+        "eval", "--preset", "tiny", "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", run_name,
+        "eval.suite=synthetic", f"eval.limit={settings.eval_stories}", f"eval.output_dir={eval_dir}",
+        f"generate.method={method}", f"generate.num_inference_steps={settings.inference_steps}",
+    ]  # fmt: skip
+    if weights is not None:
+        args.append(f"model.weights={weights}")
+    return args
+
+
+def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> StageTiming:
+    """Run `msvg-bench <args>` in a subprocess with its output in `<log_dir>/<name>.log`; raise on failure."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    command = [sys.executable, "-m", "msvg_bench.cli", *args]
+    start = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as handle:
+        handle.write("$ msvg-bench " + " ".join(args) + "\n")
+        handle.flush()
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False).returncode  # noqa: S603
+    seconds = time.perf_counter() - start
+    if code != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        last = next((line for line in reversed(tail) if line.strip()), "(no output)")
+        raise MsvgError(f"demo stage {name!r} failed with exit code {code}: {last.strip()} (full log: {log})")
+    return StageTiming(name, seconds, log)
+
+
+def find_run_id(uri: str, kind: str, run_name: str) -> str:
+    """The id of the run named `run_name` in experiment `msvg-bench/<kind>`."""
+    from msvg_bench.tracking import experiment_name, make_client
+
+    client = make_client(uri)
+    experiment = client.get_experiment_by_name(experiment_name(kind))
+    if experiment is None:
+        raise MsvgError(f"{uri}: no experiment {experiment_name(kind)!r}; the {kind} stage logged no run")
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"attributes.run_name = '{run_name}'")
+    if not runs:
+        raise MsvgError(f"{uri}: the {kind} stage logged no run named {run_name!r}")
+    return runs[0].info.run_id
+
+
+def child_env() -> dict[str, str]:
+    """Environment of the stages: CPU DeepSpeed, no progress bars in logs, offline hubs."""
+    env = dict(os.environ)
+    env.setdefault("DS_ACCELERATOR", "cpu")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["MSVG_NO_PROGRESS"] = "1"
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> DemoResult:
+    """Run every stage in order, reporting each as it finishes; return the runs, report and timings."""
+    from msvg_bench.atomic import atomic_write_json
+    from msvg_bench.benchmarks.synth import synthesize
+    from msvg_bench.commands.compare_cmd import run_compare
+    from msvg_bench.tracking import resolve_tracking_uri
+
+    unknown = [m for m in settings.methods if m not in METHODS]
+    if unknown or len(settings.methods) < 2:
+        raise MsvgError(f"demo methods must be at least two of {', '.join(METHODS)}; got {settings.methods}")
+    uri = resolve_tracking_uri(settings.tracking_uri)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = (settings.out_dir / stamp).resolve()
+    logs = out / "logs"
+    names = run_names(stamp, settings.methods)
+    env = child_env()
+    timings: list[StageTiming] = []
+    total = 3 + len(settings.methods)
+    echo(f"msvg-bench demo: outputs in {out}, runs in {uri}")
+
+    def report(index: int, timing: StageTiming, what: str) -> None:
+        timings.append(timing)
+        log = f" (log: {timing.log})" if timing.log else ""
+        echo(f"[{index}/{total}] {what}: {timing.seconds:.1f}s{log}")
+
+    start = time.perf_counter()
+    data_dir = out / "data"
+    synthesize(
+        data_dir, stories=settings.stories, scenes=settings.scenes, frames=settings.frames,
+        height=settings.height, width=settings.width, seed=settings.seed, fps=8.0,
+    )  # fmt: skip
+    report(1, StageTiming("data", time.perf_counter() - start), f"synthesized {settings.stories} stories x {settings.scenes} scenes")
+
+    train_dir = out / "train"
+    timing = run_cli("train", train_args(settings, data_dir, train_dir, uri, names["train"]), logs, env)
+    report(2, timing, f"trained the tiny model {settings.train_steps} steps, DeepSpeed ZeRO-{settings.zero} on {settings.nproc} processes")
+    train_run_id = find_run_id(uri, "train", names["train"])
+    weights = train_dir / "export"
+    if not weights.exists():
+        raise MsvgError(f"{weights}: training finished without exporting the model")
+
+    eval_ids: dict[str, str] = {}
+    for offset, method in enumerate(settings.methods):
+        method_weights = weights if method == "msvg" else None
+        args = eval_args(settings, method, method_weights, out / "eval" / method, uri, names[method])
+        timing = run_cli(f"eval-{method}", args, logs, env)
+        report(3 + offset, timing, f"generated + scored {settings.eval_stories} synthetic stories with {method}")
+        eval_ids[method] = find_run_id(uri, "eval", names[method])
+
+    start = time.perf_counter()
+    reference = "plain" if "plain" in eval_ids else settings.methods[0]
+    order = [reference, *[m for m in settings.methods if m != reference]]
+    outcome = run_compare([eval_ids[m] for m in order], tracking_uri=uri, run_name=f"demo-{stamp}-compare")
+    report(total, StageTiming("compare", time.perf_counter() - start), "compared the runs and logged the HTML report")
+
+    result = DemoResult(
+        out_dir=out, tracking_uri=uri, train_run_id=train_run_id, eval_run_ids=eval_ids,
+        compare_run_id=outcome.run_id, report_path=outcome.report_path, comparison=outcome.comparison, timings=timings,
+    )  # fmt: skip
+    atomic_write_json(
+        out / "timings.json",
+        {
+            "stages": {t.name: round(t.seconds, 2) for t in timings},
+            "total_s": round(result.total_seconds, 2),
+            "settings": settings.model_dump(mode="json"),
+            "runs": {"train": train_run_id, "eval": eval_ids, "compare": outcome.run_id},
+        },
+    )
+    return result

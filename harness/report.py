@@ -1,0 +1,380 @@
+"""The HTML comparison report: one self-contained file (inline CSS, PNG plots and videos as data URIs).
+
+Sections: the runs, the comparison table, plots (each run's mean per metric with a bootstrap 95%
+interval; per-story differences against the reference), then one block per story with every run's
+video side by side (its GIF preview, else its H.264 mp4 inline) and the prompts and annotations.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from msvg_bench import __version__
+from msvg_bench.compare import (
+    TABLE_HEADER,
+    Comparison,
+    RunResults,
+    bootstrap_mean_ci,
+    fmt,
+    headline_notes,
+    quiet_downloads,
+    story_values,
+    table_rows,
+)
+
+MEDIA_TYPES = {".gif": "image/gif", ".mp4": "video/mp4", ".png": "image/png", ".webp": "image/webp"}
+STORY_MEDIA_NAMES = ("story.gif", "story.mp4")
+PLOT_COLUMNS = 4
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;background:#fff}
+h1{font-size:1.5em;margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #dde;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0;font-size:0.9em}
+th,td{border:1px solid #ccd;padding:4px 8px;text-align:right}th{background:#f0f2f7}
+td:first-child,th:first-child,td.text,th.text{text-align:left}
+.note{background:#fff4d6;border:1px solid #f0c36d;padding:8px 12px;margin:8px 0;border-radius:4px}
+.forced{background:#fde2e1;border-color:#e5867f;font-weight:bold}
+tr.metric-start td{border-top:2px solid #99a}
+.win{color:#137333}.loss{color:#b3261e}
+.plot{max-width:100%;border:1px solid #eee;margin:8px 0}
+.story{border:1px solid #dde;border-radius:6px;padding:12px;margin:16px 0}
+.videos{display:flex;flex-wrap:wrap;gap:16px}
+.video-cell{text-align:center;font-size:0.85em}
+.video-preview{width:256px;height:auto;border:1px solid #ccd;background:#000;image-rendering:pixelated}
+.missing{width:240px;height:120px;display:flex;align-items:center;justify-content:center;background:#f4f4f4;color:#777}
+code{font-size:0.85em}
+"""
+
+
+@dataclass(frozen=True)
+class Media:
+    """A video file's bytes and media type."""
+
+    name: str
+    media_type: str
+    data: bytes
+
+    def data_uri(self) -> str:
+        """The file as a base64 `data:` URI."""
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = min(PLOT_COLUMNS, max(1, count))
+    return math.ceil(count / cols), cols
+
+
+def plot_metric_bars(comparison: Comparison) -> bytes:
+    """PNG: per metric, each run's mean over its stories with a bootstrap 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = comparison.runs
+    rows, cols = _grid(len(comparison.metrics))
+    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, info in zip(axes.flat, comparison.metrics, strict=False):
+        means, lows, highs = [], [], []
+        for run in runs:
+            values = list(story_values(run.results, info.key).values())
+            mean = sum(values) / len(values) if values else float("nan")
+            low, high = bootstrap_mean_ci(values, n_boot=comparison.n_boot, seed=comparison.seed)
+            means.append(mean)
+            lows.append(mean - low if math.isfinite(low) else 0.0)
+            highs.append(high - mean if math.isfinite(high) else 0.0)
+        positions = range(len(runs))
+        ax.bar(positions, [m if math.isfinite(m) else 0.0 for m in means], color=colors[: len(runs)] * 4)
+        ax.errorbar(positions, [m if math.isfinite(m) else 0.0 for m in means], yerr=[lows, highs], fmt="none", ecolor="black", capsize=4)
+        ax.set_xticks(list(positions), [run.label for run in runs], rotation=20, fontsize=7)
+        ax.set_title(f"{info.key} {info.arrow}", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(comparison.metrics) :]:
+        ax.axis("off")
+    figure.suptitle("Mean per story with bootstrap 95% CI", fontsize=10)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def plot_story_deltas(comparison: Comparison) -> bytes:
+    """PNG: per metric, each story's difference (run − reference); green where the run wins."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    rows, cols = _grid(len(comparison.metrics))
+    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    markers = "osD^v<>"
+    order = {str(story["id"]): index for index, story in enumerate(comparison.reference.stories)}
+    for ax, info in zip(axes.flat, comparison.metrics, strict=False):
+        handles = []
+        for index, other in enumerate(comparison.others):
+            deltas = other.metrics[info.key].story_deltas
+            ids = [story_id for story_id in deltas if story_id in order]
+            values = [deltas[s] for s in ids]
+            colors = [
+                "#777777" if v == 0 else ("#137333" if (v > 0) == info.higher_is_better else "#b3261e") for v in values
+            ]
+            offset = (index - (len(comparison.others) - 1) / 2) * 0.15
+            marker = markers[index % len(markers)]
+            ax.scatter([order[s] + offset for s in ids], values, c=colors, marker=marker, s=18)
+            handles.append(Line2D([], [], color="#444444", marker=marker, linestyle="", label=other.run.label))
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title(f"Δ {info.key} {info.arrow}", fontsize=9)
+        ax.set_xlabel(f"story (order of {comparison.reference.label})", fontsize=7)
+        ax.tick_params(labelsize=7)
+        if len(comparison.others) > 1:
+            ax.legend(handles=handles, fontsize=6)
+    for ax in list(axes.flat)[len(comparison.metrics) :]:
+        ax.axis("off")
+    figure.suptitle(f"Per-story difference against {comparison.reference.label} (green: better)", fontsize=10)
+    figure.tight_layout()
+    return _png(figure)
+
+
+# -- media ---------------------------------------------------------------------------------------
+
+
+def fetch_story_media(client: Any, run: RunResults, story_id: str, download_dir: Path) -> Media | None:
+    """The story's GIF preview (else its mp4) from the run's `videos/<story_id>/` artifacts."""
+    from mlflow.exceptions import MlflowException
+
+    folder = f"videos/{story_id}"
+    try:
+        names = {Path(item.path).name for item in client.list_artifacts(run.run_id, folder)}
+    except (MlflowException, OSError):
+        return None
+    for name in STORY_MEDIA_NAMES:
+        if name in names:
+            try:
+                local = client.download_artifacts(run.run_id, f"{folder}/{name}", str(download_dir))
+            except (MlflowException, OSError):
+                continue
+            data = Path(local).read_bytes()
+            if data:
+                return Media(name=name, media_type=MEDIA_TYPES[Path(name).suffix], data=data)
+    return None
+
+
+def _media_html(media: Media | None, label: str) -> str:
+    if media is None:
+        return '<div class="missing">no video logged</div>'
+    uri = media.data_uri()
+    alt = _esc(f"{label}: {media.name}")
+    if media.media_type.startswith("video/"):
+        return f'<video class="video-preview" src="{uri}" controls loop muted autoplay playsinline title="{alt}"></video>'
+    return f'<img class="video-preview" src="{uri}" alt="{alt}">'
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+
+def _runs_html(comparison: Comparison, run_links: dict[str, str]) -> str:
+    rows = []
+    for index, run in enumerate(comparison.runs):
+        results = run.results
+        suite = results.get("suite", {})
+        link = run_links.get(run.run_id)
+        run_id = f'<a href="{_esc(link)}"><code>{_esc(run.run_id)}</code></a>' if link else f"<code>{_esc(run.run_id)}</code>"
+        rows.append(
+            "<tr>"
+            f'<td class="text">{_esc(run.label)}{" (reference)" if index == 0 else ""}</td>'
+            f'<td class="text">{run_id}</td>'
+            f'<td class="text">{_esc(results.get("method"))}</td>'
+            f'<td class="text">{_esc(suite.get("name"))} v{_esc(suite.get("version"))}</td>'
+            f'<td class="text">{_esc(results.get("model_identity"))}</td>'
+            f'<td class="text"><code>{_esc(results.get("config_hash"))}</code></td>'
+            f'<td class="text">{_esc(results.get("seed"))}</td>'
+            f'<td class="text">{"random-init" if results.get("non_semantic") else "pretrained"}</td>'
+            "</tr>"
+        )
+    return (
+        '<table id="runs-table"><thead><tr>'
+        + "".join(f'<th class="text">{name}</th>' for name in ("run", "id", "method", "suite", "model", "config hash", "seed", "encoders"))
+        + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _comparison_table_html(comparison: Comparison) -> str:
+    header = "".join(
+        (f'<th class="text">{_esc(name)}</th>' if i < 3 else f"<th>{_esc(name)}</th>") for i, name in enumerate(TABLE_HEADER)
+    )
+    body = []
+    for row in table_rows(comparison):
+        info, pair = row.info, row.pair
+        klass = ""
+        if pair is not None and math.isfinite(pair.delta) and pair.delta != 0:
+            klass = ' class="win"' if (pair.delta > 0) == info.higher_is_better else ' class="loss"'
+        cells = [
+            f'<td class="text" title="{_esc(info.metric)} v{_esc(info.version)}">{_esc(row.cells[0])}</td>',
+            f'<td class="text">{_esc(row.cells[1])}</td>',
+            f'<td class="text">{_esc(row.cells[2])}</td>',
+            f"<td>{_esc(row.cells[3])}</td>",
+            f"<td{klass}>{_esc(row.cells[4])}</td>",
+            f"<td>{_esc(row.cells[5])}</td>",
+            f"<td>{_esc(row.cells[6])}</td>",
+        ]
+        style = ' class="metric-start"' if pair is None else ""
+        body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
+    return f'<table id="comparison-table"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _annotation_text(annotation: Any) -> str:
+    if isinstance(annotation, dict):
+        parts = []
+        for key, value in annotation.items():
+            if isinstance(value, list | tuple):
+                value = ", ".join(str(v) for v in value)
+            parts.append(f"{key}: {value}")
+        return "; ".join(parts)
+    if isinstance(annotation, list | tuple):
+        return ", ".join(str(v) for v in annotation)
+    return "" if annotation is None else str(annotation)
+
+
+def _story_records(comparison: Comparison) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """Story ids in the reference's order (then any only other runs have), with each run's record."""
+    order: list[str] = []
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    for run in comparison.runs:
+        for story in run.stories:
+            story_id = str(story["id"])
+            if story_id not in records:
+                order.append(story_id)
+                records[story_id] = {}
+            records[story_id][run.run_id] = story
+    return [(story_id, records[story_id]) for story_id in order]
+
+
+def _story_html(
+    comparison: Comparison,
+    story_id: str,
+    records: dict[str, dict[str, Any]],
+    media: dict[tuple[str, str], Media | None],
+) -> str:
+    runs = comparison.runs
+    base = next(records[run.run_id] for run in runs if run.run_id in records)
+    cells = []
+    for run in runs:
+        record = records.get(run.run_id)
+        status = "not in this run" if record is None else record.get("status", "ok")
+        error = "" if record is None or not record.get("error") else f'<br><span class="loss">{_esc(record.get("error"))}</span>'
+        cells.append(
+            '<div class="video-cell">'
+            + _media_html(media.get((run.run_id, story_id)), run.label)
+            + f"<br><b>{_esc(run.label)}</b> ({_esc(run.results.get('method'))}) — {_esc(status)}{error}</div>"
+        )
+    prompts = base.get("prompts") or []
+    annotations = base.get("annotations") or []
+    scene_rows = []
+    for index, prompt in enumerate(prompts):
+        note = _annotation_text(annotations[index]) if index < len(annotations) else ""
+        scene_rows.append(f'<tr><td>{index + 1}</td><td class="text">{_esc(prompt)}</td><td class="text">{_esc(note)}</td></tr>')
+    value_rows = []
+    for info in comparison.metrics:
+        values = []
+        for run in runs:
+            record = records.get(run.run_id) or {}
+            value = (record.get("values") or {}).get(info.key)
+            values.append(f"<td>{_esc(fmt(float(value)) if value is not None else 'n/a')}</td>")
+        value_rows.append(f'<tr><td class="text">{_esc(info.key)} {info.arrow}</td>{"".join(values)}</tr>')
+    value_header = "".join(f"<th>{_esc(run.label)}</th>" for run in runs)
+    return (
+        f'<div class="story" id="story-{_esc(story_id)}"><h3>Story {_esc(story_id)}</h3>'
+        f'<div class="videos">{"".join(cells)}</div>'
+        '<table class="prompts"><thead><tr><th>scene</th><th class="text">prompt</th><th class="text">annotations</th></tr></thead>'
+        f'<tbody>{"".join(scene_rows)}</tbody></table>'
+        f'<table class="story-values"><thead><tr><th>metric</th>{value_header}</tr></thead>'
+        f'<tbody>{"".join(value_rows)}</tbody></table></div>'
+    )
+
+
+def render_html(
+    comparison: Comparison,
+    media: dict[tuple[str, str], Media | None] | None = None,
+    run_links: dict[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """The complete report as one HTML string (plots drawn here; `media` keyed by (run id, story id))."""
+    media = media or {}
+    run_links = run_links or {}
+    notes = "".join(
+        f'<div class="note{" forced" if note.startswith("FORCED") else ""}">{_esc(note)}</div>'
+        for note in headline_notes(comparison)
+    )
+    bars = base64.b64encode(plot_metric_bars(comparison)).decode("ascii")
+    deltas = base64.b64encode(plot_story_deltas(comparison)).decode("ascii")
+    stories = "".join(_story_html(comparison, story_id, records, media) for story_id, records in _story_records(comparison))
+    heading = title or "msvg-bench comparison: " + " vs ".join(run.label for run in comparison.runs)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_esc(heading)}</h1>"
+        f"<p>msvg-bench {_esc(__version__)}, {_esc(created)}. Reference: <b>{_esc(comparison.reference.label)}</b>. "
+        f"Δ = run − reference, mean over stories both runs scored; 95% CI by paired bootstrap "
+        f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate counts ties as one half; "
+        "↑ higher is better, ↓ lower is better.</p>"
+        f"{notes}<h2>Runs</h2>{_runs_html(comparison, run_links)}"
+        f"<h2>Metrics</h2>{_comparison_table_html(comparison)}"
+        f'<h2>Plots</h2><img class="plot" id="plot-metrics" alt="per-metric means with 95% CI" src="data:image/png;base64,{bars}">'
+        f'<img class="plot" id="plot-deltas" alt="per-story differences" src="data:image/png;base64,{deltas}">'
+        f"<h2>Stories</h2>{stories}</body></html>\n"
+    )
+
+
+def collect_media(client: Any, runs: Sequence[RunResults], story_ids: Sequence[str]) -> dict[tuple[str, str], Media | None]:
+    """Each run's preview of each story, fetched from MLflow artifacts."""
+    quiet_downloads()
+    media: dict[tuple[str, str], Media | None] = {}
+    with tempfile.TemporaryDirectory(prefix="msvg-report-") as tmp:
+        for run in runs:
+            for story_id in story_ids:
+                target = Path(tmp) / run.run_id / story_id
+                target.mkdir(parents=True, exist_ok=True)
+                media[(run.run_id, story_id)] = fetch_story_media(client, run, story_id, target)
+    return media
+
+
+def build_report(
+    comparison: Comparison,
+    client: Any | None = None,
+    *,
+    videos: bool = True,
+    run_links: dict[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """The report for `comparison`, with the runs' story videos fetched through `client` when `videos`."""
+    media: dict[tuple[str, str], Media | None] = {}
+    if videos and client is not None:
+        story_ids = [story_id for story_id, _ in _story_records(comparison)]
+        media = collect_media(client, comparison.runs, story_ids)
+    return render_html(comparison, media=media, run_links=run_links, title=title)

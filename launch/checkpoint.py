@@ -1,0 +1,134 @@
+"""Checkpoint folders: naming, completeness, retention, resume resolution and config compatibility.
+
+Layout under `<output_dir>/checkpoints/`: one DeepSpeed tag folder per saved step, `step_00000012/`,
+holding DeepSpeed's model/optimizer/scheduler files, one `rng_rank<r>.pt` per rank, and
+`msvg_meta.json`, written last: a folder without it is an interrupted save and is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from msvg_bench.errors import ConfigError
+
+META_NAME = "msvg_meta.json"
+STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+# Keys that may change between a run and its resumption (length, logging, launch topology, paths).
+RESUMABLE_KEYS = (
+    "train.steps",
+    "train.epochs",
+    "train.resume",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.export",
+    "train.log_every",
+    "train.output_dir",
+    "train.rdzv_timeout_s",
+    "train.init_timeout_s",
+    "train.nproc_per_node",
+    "train.nnodes",
+    "train.node_rank",
+    "train.hostfile",
+    "train.master_addr",
+    "train.master_port",
+    "train.device",
+    "data.root",
+    "data.cache_dir",
+)
+RESUMABLE_SECTIONS = ("tracking.", "generate.", "eval.")
+
+
+def checkpoints_dir(output_dir: Path) -> Path:
+    """Where the checkpoints of a run live."""
+    return Path(output_dir) / "checkpoints"
+
+
+def tag_for_step(step: int) -> str:
+    """The DeepSpeed tag (and folder name) of the checkpoint after `step` optimizer steps."""
+    return f"step_{step:08d}"
+
+
+def complete_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Complete checkpoint folders in `ckpt_dir`, oldest first."""
+    if not Path(ckpt_dir).is_dir():
+        return []
+    found = [p for p in Path(ckpt_dir).iterdir() if p.is_dir() and STEP_DIR.match(p.name) and (p / META_NAME).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The metadata of a checkpoint folder (one-line error when it is not one)."""
+    meta_path = Path(folder) / META_NAME
+    if not meta_path.is_file():
+        raise ConfigError(f"{folder}: not a complete checkpoint (no {META_NAME})")
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{meta_path}: unreadable checkpoint metadata ({exc.msg})") from None
+
+
+def resolve_resume(resume: str, output_dir: Path) -> Path:
+    """The checkpoint folder `--resume` names: `latest` (of this run), a step folder, a checkpoints folder or a run folder."""
+    if resume == "latest":
+        ckpt_dir = checkpoints_dir(output_dir)
+        found = complete_checkpoints(ckpt_dir)
+        if not found:
+            raise ConfigError(f"{ckpt_dir}: no complete checkpoint to resume from (--resume latest)")
+        return found[-1]
+    path = Path(resume)
+    if not path.exists():
+        raise ConfigError(f"{path}: checkpoint not found (--resume)")
+    if (path / META_NAME).is_file():
+        return path
+    for candidate_dir in (path, checkpoints_dir(path)):
+        found = complete_checkpoints(candidate_dir)
+        if found:
+            return found[-1]
+    raise ConfigError(f"{path}: no complete checkpoint in this folder (--resume)")
+
+
+def shape_fingerprint(flat_config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a flattened config that must match for an exact resume."""
+    return {
+        key: value
+        for key, value in flat_config.items()
+        if key not in RESUMABLE_KEYS and not key.startswith(RESUMABLE_SECTIONS)
+    }
+
+
+def check_compatible(meta: dict[str, Any], flat_config: dict[str, Any], world_size: int, folder: Path) -> None:
+    """Raise a one-line `ConfigError` when the checkpoint was written by a different config or world size."""
+    saved = shape_fingerprint(meta.get("config", {}))
+    current = shape_fingerprint(flat_config)
+    differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differing:
+        shown = ", ".join(f"{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in differing[:4])
+        more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
+        raise ConfigError(f"{folder}: checkpoint is from another config: {shown}{more}")
+    saved_world = meta.get("world_size")
+    if saved_world != world_size:
+        raise ConfigError(
+            f"{folder}: checkpoint was written by {saved_world} ranks, this job has {world_size}; "
+            "resume with the same number of processes"
+        )
+
+
+def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` complete checkpoints (and stale incomplete ones); return what went."""
+    complete = complete_checkpoints(ckpt_dir)
+    removed: list[Path] = []
+    for folder in complete[: max(len(complete) - keep, 0)]:
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    newest = complete[-1].name if complete else None
+    for folder in Path(ckpt_dir).iterdir() if Path(ckpt_dir).is_dir() else []:
+        if folder.is_dir() and STEP_DIR.match(folder.name) and not (folder / META_NAME).exists():
+            if newest is not None and folder.name < newest:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed

@@ -1,0 +1,279 @@
+"""Launching training: pre-flight checks, the resolved config file, and torchrun.
+
+Single node: `python -m torch.distributed.run --standalone --nproc-per-node N -m msvg_bench.launch.worker
+--config <run>/train_config.yaml`. Multi-node: the same command runs on every node with
+`--nnodes M --node-rank R --master-addr A --master-port P` (static rendezvous bounded by
+`train.rdzv_timeout_s`), the topology taken from the flags or from a hostfile. Failures come back
+as one line: a worker's own error file, else torchrun's last error line.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from msvg_bench.errors import ConfigError, MsvgError
+
+WORKER_MODULE = "msvg_bench.launch.worker"
+DEFAULT_MASTER_PORT = 29500
+
+
+class LaunchError(MsvgError):
+    """The distributed job could not start or one of its workers failed."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where the job's processes run."""
+
+    nnodes: int
+    nproc_per_node: int
+    node_rank: int
+    master_addr: str | None
+    master_port: int | None
+
+    @property
+    def world_size(self) -> int:
+        """Total worker processes."""
+        return self.nnodes * self.nproc_per_node
+
+
+def resolve_topology(train: object) -> Topology:
+    """Nodes, processes per node, this node's rank and the master from flags and/or a hostfile."""
+    from msvg_bench.launch.hostfile import parse_hostfile, resolve_host, this_node_rank
+
+    nnodes = train.nnodes
+    nproc = train.nproc_per_node
+    node_rank = train.node_rank
+    master_addr = train.master_addr
+    master_port = train.master_port
+    if train.hostfile is not None:
+        hosts = parse_hostfile(train.hostfile)
+        if train.nnodes not in (1, len(hosts)):
+            raise ConfigError(f"{train.hostfile}: lists {len(hosts)} hosts but --nnodes is {train.nnodes}")
+        nnodes = len(hosts)
+        slots = {h.slots for h in hosts}
+        if train.nproc_per_node == 1 and len(slots) == 1:
+            nproc = slots.pop()
+        elif any(h.slots < nproc for h in hosts):
+            raise ConfigError(f"{train.hostfile}: a host has fewer slots than --nproc-per-node {nproc}")
+        for host in hosts:
+            resolve_host(host.name, train.hostfile)
+        if node_rank is None:
+            node_rank = this_node_rank(hosts, train.hostfile)
+        master_addr = master_addr or hosts[0].name
+    if nnodes > 1:
+        if master_addr is None:
+            raise ConfigError("multi-node training needs --master-addr (or a --hostfile)")
+        master_port = master_port or DEFAULT_MASTER_PORT
+        if node_rank is None:
+            raise ConfigError("multi-node training needs --node-rank (or a --hostfile listing this machine)")
+        if node_rank >= nnodes:
+            raise ConfigError(f"--node-rank {node_rank} is out of range for {nnodes} nodes")
+    else:
+        node_rank = 0
+    return Topology(nnodes, nproc, node_rank, master_addr, master_port)
+
+
+def check_master(topology: Topology, timeout_s: float) -> None:
+    """Fail fast (bounded by `timeout_s`) when the rendezvous master cannot work.
+
+    Node 0 must be able to listen on the master port; other nodes must reach it.
+    """
+    if topology.nnodes == 1 and topology.master_addr is None:
+        return
+    addr, port = topology.master_addr, int(topology.master_port or DEFAULT_MASTER_PORT)
+    try:
+        infos = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise LaunchError(f"master address {addr!r} does not resolve ({exc.strerror})") from None
+    if topology.node_rank == 0:
+        family, _, _, _, sockaddr = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise LaunchError(f"master port {port} on {addr} is already in use; pick another --master-port") from None
+                raise LaunchError(
+                    f"master address {addr} is not an address of this machine (node rank 0 hosts the rendezvous): {exc.strerror}"
+                ) from None
+        return
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((addr, port), timeout=min(5.0, max(deadline - time.monotonic(), 0.1))):
+                return
+        except OSError as exc:
+            last = exc.strerror or type(exc).__name__
+            time.sleep(0.5)
+    raise LaunchError(f"cannot reach the master {addr}:{port} within {timeout_s:.0f} s ({last})")
+
+
+def torchrun_command(topology: Topology, config_path: Path, log_dir: Path, rdzv_timeout_s: int) -> list[str]:
+    """The torchrun command line that starts this node's workers."""
+    cmd = [sys.executable, "-m", "torch.distributed.run"]
+    if topology.nnodes == 1 and topology.master_addr is None:
+        cmd += ["--standalone"]
+    else:
+        cmd += [
+            "--nnodes",
+            str(topology.nnodes),
+            "--node-rank",
+            str(topology.node_rank),
+            "--master-addr",
+            str(topology.master_addr),
+            "--master-port",
+            str(topology.master_port),
+            "--rdzv-conf",
+            f"timeout={rdzv_timeout_s}",
+        ]
+    cmd += [
+        "--nproc-per-node",
+        str(topology.nproc_per_node),
+        "--max-restarts",
+        "0",
+        "--log-dir",
+        str(log_dir),
+        "--redirects",
+        "3",
+        "--tee",
+        "1",
+        "-m",
+        WORKER_MODULE,
+        "--config",
+        str(config_path),
+    ]
+    return cmd
+
+
+def worker_env(topology: Topology, device: str) -> dict[str, str]:
+    """Environment for torchrun and its workers (CPU: DeepSpeed's CPU accelerator, threads split per rank)."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if device == "cpu":
+        env["DS_ACCELERATOR"] = "cpu"
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // topology.nproc_per_node)))
+    return env
+
+
+def prepare_run(config: object) -> tuple[object, Topology, Path]:
+    """Pre-flight: topology, data, resume compatibility; write the resolved config the workers read.
+
+    Returns the (possibly updated) config, the topology and the config file path.
+    """
+    from msvg_bench.config import config_to_dict, config_to_yaml, flatten
+    from msvg_bench.launch.checkpoint import check_compatible, complete_checkpoints, checkpoints_dir, read_meta, resolve_resume
+    from msvg_bench.launch.ds_config import build_ds_config
+    from msvg_bench.launch.recipes import get_recipe
+
+    train = config.train
+    topology = resolve_topology(train)
+    recipe = get_recipe(train.stage)
+    recipe.check_data(config)
+    build_ds_config(train, topology.world_size)  # validates the combination before any process starts
+    out_dir = Path(train.output_dir).resolve()
+    updates: dict[str, object] = {"output_dir": out_dir}
+    if train.resume:
+        folder = resolve_resume(train.resume, out_dir).resolve()
+        check_compatible(read_meta(folder), flatten(config_to_dict(config)), topology.world_size, folder)
+        updates["resume"] = str(folder)
+    elif complete_checkpoints(checkpoints_dir(out_dir)):
+        raise ConfigError(
+            f"{out_dir}: already holds checkpoints of a previous run; pass --resume latest, or another output dir"
+        )
+    config = config.model_copy(update={"train": train.model_copy(update=updates)})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "logs").mkdir(exist_ok=True)
+    for stale in (out_dir / "logs").glob("error_rank*.txt"):
+        stale.unlink()
+    config_path = out_dir / "train_config.yaml"
+    from msvg_bench.atomic import atomic_write_text
+
+    atomic_write_text(config_path, config_to_yaml(config))
+    return config, topology, config_path
+
+
+def launch(config: object) -> Path:
+    """Start this node's workers with torchrun and wait; return the run folder. Raises `LaunchError` on failure."""
+    from msvg_bench.launch.trainer import resolve_device
+
+    config, topology, config_path = prepare_run(config)
+    train = config.train
+    check_master(topology, train.rdzv_timeout_s)
+    out_dir = Path(train.output_dir)
+    log_dir = out_dir / "logs" / "torchrun"
+    cmd = torchrun_command(topology, config_path, log_dir, train.rdzv_timeout_s)
+    env = worker_env(topology, resolve_device(train.device))
+    launcher_log = out_dir / "logs" / "launcher.log"
+    with open(launcher_log, "ab") as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        log.flush()
+        proc = subprocess.Popen(cmd, env=env, stdout=None, stderr=log)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(timeout=60)
+            raise
+    if code != 0:
+        raise LaunchError(failure_message(out_dir, code, launcher_log))
+    return out_dir
+
+
+ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
+ROOT_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)(?:.*\((SIG\w+)\))?")
+
+
+def root_cause(launcher_log: Path) -> tuple[int, int, str | None] | None:
+    """(rank, exit code, signal name) of torchrun's "Root Cause" report in the launcher log, if any."""
+    if not launcher_log.is_file():
+        return None
+    lines = launcher_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if "Root Cause" in line:
+            rank = code = None
+            signame = None
+            for follow in lines[i + 1 : i + 12]:
+                if rank is None and (m := ROOT_RANK.match(follow)):
+                    rank = int(m.group(1))
+                elif code is None and (m := ROOT_EXIT.match(follow)):
+                    code, signame = int(m.group(1)), m.group(2)
+            if rank is not None and code is not None:
+                return rank, code, signame
+    return None
+
+
+def failure_message(out_dir: Path, code: int, launcher_log: Path) -> str:
+    """One line explaining a failed job: the failing rank's own error, else how it died, else torchrun's last error."""
+    logs = Path(out_dir) / "logs"
+    cause = root_cause(launcher_log)
+    if cause is not None:
+        rank, exit_code, signame = cause
+        own = logs / f"error_rank{rank}.txt"
+        if own.is_file():
+            return f"{own.read_text(encoding='utf-8').strip()} (rank {rank}; logs in {logs})"
+        if signame or exit_code < 0:
+            how = signame or f"signal {-exit_code}"
+            return f"worker rank {rank} died ({how}); the other ranks were stopped; logs in {logs}"
+    errors = sorted(logs.glob("error_rank*.txt"))
+    if errors:
+        text = errors[0].read_text(encoding="utf-8").strip()
+        return f"{text} (rank {errors[0].stem.removeprefix('error_rank')}; logs in {logs})"
+    last = ""
+    if launcher_log.is_file():
+        for line in launcher_log.read_text(encoding="utf-8", errors="replace").splitlines():
+            stripped = line.strip()
+            if ("Error" in stripped or "error" in stripped or "exitcode" in stripped) and not stripped.startswith("$"):
+                last = stripped
+    detail = f": {last[:300]}" if last else ""
+    return f"training failed (torchrun exit code {code}){detail}; logs in {launcher_log.parent}"

@@ -1,0 +1,70 @@
+"""Worker entry point: `python -m msvg_bench.launch.worker --config <run_dir>/train_config.yaml`.
+
+torchrun starts one per rank. The resolved config comes from the YAML file the launcher wrote; an
+expected failure is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher
+reports it) and the worker exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+def error_file(output_dir: Path, rank: int) -> Path:
+    """Where rank `rank` leaves its one-line failure message."""
+    return Path(output_dir) / "logs" / f"error_rank{rank}.txt"
+
+
+def load_worker_config(path: Path):  # noqa: ANN201 - returns msvg_bench.config.Config
+    """Read the resolved config the launcher wrote."""
+    import yaml
+
+    from msvg_bench.config import Config
+
+    return Config.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one training rank; return its exit code."""
+    parser = argparse.ArgumentParser(description="msvg-bench training worker (started by torchrun)")
+    parser.add_argument("--config", type=Path, required=True, help="resolved config YAML written by the launcher")
+    args = parser.parse_args(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    config = load_worker_config(args.config)
+    if config.train.device == "cpu" or (config.train.device == "auto" and not _cuda_visible()):
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    from msvg_bench.errors import MsvgError
+    from msvg_bench.launch.trainer import train
+
+    try:
+        train(config)
+    except MsvgError as exc:
+        _report(config.train.output_dir, rank, str(exc))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - report any crash as one line, keep the traceback in the log
+        traceback.print_exc()
+        _report(config.train.output_dir, rank, f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _report(output_dir: Path, rank: int, message: str) -> None:
+    line = " ".join(message.split())
+    path = error_file(output_dir, rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(line + "\n", encoding="utf-8")
+    print(f"rank {rank}: error: {line}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""CogVideoX components: tokenizer, T5 text encoder, VAE, transformer (with history tokens), scheduler.
+
+`load_components(model_cfg, parts=...)` builds them from config in code (`source: tiny`, random-init
+with `init_seed`, seconds on CPU) or loads them from a local diffusers folder (`source: pretrained`,
+`model_dir` in the CogVideoX-2b layout). `encode_prompts` and `encode_video_latents` are the two
+encoders the trainer's cache and the pipelines use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from msvg_bench.errors import ConfigError, WeightsNotFoundError
+from msvg_bench.hashing import hash_json
+
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
+
+ALL_PARTS: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
+SUBFOLDERS: dict[str, str] = {part: part for part in ALL_PARTS}
+HOW_TO_GET_COGVIDEOX = (
+    "Download THUDM/CogVideoX-2b (diffusers layout) on a machine with hub access and set model.model_dir to it."
+)
+
+COGVIDEOX_2B_TRANSFORMER: dict[str, Any] = {
+    "activation_fn": "gelu-approximate",
+    "attention_bias": True,
+    "attention_head_dim": 64,
+    "dropout": 0.0,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 16,
+    "max_text_seq_length": 226,
+    "norm_elementwise_affine": True,
+    "norm_eps": 1e-5,
+    "num_attention_heads": 30,
+    "num_layers": 30,
+    "out_channels": 16,
+    "patch_size": 2,
+    "sample_frames": 49,
+    "sample_height": 60,
+    "sample_width": 90,
+    "spatial_interpolation_scale": 1.875,
+    "temporal_compression_ratio": 4,
+    "temporal_interpolation_scale": 1.0,
+    "text_embed_dim": 4096,
+    "time_embed_dim": 512,
+    "timestep_activation_fn": "silu",
+    "use_rotary_positional_embeddings": False,
+}
+"""CogVideoX-2b's transformer/config.json (the architecture; `models info` counts it on the meta device)."""
+
+COGVIDEOX_SCHEDULER: dict[str, Any] = {
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "set_alpha_to_one": True,
+    "snr_shift_scale": 3.0,
+    "steps_offset": 0,
+    "timestep_spacing": "trailing",
+}
+"""CogVideoX-2b's scheduler/scheduler_config.json (used for the tiny preset as well)."""
+
+
+@dataclass
+class Components:
+    """Loaded CogVideoX parts (None where not requested) and their identity string."""
+
+    model_cfg: Any
+    model_id: str
+    device: torch.device
+    dtype: torch.dtype
+    tokenizer: Any = None
+    text_encoder: Any = None
+    vae: Any = None
+    transformer: Any = None
+    scheduler: Any = None
+    missing_keys: list[str] = field(default_factory=list)
+
+    @property
+    def text_length(self) -> int:
+        """Tokens per prompt (the transformer's max_text_seq_length)."""
+        return text_length(self.model_cfg)
+
+    @property
+    def latent_scaling(self) -> float:
+        """The VAE's latent scaling factor."""
+        return float(self.vae.config.scaling_factor)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """fp32 / bf16 / fp16 -> torch dtype."""
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> cuda when available else cpu; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"model.device={name!r} but no CUDA device is available (use model.device=cpu)")
+    return torch.device(name)
+
+
+def text_length(model_cfg: ModelConfig) -> int:
+    """Tokens per prompt for this config (226 for CogVideoX, `tiny_text_len` for the tiny preset)."""
+    if model_cfg.source == "tiny":
+        return model_cfg.tiny_text_len
+    if model_cfg.model_dir is not None:
+        config_path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
+        if config_path.is_file():
+            import json
+
+            return int(json.loads(config_path.read_text(encoding="utf-8")).get("max_text_seq_length", 226))
+    return int(COGVIDEOX_2B_TRANSFORMER["max_text_seq_length"])
+
+
+def text_embed_dim(model_cfg: ModelConfig) -> int:
+    """Width of the text-encoder embeddings (the transformer's text_embed_dim)."""
+    if model_cfg.source == "tiny":
+        return model_cfg.tiny_text_dim
+    if model_cfg.model_dir is not None:
+        config_path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
+        if config_path.is_file():
+            import json
+
+            return int(json.loads(config_path.read_text(encoding="utf-8")).get("text_embed_dim", 4096))
+    return int(COGVIDEOX_2B_TRANSFORMER["text_embed_dim"])
+
+
+def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
+    """diffusers' tiny CogVideoX test configuration, sized to the clip geometry of `model_cfg`."""
+    latent_h, latent_w = model_cfg.height // 8, model_cfg.width // 8
+    if latent_h < 2 or latent_w < 2 or latent_h % 2 or latent_w % 2:
+        raise ConfigError(
+            f"model.height/width {model_cfg.height}x{model_cfg.width}: must be multiples of 16 (latent /8, patch 2)"
+        )
+    return {
+        "num_attention_heads": model_cfg.tiny_heads,
+        "attention_head_dim": model_cfg.tiny_head_dim,
+        "in_channels": 4,
+        "out_channels": 4,
+        "time_embed_dim": 2,
+        "text_embed_dim": model_cfg.tiny_text_dim,
+        "num_layers": model_cfg.tiny_layers,
+        "sample_width": latent_w,
+        "sample_height": latent_h,
+        "sample_frames": model_cfg.num_frames,
+        "patch_size": 2,
+        "temporal_compression_ratio": 4,
+        "max_text_seq_length": model_cfg.tiny_text_len,
+    }
+
+
+def tiny_vae_config() -> dict[str, Any]:
+    """diffusers' tiny CogVideoX VAE test configuration (4 latent channels, /8 spatial, /4 temporal)."""
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("CogVideoXDownBlock3D",) * 4,
+        "up_block_types": ("CogVideoXUpBlock3D",) * 4,
+        "block_out_channels": (8, 8, 8, 8),
+        "latent_channels": 4,
+        "layers_per_block": 1,
+        "norm_num_groups": 2,
+        "temporal_compression_ratio": 4,
+    }
+
+
+def tiny_t5_config(model_cfg: ModelConfig, vocab_size: int) -> Any:
+    """A small T5 encoder configuration built locally (width `tiny_text_dim`)."""
+    from transformers import T5Config
+
+    dim = model_cfg.tiny_text_dim
+    return T5Config(
+        vocab_size=vocab_size,
+        d_model=dim,
+        d_kv=max(dim // 4, 1),
+        d_ff=2 * dim,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=32,
+        dropout_rate=0.0,
+        feed_forward_proj="gated-gelu",
+        is_encoder_decoder=False,
+        use_cache=False,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+
+
+def model_identity(model_cfg: ModelConfig) -> str:
+    """Identity of the weights (cache keys, results): preset geometry + seed, or folder + configs."""
+    if model_cfg.source == "tiny":
+        spec = {
+            "transformer": tiny_transformer_config(model_cfg),
+            "vae": tiny_vae_config(),
+            "t5_dim": model_cfg.tiny_text_dim,
+            "seed": model_cfg.init_seed,
+        }
+        return f"tiny-cogvideox:{hash_json(spec)[:12]}"
+    root = _model_dir(model_cfg)
+    configs = {}
+    for part, name in (("transformer", "config.json"), ("vae", "config.json"), ("text_encoder", "config.json")):
+        path = root / SUBFOLDERS[part] / name
+        configs[part] = path.read_text(encoding="utf-8") if path.is_file() else None
+    return f"cogvideox:{root.name}:{hash_json(configs)[:12]}"
+
+
+def _model_dir(model_cfg: ModelConfig) -> Path:
+    if model_cfg.model_dir is None:
+        raise WeightsNotFoundError("CogVideoX", [], f"Set model.model_dir (or --model-dir). {HOW_TO_GET_COGVIDEOX}")
+    root = Path(model_cfg.model_dir).expanduser()
+    if not root.is_dir():
+        raise WeightsNotFoundError("CogVideoX", [root], HOW_TO_GET_COGVIDEOX)
+    return root
+
+
+def _subfolder(model_cfg: ModelConfig, part: str) -> Path:
+    folder = _model_dir(model_cfg) / SUBFOLDERS[part]
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise WeightsNotFoundError(f"CogVideoX {part}", [folder], f"The {part}/ subfolder is missing. {HOW_TO_GET_COGVIDEOX}")
+    return folder
+
+
+def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) -> Components:
+    """Build or load the requested CogVideoX parts on the configured device and dtype.
+
+    tiny: every part random-init from config with `model_cfg.init_seed` (each part seeded on its
+    own, so asking for fewer parts gives the same weights). pretrained: each part from its
+    subfolder of `model_cfg.model_dir`; a missing subfolder raises `WeightsNotFoundError` naming it.
+    The transformer is `HistoryCogVideoXTransformer3DModel`; its history weights are new
+    (listed in `Components.missing_keys`) unless `model_cfg.weights` provides trained ones.
+    """
+    wanted = tuple(parts)
+    unknown = [p for p in wanted if p not in ALL_PARTS]
+    if unknown:
+        raise ConfigError(f"unknown component(s) {unknown}; choose from {list(ALL_PARTS)}")
+    device = resolve_device(model_cfg.device)
+    dtype = torch_dtype(model_cfg.dtype)
+    comps = Components(model_cfg=model_cfg, model_id=model_identity(model_cfg), device=device, dtype=dtype)
+    builder = _build_tiny if model_cfg.source == "tiny" else _load_pretrained
+    for part in ALL_PARTS:
+        if part in wanted:
+            builder(comps, part)
+    for part in ("text_encoder", "vae", "transformer"):
+        module = getattr(comps, part)
+        if module is not None:
+            module.to(device=device)
+            if next(module.parameters()).dtype != dtype:
+                module.to(dtype=dtype)
+            module.eval()
+            module.requires_grad_(False)
+    if comps.transformer is not None and model_cfg.weights is not None:
+        from msvg_bench.models.weights import load_transformer_weights
+
+        load_transformer_weights(comps.transformer, Path(model_cfg.weights))
+        comps.missing_keys = []
+    return comps
+
+
+def _seeded(seed: int, part: str) -> torch.Generator:
+    from msvg_bench.seeding import derive_seed
+
+    torch.manual_seed(derive_seed(seed, "component", part) % (2**63))
+    return torch.default_generator
+
+
+def _build_tiny(comps: Components, part: str) -> None:
+    cfg = comps.model_cfg
+    if part == "tokenizer":
+        from msvg_bench.models.tiny_text import tiny_tokenizer
+
+        comps.tokenizer = tiny_tokenizer(cfg.tiny_text_len)
+    elif part == "text_encoder":
+        from transformers import T5EncoderModel
+
+        from msvg_bench.models.tiny_text import tiny_vocabulary
+
+        _seeded(cfg.init_seed, part)
+        comps.text_encoder = T5EncoderModel(tiny_t5_config(cfg, len(tiny_vocabulary())))
+    elif part == "vae":
+        from diffusers import AutoencoderKLCogVideoX
+
+        _seeded(cfg.init_seed, part)
+        comps.vae = AutoencoderKLCogVideoX(**tiny_vae_config())
+    elif part == "transformer":
+        from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
+
+        _seeded(cfg.init_seed, part)
+        model = HistoryCogVideoXTransformer3DModel(**tiny_transformer_config(cfg))
+        comps.transformer = model
+        comps.missing_keys = HistoryCogVideoXTransformer3DModel.new_parameter_names(model)
+    elif part == "scheduler":
+        from diffusers import CogVideoXDDIMScheduler
+
+        comps.scheduler = CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER)
+
+
+def _load_pretrained(comps: Components, part: str) -> None:
+    cfg = comps.model_cfg
+    folder = _subfolder(cfg, part)
+    if part == "tokenizer":
+        from transformers import AutoTokenizer
+
+        comps.tokenizer = AutoTokenizer.from_pretrained(folder)
+    elif part == "text_encoder":
+        from transformers import T5EncoderModel
+
+        comps.text_encoder = T5EncoderModel.from_pretrained(folder, torch_dtype=comps.dtype)
+    elif part == "vae":
+        from diffusers import AutoencoderKLCogVideoX
+
+        comps.vae = AutoencoderKLCogVideoX.from_pretrained(folder, torch_dtype=comps.dtype)
+    elif part == "transformer":
+        from msvg_bench.models.weights import load_history_transformer
+
+        comps.transformer, comps.missing_keys = load_history_transformer(folder, comps.dtype)
+    elif part == "scheduler":
+        from diffusers import CogVideoXDDIMScheduler
+
+        comps.scheduler = CogVideoXDDIMScheduler.from_pretrained(folder)
+
+
+def tokenize(components: Components, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Token ids and attention mask, padded/truncated to the model's text length."""
+    if components.tokenizer is None:
+        raise ConfigError("tokenize needs the tokenizer component (load_components(parts=(..., 'tokenizer')))")
+    enc = components.tokenizer(
+        list(prompts),
+        padding="max_length",
+        max_length=components.text_length,
+        truncation=True,
+        add_special_tokens=True,
+        return_tensors="pt",
+    )
+    return {"input_ids": enc.input_ids.to(components.device), "attention_mask": enc.attention_mask.to(components.device)}
+
+
+@torch.no_grad()
+def encode_prompts(components: Components, prompts: Sequence[str]) -> torch.Tensor:
+    """T5 embeddings of `prompts`: Tensor[B, L, D] (L = text length, padded as CogVideoX does)."""
+    if components.text_encoder is None:
+        raise ConfigError("encode_prompts needs the text_encoder component")
+    tokens = tokenize(components, prompts)
+    return components.text_encoder(tokens["input_ids"]).last_hidden_state.to(components.dtype)
+
+
+def preprocess_frames(frames: np.ndarray | torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """uint8 frames [T, H, W, 3] -> float [3, num_frames, height, width] in [-1, 1].
+
+    Time: `num_frames` indices sampled uniformly over the clip (frames repeat when the clip is
+    shorter). Space: resize so the frame covers height x width (bilinear, antialiased), centre crop.
+    """
+    video = torch.as_tensor(np.asarray(frames))
+    if video.ndim != 4 or video.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames [T, H, W, 3], got shape {tuple(video.shape)}")
+    count = video.shape[0]
+    if count == 0:
+        raise ValueError("no frames to encode")
+    index = torch.linspace(0, count - 1, num_frames).round().long()
+    clip = video[index].permute(0, 3, 1, 2).float() / 127.5 - 1.0  # T, 3, H, W
+    src_h, src_w = clip.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
+    if (new_h, new_w) != (src_h, src_w):
+        clip = torch.nn.functional.interpolate(clip, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    clip = clip[:, :, top : top + height, left : left + width].clamp(-1.0, 1.0)
+    return clip.permute(1, 0, 2, 3).contiguous()
+
+
+@torch.no_grad()
+def encode_video_latents(components: Components, frames_uint8_thwc: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Scaled VAE latents of one clip: Tensor[C, T', h, w] (posterior mode x scaling factor).
+
+    The clip is first brought to the config's num_frames/height/width by `preprocess_frames`.
+    """
+    if components.vae is None:
+        raise ConfigError("encode_video_latents needs the vae component")
+    cfg = components.model_cfg
+    video = preprocess_frames(frames_uint8_thwc, cfg.num_frames, cfg.height, cfg.width)
+    video = video[None].to(components.device, components.dtype)
+    latents = components.vae.encode(video).latent_dist.mode()
+    return (latents * components.latent_scaling)[0]
+
+
+@torch.no_grad()
+def decode_latents(components: Components, latents: torch.Tensor) -> np.ndarray:
+    """Scaled latents [C, T', h, w] -> uint8 frames [T, H, W, 3] (VAE decode, [-1, 1] -> 0..255)."""
+    video = components.vae.decode(latents[None].to(components.device, components.dtype) / components.latent_scaling).sample
+    video = ((video[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return video.permute(1, 2, 3, 0).cpu().numpy()

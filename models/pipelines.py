@@ -1,0 +1,340 @@
+"""Story generation: the multi-scene method (`msvg`) and the baselines (`plain`, `streaming`).
+
+All three share the sampler, step count, resolution and per-scene seeds
+(`msvg_bench.seeding.scene_seed(seed, i)`), so their clips differ only by the method.
+
+- msvg: scene by scene; history features from *cached* per-scene embeddings (prompt embeddings and
+  per-frame history-encoder embeddings of the generated frames, kept in memory, never re-read from
+  the written files); history guidance with 3 branches in one batched forward per step (2 for the
+  first scene).
+- plain: each scene independently from its prompt, standard CFG (2 branches), no history tokens.
+- streaming (StreamingT2V-style, training-free): plain CFG, plus after every step the first
+  `streaming_overlap` latent frames are blended with the previous scene's last latent frames
+  noised to the current level (short-term memory; the blend boundary is drawn at random each step:
+  randomized blending), and during the first `streaming_anchor_steps` of the steps the other frames
+  are pulled towards the noised first latent frame of scene 1 (long-term anchor memory).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.errors import ConfigError
+from msvg_bench.registry import Registry
+from msvg_bench.seeding import derive_seed, scene_seed
+
+METHODS: Registry[str] = Registry("method")
+for _name, _doc in (
+    ("msvg", "multi-scene model: text filter + extractor + decoupler + history tokens, history guidance"),
+    ("plain", "CogVideoX, each scene independently from its prompt"),
+    ("streaming", "StreamingT2V-style: previous-scene frames as short-term, scene-1 anchor as long-term memory"),
+):
+    METHODS.add(_name, _doc)
+
+
+def scene_clip_name(index: int) -> str:
+    """File stem of scene `index` (0-based): scene_00, scene_01, ..."""
+    return f"scene_{index:02d}"
+
+
+@dataclass
+class StoryState:
+    """What earlier scenes leave for later ones (all in memory, from caches)."""
+
+    texts: list[Any] = field(default_factory=list)  # SceneText per scene
+    frame_embeds: list[torch.Tensor] = field(default_factory=list)  # [T, C] per scene
+    latents: list[torch.Tensor] = field(default_factory=list)  # [T', C, h, w] per scene (frames-first)
+
+
+class StoryGenerator:
+    """Holds the loaded components and generates stories with any method."""
+
+    def __init__(self, cfg: Any, encoder: Any | None = None) -> None:
+        from msvg_bench.models.components import load_components
+
+        self.cfg = cfg
+        self.model_cfg = cfg.model
+        self.components = load_components(cfg.model)
+        self._encoder = encoder
+        self._extractor: Any = None
+        self._decoupler: Any = None
+        self.forward_calls = 0
+        self.scene_seconds: list[float] = []
+
+    # ---- lazily built parts -------------------------------------------------------------------
+    @property
+    def encoder(self) -> Any:
+        """The history frame encoder (`model.history_encoder`)."""
+        if self._encoder is None:
+            self._encoder = load_history_encoder(self.model_cfg)
+        return self._encoder
+
+    @property
+    def extractor(self) -> Any:
+        """The (frozen) feature extractor."""
+        if self._extractor is None:
+            from msvg_bench.models.multiscene import build_extractor
+
+            self._extractor = self._place(build_extractor(self.model_cfg))
+        return self._extractor
+
+    @property
+    def decoupler(self) -> Any:
+        """The decoupler."""
+        if self._decoupler is None:
+            from msvg_bench.models.multiscene import build_decoupler
+
+            self._decoupler = self._place(build_decoupler(self.model_cfg))
+        return self._decoupler
+
+    def _place(self, module: torch.nn.Module) -> torch.nn.Module:
+        module.to(self.components.device, self.components.dtype).eval().requires_grad_(False)
+        return module
+
+    # ---- geometry -----------------------------------------------------------------------------
+    def latent_shape(self) -> tuple[int, int, int, int, int]:
+        """[1, T', C, h, w] of one scene's latents."""
+        vae, transformer = self.components.vae, self.components.transformer
+        spatial = 2 ** (len(vae.config.block_out_channels) - 1)
+        temporal = int(vae.config.temporal_compression_ratio)
+        frames = (self.model_cfg.num_frames - 1) // temporal + 1
+        return (1, frames, transformer.config.in_channels, self.model_cfg.height // spatial, self.model_cfg.width // spatial)
+
+    # ---- one scene ----------------------------------------------------------------------------
+    def _transformer(self, latents: torch.Tensor, text: torch.Tensor, t: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+        self.forward_calls += 1
+        out = self.components.transformer(latents, text, t, history_hidden_states=history, return_dict=False)[0]
+        return out
+
+    @torch.no_grad()
+    def scene_latents(
+        self, method: str, index: int, prompt_text: Any, negative: torch.Tensor, state: StoryState, seed: int, on_step: Any = None
+    ) -> torch.Tensor:
+        """Denoise scene `index` with `method`; returns latents [1, T', C, h, w]."""
+        from msvg_bench.models.sampler import denoise, initial_noise
+
+        gen = self.cfg.generate
+        comps = self.components
+        noise_seed = scene_seed(seed, index)
+        latents = initial_noise(self.latent_shape(), noise_seed, comps.device, comps.dtype)
+        positive = prompt_text.embeds[None]
+        hook = None
+        if method == "msvg":
+            hist, hist0 = self.history_tokens(prompt_text, state)
+            if hist is None:
+                text = torch.cat([negative, positive])
+                history = torch.cat([hist0, hist0])
+                branches = 2
+            else:
+                text = torch.cat([negative, positive, positive])
+                history = torch.cat([hist, hist, hist0])
+                branches = 3
+
+            def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self._transformer(x, text, t, history)
+
+        else:
+            text = torch.cat([negative, positive])
+            branches = 2
+
+            def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self._transformer(x, text, t, None)
+
+            if method == "streaming" and state.latents:
+                hook = streaming_hook(
+                    comps.scheduler,
+                    memory=state.latents[-1][None],
+                    anchor=state.latents[0][None, :1],
+                    overlap=gen.streaming_overlap,
+                    anchor_strength=gen.streaming_anchor_strength,
+                    anchor_steps=int(round(gen.streaming_anchor_steps * gen.num_inference_steps)),
+                    seed=derive_seed(seed, "streaming", index),
+                )
+        return denoise(
+            model_fn,
+            latents,
+            comps.scheduler,
+            gen.num_inference_steps,
+            branches,
+            gen.guidance_scale,
+            gen.history_guidance_scale,
+            dynamic=gen.use_dynamic_cfg,
+            eta=gen.eta,
+            seed=noise_seed,
+            latent_hook=hook,
+            on_step=on_step,
+        )
+
+    def history_tokens(self, prompt_text: Any, state: StoryState) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(history tokens H or None for the first scene, no-history tokens H0): each [1, L, D]."""
+        from msvg_bench.models.history import collate_history, history_sample
+        from msvg_bench.models.multiscene import history_tokens
+
+        sample = history_sample(prompt_text, state.texts, state.frame_embeds, self.model_cfg)
+        batch = collate_history([sample], clip_dim=self.model_cfg.history_dim).to(self.components.device, self.components.dtype)
+        positive = prompt_text.embeds[None]
+        null = history_tokens(self.decoupler, positive, self.extractor(batch.without_history()))
+        if not state.texts:
+            return None, null
+        return history_tokens(self.decoupler, positive, self.extractor(batch)), null
+
+    @torch.no_grad()
+    def run_scene(
+        self, method: str, index: int, text: Any, negative: torch.Tensor, state: StoryState, seed: int, on_step: Any = None
+    ) -> np.ndarray:
+        """Generate scene `index` and decode it; update `state` for later scenes; return uint8 frames [T, H, W, 3].
+
+        The per-frame history embeddings of the decoded frames (msvg) and the final latents
+        (streaming) are kept in `state` in memory: later scenes never re-read written files.
+        """
+        from msvg_bench.models.components import decode_latents
+
+        latents = self.scene_latents(method, index, text, negative, state, seed, on_step)
+        scene_latents = latents[0]  # T', C, h, w
+        frames = decode_latents(self.components, scene_latents.permute(1, 0, 2, 3))
+        if method == "msvg":
+            state.frame_embeds.append(self.encoder.encode_frames(frames).to(self.components.device))
+        state.texts.append(text)
+        state.latents.append(scene_latents)
+        return frames
+
+    # ---- a story ------------------------------------------------------------------------------
+    def generate(
+        self, prompts: Sequence[str], out_dir: Path, method: str, seed: int, story_id: str, progress: Any = None
+    ) -> Story:
+        """Generate every scene, write clips + GIFs + the joined story, return the written Story."""
+        from msvg_bench.models.history import encode_scene_texts
+        from msvg_bench.video import write_gif, write_video
+
+        METHODS.get(method)  # unknown names raise UnknownNameError with a suggestion
+        prompts = [str(p) for p in prompts]
+        if not prompts:
+            raise ConfigError(f"story {story_id!r}: no prompts")
+        out_dir = Path(out_dir)
+        story_dir = out_dir / "videos" / story_id
+        fps = float(self.model_cfg.fps)
+        texts = encode_scene_texts(self.components, prompts, self.model_cfg.filter_embedding)
+        negative = encode_scene_texts(self.components, [self.cfg.generate.negative_prompt])[0].embeds[None]
+        state = StoryState()
+        scenes: list[Scene] = []
+        clips: list[np.ndarray] = []
+        steps_total = self.cfg.generate.num_inference_steps
+        scene_task = progress.add_task(f"{story_id} [{method}] scenes", total=len(prompts)) if progress else None
+        self.scene_seconds = []
+        for index, (prompt, text) in enumerate(zip(prompts, texts, strict=True)):
+            step_task = progress.add_task(f"  scene {index + 1}/{len(prompts)} steps", total=steps_total) if progress else None
+
+            def on_step(_: int, task: Any = step_task) -> None:
+                if progress is not None:
+                    progress.advance(task)
+
+            started = time.perf_counter()
+            frames = self.run_scene(method, index, text, negative, state, seed, on_step)
+            self.scene_seconds.append(time.perf_counter() - started)
+            stem = scene_clip_name(index)
+            write_video(story_dir / f"{stem}.mp4", frames, fps)
+            write_gif(story_dir / f"{stem}.gif", frames, fps)
+            clips.append(frames)
+            scenes.append(
+                Scene(path=f"videos/{story_id}/{stem}.mp4", caption=prompt, fps=fps, num_frames=int(frames.shape[0]))
+            )
+            if progress is not None:
+                progress.remove_task(step_task)
+                progress.advance(scene_task)
+        joined = np.concatenate(clips, axis=0)
+        write_video(story_dir / "story.mp4", joined, fps)
+        write_gif(story_dir / "story.gif", joined, fps)
+        if progress is not None:
+            progress.remove_task(scene_task)
+        meta = {"method": method, "seed": seed, "model_identity": self.components.model_id}
+        return Story(id=story_id, scenes=tuple(scenes), root=out_dir, meta=meta)
+
+
+def streaming_hook(
+    scheduler: Any,
+    memory: torch.Tensor,
+    anchor: torch.Tensor,
+    overlap: int,
+    anchor_strength: float,
+    anchor_steps: int,
+    seed: int,
+) -> Any:
+    """The per-step latent update of the streaming baseline (see the module docstring).
+
+    memory: previous scene's latents [1, T', C, h, w] (its last `overlap` frames are used);
+    anchor: scene 1's first latent frame [1, 1, C, h, w].
+    """
+    generator = torch.Generator(device="cpu").manual_seed(seed % (2**63))
+    tail = memory[:, -overlap:]
+    noise_tail = torch.randn(tail.shape, generator=generator).to(tail)
+    noise_anchor = torch.randn(anchor.shape, generator=generator).to(anchor)
+
+    def hook(latents: torch.Tensor, index: int, next_t: torch.Tensor | None) -> torch.Tensor:
+        if next_t is None:
+            return latents
+        n = min(overlap, latents.shape[1])
+        t = next_t.reshape(1).to(latents.device)
+        noised_tail = scheduler.add_noise(tail[:, -n:], noise_tail[:, -n:], t).to(latents.dtype)
+        cut = int(torch.randint(1, n + 1, (1,), generator=generator))  # randomized blending boundary
+        out = latents.clone()
+        out[:, :cut] = noised_tail[:, :cut]
+        if index < anchor_steps and anchor_strength > 0 and latents.shape[1] > n:
+            noised_anchor = scheduler.add_noise(anchor, noise_anchor, t).to(latents.dtype)
+            rest = out[:, n:]
+            out[:, n:] = (1 - anchor_strength) * rest + anchor_strength * noised_anchor.expand_as(rest)
+        return out
+
+    return hook
+
+
+def load_history_encoder(model_cfg: Any) -> Any:
+    """The frame encoder named by `model.history_encoder` (CLIP4Clip from `model.clip4clip_dir` when set)."""
+    from msvg_bench.eval.encoders import load_encoder
+
+    options: dict[str, Any] = {}
+    if model_cfg.history_encoder == "clip4clip" and model_cfg.clip4clip_dir is not None:
+        options["path"] = model_cfg.clip4clip_dir
+    encoder = load_encoder(model_cfg.history_encoder, **options)
+    if int(encoder.dim) != model_cfg.history_dim:
+        raise ConfigError(
+            f"model.history_dim={model_cfg.history_dim} but encoder {model_cfg.history_encoder!r} gives {encoder.dim}-d embeddings"
+        )
+    return encoder
+
+
+_GENERATORS: dict[str, StoryGenerator] = {}
+
+
+def get_generator(cfg: Any) -> StoryGenerator:
+    """A `StoryGenerator` for this config's model section, built once per process."""
+    from msvg_bench.hashing import hash_json
+
+    key = hash_json(cfg.model.model_dump(mode="json"))
+    if key not in _GENERATORS:
+        _GENERATORS.clear()
+        _GENERATORS[key] = StoryGenerator(cfg)
+    generator = _GENERATORS[key]
+    generator.cfg = cfg
+    return generator
+
+
+def generate_story(
+    cfg: Any, prompts: Sequence[str], out_dir: str | Path, method: str | None = None, seed: int | None = None,
+    story_id: str = "story", progress: Any = None,
+) -> Story:
+    """Generate one story with `method` (default `cfg.generate.method`) and `seed` (default `cfg.seed`).
+
+    Writes `out_dir/videos/<story_id>/scene_XX.mp4` + `.gif` per scene and `story.mp4` + `story.gif`;
+    returns the Story of the written clips (root `out_dir`, paths relative to it).
+    """
+    method = method or cfg.generate.method
+    METHODS.get(method)  # unknown names raise UnknownNameError with a suggestion
+    return get_generator(cfg).generate(prompts, Path(out_dir), method, cfg.seed if seed is None else seed, story_id, progress)

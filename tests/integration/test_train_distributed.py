@@ -1,0 +1,162 @@
+"""Real multi-process training on CPU (torchrun, gloo, DeepSpeed): equivalence across ZeRO stages,
+kill + resume, MLflow history, export, and bounded one-line failures.
+
+The runs are shared between assertions (module-scoped) to keep the area's test time small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.integration
+
+STAGE = "mlp"
+COMMON = ["--stage", STAGE, "--preset", "tiny", "train.mlp_samples=24", "train.warmup_steps=2", "train.lr=0.01"]
+
+
+def run_train(args: list[str], uri: str, *, env: dict[str, str] | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    """`msvg-bench train ...` in a fresh process (the launcher starts torchrun itself)."""
+    full_env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSVG_NO_PROGRESS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "msvg_bench.cli", "train", *COMMON, *args],
+        capture_output=True, text=True, timeout=timeout, env=full_env, check=False,
+    )
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "train_summary.json").read_text())
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    export = json.loads((run_dir / "export" / "export.json").read_text())
+    return load_file(str(Path(export["path"]) / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("train")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    out: dict = {"root": root, "uri": uri}
+    specs = {
+        "z0": ["--zero", "0", "--nproc-per-node", "1", "--grad-accum", "2", "--steps", "6"],
+        "z2": ["--zero", "2", "--nproc-per-node", "2", "--steps", "6", "--checkpoint-every", "3"],
+        "z3": ["--zero", "3", "--nproc-per-node", "2", "--steps", "5"],
+        "z3off": ["--zero", "3", "--offload", "full", "--nproc-per-node", "2", "--steps", "5"],
+    }
+    for name, args in specs.items():
+        proc = run_train([*args, "-o", str(root / name)], uri)
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
+        out[name] = root / name
+    # killed at step 4 (SIGKILL on rank 1, after the step-3 checkpoint), then resumed
+    killed = root / "killed"
+    args = ["--zero", "2", "--nproc-per-node", "2", "--steps", "6", "--checkpoint-every", "3", "-o", str(killed)]
+    proc = run_train(args, uri, env={"MSVG_TRAIN_FAULT": "kill:1:4"})
+    out["killed_proc"] = proc
+    out["killed_run_id"] = (killed / "mlflow_run_id").read_text().strip()
+    out["resumed_proc"] = run_train([*args, "--resume", "latest"], uri)
+    out["killed"] = killed
+    return out
+
+
+def test_zero_stages_reproduce_the_single_process_loss_curve(runs: dict) -> None:
+    reference = summary(runs["z0"])["losses"]
+    assert summary(runs["z0"])["world_size"] == 1
+    for name in ("z2", "z3", "z3off"):
+        got = summary(runs[name])
+        assert got["world_size"] == 2
+        for step in map(str, range(1, 6)):
+            assert got["losses"][step] == pytest.approx(reference[step], rel=1e-4), (name, step)
+    # and the loss actually moved (the curve is not trivially flat)
+    assert reference["5"] < reference["1"]
+
+
+def test_exports_agree_across_stages(runs: dict) -> None:
+    ref = weights(runs["z0"])
+    got = weights(runs["z2"])
+    assert set(ref) == set(got)
+    for key in ref:
+        torch.testing.assert_close(got[key], ref[key], rtol=1e-4, atol=1e-6)
+
+
+def test_kill_and_resume_matches_the_straight_run(runs: dict) -> None:
+    killed, resumed = runs["killed_proc"], runs["resumed_proc"]
+    assert killed.returncode == 1
+    assert killed.stderr.strip().splitlines() == [killed.stderr.strip()]
+    assert killed.stderr.startswith("error: worker rank 1 died (SIGKILL)")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight, again = summary(runs["z2"]), summary(runs["killed"])
+    assert again["start_step"] == 3 and again["final_step"] == 6
+    assert again["losses"]["6"] == pytest.approx(straight["losses"]["6"], rel=1e-6, abs=1e-9)
+    a, b = weights(runs["z2"]), weights(runs["killed"])
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-6, atol=1e-7)
+
+
+def test_mlflow_history_is_one_continuous_run(runs: dict) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=runs["uri"])
+    run_id = summary(runs["killed"])["run_id"]
+    assert run_id == runs["killed_run_id"]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run_id, "train/loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
+    for name in ("train/lr", "train/grad_norm", "perf/samples_per_s", "perf/step_s", "perf/peak_mem_gb"):
+        assert len(client.get_metric_history(run_id, name)) == 6, name
+    tags = run.data.tags
+    assert tags["msvg.zero_stage"] == "2" and tags["msvg.offload"] == "none" and tags["msvg.world_size"] == "2"
+    assert tags["msvg.resumed_at_step"] == "3"
+    assert int(run.data.params["counts.trainable_params"]) > 0 and int(run.data.params["counts.frozen_params"]) > 0
+    artifacts = {a.path for a in client.list_artifacts(run_id, "config")}
+    assert {"config/deepspeed.json", "config/resolved.yaml"} <= artifacts
+    z3 = client.get_run(summary(runs["z3off"])["run_id"]).data.tags
+    assert z3["msvg.zero_stage"] == "3" and z3["msvg.offload"] == "full"
+    lrs = [m.value for m in sorted(client.get_metric_history(run_id, "train/lr"), key=lambda m: m.step)]
+    assert lrs[:3] == pytest.approx([0.005, 0.01, 0.01])
+
+
+def test_retention_keeps_the_configured_number(runs: dict) -> None:
+    names = sorted(p.name for p in (runs["z2"] / "checkpoints").iterdir() if p.name.startswith("step_"))
+    assert names == ["step_00000003", "step_00000006"]
+
+
+def _assert_one_line_failure(proc: subprocess.CompletedProcess, pattern: str) -> None:
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert pattern in lines[0], lines[0]
+
+
+def test_checkpoint_from_another_config_is_refused(runs: dict) -> None:
+    proc = run_train(["--zero", "2", "--nproc-per-node", "2", "--steps", "8", "--lr", "0.5",
+                      "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"])
+    _assert_one_line_failure(proc, "checkpoint is from another config: train.lr")
+    proc = run_train(["--zero", "2", "--nproc-per-node", "1", "--steps", "8",
+                      "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"])
+    _assert_one_line_failure(proc, "written by 2 ranks, this job has 1")
+
+
+def test_bad_hostfile_and_unreachable_master_fail_fast(runs: dict, tmp_path: Path) -> None:
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("localhost slots=two\n")
+    proc = run_train(["--hostfile", str(hostfile), "-o", str(tmp_path / "h")], runs["uri"], timeout=60)
+    _assert_one_line_failure(proc, "slots must be a positive integer")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    proc = run_train(["--nnodes", "2", "--node-rank", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
+                      "train.rdzv_timeout_s=3", "-o", str(tmp_path / "m")], runs["uri"], timeout=60)
+    _assert_one_line_failure(proc, f"cannot reach the master 127.0.0.1:{port}")
+    assert time.monotonic() - start < 45

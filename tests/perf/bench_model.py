@@ -1,0 +1,119 @@
+"""Model benchmark: per-scene time of msvg vs plain, and scene 8 vs scene 2 (history cost must not grow).
+
+Run: `python tests/perf/bench_model.py [--layers 4 --heads 8 --head-dim 32 --frames 25 --size 160 --steps 4]`
+
+The tiny architecture is scaled up until the transformer forward dominates a denoising step
+(CPU). Both methods run side by side in one process: for every scene index, the msvg scene and the
+plain scene are timed back to back (same seed, same sampler), so machine load affects both alike.
+A scene's time covers denoising, VAE decoding and (msvg) the history-encoder embeddings and history
+features; file writing is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("MSVG_NO_PROGRESS", "1")
+
+PROMPTS = [
+    "Actor 1 is running on the playground.",
+    "Actor 2 is skiing on the snow.",
+    "Actor 2 is running on the playground.",
+    "Actor 1 is skiing on the snow.",
+    "Actor 3 is dancing in the park.",
+    "Actor 1 is dancing in the park.",
+    "Actor 2 is swimming in the lake.",
+    "Actor 3 is running on the playground.",
+]
+
+
+def main() -> None:
+    """Time an 8-scene story with msvg and plain, print the ratios as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--head-dim", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--text-len", type=int, default=16)
+    args = parser.parse_args()
+
+    import torch
+
+    from msvg_bench.config import resolve_config
+    from msvg_bench.models.history import encode_scene_texts
+    from msvg_bench.models.pipelines import StoryGenerator, StoryState
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    cfg = resolve_config(
+        overrides=[
+            f"model.tiny_layers={args.layers}",
+            f"model.tiny_heads={args.heads}",
+            f"model.tiny_head_dim={args.head_dim}",
+            f"model.tiny_text_len={args.text_len}",
+            f"model.num_frames={args.frames}",
+            f"model.height={args.size}",
+            f"model.width={args.size}",
+            f"generate.num_inference_steps={args.steps}",
+        ]
+    )
+    gen = StoryGenerator(cfg)
+    texts = encode_scene_texts(gen.components, PROMPTS)
+    negative = encode_scene_texts(gen.components, [""])[0].embeds[None]
+    gen.encoder  # noqa: B018 - build the history encoder before timing
+    states = {"msvg": StoryState(), "plain": StoryState()}
+    times: dict[str, list[float]] = {"msvg": [], "plain": []}
+    # warm-up (allocator, kernels): one scene per method, not timed
+    for method in ("plain", "msvg"):
+        gen.run_scene(method, 0, texts[0], negative, StoryState(), seed=0)
+
+    forward = {"msvg": [], "plain": []}
+    for index, text in enumerate(texts):
+        for method in ("msvg", "plain"):
+            calls = gen.forward_calls
+            started = time.perf_counter()
+            gen.run_scene(method, index, text, negative, states[method], seed=42)
+            times[method].append(time.perf_counter() - started)
+            assert gen.forward_calls - calls == args.steps
+
+    # transformer-forward share of a step, measured on the msvg history batch (3 branches)
+    latents = torch.randn(3, *gen.latent_shape()[1:])
+    text = torch.cat([negative, texts[1].embeds[None], texts[1].embeds[None]])
+    hist = torch.zeros(3, args.text_len, text.shape[-1])
+    with torch.no_grad():
+        started = time.perf_counter()
+        for _ in range(3):
+            gen.components.transformer(latents, text, torch.tensor([500] * 3), history_hidden_states=hist)
+        forward_s = (time.perf_counter() - started) / 3
+
+    with_history = slice(1, None)
+    per_scene = {m: statistics.median(v[with_history]) for m, v in times.items()}
+    result = {
+        "machine": f"{os.cpu_count()}-core CPU (shared), no GPU, torch {torch.__version__}",
+        "geometry": {
+            "frames": args.frames,
+            "size": args.size,
+            "latent_shape": list(gen.latent_shape()),
+            "video_tokens": gen.latent_shape()[1] * (gen.latent_shape()[3] // 2) * (gen.latent_shape()[4] // 2),
+            "text_tokens": args.text_len,
+            "layers": args.layers,
+            "width": args.heads * args.head_dim,
+            "steps": args.steps,
+        },
+        "scene_seconds": {m: [round(x, 3) for x in v] for m, v in times.items()},
+        "median_scene_seconds_scenes_2_to_8": {m: round(v, 3) for m, v in per_scene.items()},
+        "msvg_over_plain": round(per_scene["msvg"] / per_scene["plain"], 3),
+        "msvg_scene8_over_scene2": round(times["msvg"][7] / times["msvg"][1], 3),
+        "transformer_forward_share_of_msvg_step": round(forward_s * args.steps / per_scene["msvg"], 3),
+        "targets": {"msvg_over_plain": 1.6, "msvg_scene8_over_scene2": 1.2},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

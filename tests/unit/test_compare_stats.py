@@ -1,0 +1,170 @@
+"""Unit tests of the comparison statistics, comparability checks and renderings (no MLflow)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+
+from msvg_bench.compare import (
+    NotComparableError,
+    RunResults,
+    bootstrap_mean_ci,
+    compare_runs,
+    render_markdown,
+    render_text,
+    story_values,
+    to_json,
+    validate_results,
+    win_counts,
+)
+from msvg_bench.errors import MsvgError
+
+METRICS = {
+    "mawe": {"metric": "mawe", "version": "1", "higher_is_better": False, "encoder": None, "backend": "raft"},
+    "clip": {"metric": "prompt_alignment", "version": "2", "higher_is_better": True, "encoder": "enc@1", "backend": None},
+}
+
+
+def results(values: dict[str, dict[str, float]], *, suite_version: str = "1", metrics=None, failed=()) -> dict:
+    """A minimal valid results dict."""
+    metrics = copy.deepcopy(metrics or METRICS)
+    stories = [
+        {"id": sid, "status": "failed" if sid in failed else "ok", "error": None, "prompts": ["p"], "annotations": [],
+         "values": {} if sid in failed else vals, "scenes": []}
+        for sid, vals in values.items()
+    ]  # fmt: skip
+    return {
+        "schema": "msvg-bench/results", "schema_version": 1, "suite": {"name": "s", "version": suite_version},
+        "method": "m", "model_identity": "x", "config_hash": "h", "seed": 0, "non_semantic": False,
+        "metrics": metrics, "stories": stories, "aggregate": {}, "created": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+
+
+def run(name: str, res: dict) -> RunResults:
+    """A RunResults without a store behind it."""
+    return RunResults(run_id=name * 4, run_name=name, experiment_id="1", artifact_uri="", results=res)
+
+
+def independent_bootstrap(diffs: list[float], n_boot: int, seed: int) -> tuple[float, float]:
+    """Resample one row at a time from the same generator stream, sort the means, take the percentiles."""
+    rng = np.random.default_rng(seed)
+    n = len(diffs)
+    means = []
+    for _ in range(n_boot):
+        picks = rng.integers(0, n, size=n)
+        means.append(sum(diffs[i] for i in picks) / n)
+    means.sort()
+
+    def percentile(q: float) -> float:
+        pos = q * (n_boot - 1)
+        lo, hi = math.floor(pos), math.ceil(pos)
+        return means[lo] + (means[hi] - means[lo]) * (pos - lo)
+
+    return percentile(0.025), percentile(0.975)
+
+
+def test_bootstrap_matches_independent_loop() -> None:
+    diffs = [0.3, -0.1, 0.7, 0.2, 0.05, -0.4, 0.9]
+    got = bootstrap_mean_ci(diffs, n_boot=500, seed=7)
+    want = independent_bootstrap(diffs, 500, 7)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert got[0] < np.mean(diffs) < got[1]
+
+
+def test_bootstrap_degenerate_cases() -> None:
+    assert all(math.isnan(v) for v in bootstrap_mean_ci([], n_boot=10, seed=0))
+    assert bootstrap_mean_ci([2.5, 2.5, 2.5], n_boot=50, seed=1) == (2.5, 2.5)
+
+
+def test_win_counts_respect_direction() -> None:
+    ref, other = [1.0, 2.0, 3.0, 4.0], [2.0, 1.0, 3.0, 5.0]
+    assert win_counts(ref, other, higher_is_better=True) == (2, 1, 1)
+    assert win_counts(ref, other, higher_is_better=False) == (1, 2, 1)
+
+
+def test_story_values_skip_failed_and_non_finite() -> None:
+    res = results({"a": {"mawe": 1.0}, "b": {"mawe": float("nan")}, "c": {"mawe": 3.0}}, failed=("c",))
+    assert story_values(res, "mawe") == {"a": 1.0}
+
+
+def test_compare_runs_pairs_only_common_stories() -> None:
+    a = results({"s1": {"mawe": 10.0, "clip": 20.0}, "s2": {"mawe": 20.0, "clip": 22.0}, "s3": {"mawe": 30.0, "clip": 24.0}})
+    b = results({"s1": {"mawe": 8.0, "clip": 21.0}, "s2": {"mawe": 25.0, "clip": 22.0}, "s3": {"mawe": 1.0, "clip": 0.0}}, failed=("s3",))
+    comparison = compare_runs([run("a", a), run("b", b)], n_boot=200, seed=3)
+    mawe = comparison.others[0].metrics["mawe"]
+    assert mawe.n_paired == 2
+    assert mawe.delta == pytest.approx(((8 - 10) + (25 - 20)) / 2)
+    assert (mawe.wins, mawe.losses, mawe.ties) == (1, 1, 0)  # lower is better: s1 wins, s2 loses
+    clip = comparison.others[0].metrics["clip"]
+    assert (clip.wins, clip.losses, clip.ties) == (1, 0, 1)
+    assert clip.win_rate == pytest.approx(0.75)
+    assert clip.story_deltas == {"s1": 1.0, "s2": 0.0}
+    assert comparison.metrics[0].reference_value == pytest.approx(20.0)  # mean over stories (no aggregate given)
+
+
+def test_refuses_suite_version_and_metric_differences() -> None:
+    a = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    other_metrics = {**METRICS, "clip": {**METRICS["clip"], "encoder": "enc@2"}}
+    b = results({"s1": {"mawe": 1.0, "clip": 1.0}}, suite_version="2", metrics=other_metrics)
+    with pytest.raises(NotComparableError) as info:
+        compare_runs([run("a", a), run("b", b)])
+    message = str(info.value)
+    assert "suite version differs" in message and "s v1" in message and "s v2" in message
+    assert "clip: encoder identity differs (a: enc@1, b: enc@2)" in message
+    assert "--force" in message
+    forced = compare_runs([run("a", a), run("b", b)], force=True, n_boot=10)
+    assert forced.forced and len(forced.problems) == 2
+    assert "FORCED" in render_markdown(forced)
+    assert "FORCED" in render_text(forced)
+
+
+def test_unshared_metrics_are_reported_and_no_shared_metric_fails() -> None:
+    a = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    b = results({"s1": {"mawe": 2.0}}, metrics={"mawe": METRICS["mawe"]})
+    comparison = compare_runs([run("a", a), run("b", b)], n_boot=10)
+    assert [m.key for m in comparison.metrics] == ["mawe"]
+    assert comparison.unshared == {"clip": ["a"]}
+    c = results({"s1": {"clip": 2.0}}, metrics={"clip": METRICS["clip"]})
+    with pytest.raises(MsvgError, match="share no metric"):
+        compare_runs([run("b", b), run("c", c)])
+
+
+def test_json_rendering_is_strict_json() -> None:
+    a = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    b = results({"s2": {"mawe": 1.0, "clip": 1.0}})  # no common story: NaN statistics become null
+    data = to_json(compare_runs([run("a", a), run("b", b)], n_boot=10))
+    text = json.dumps(data, allow_nan=False)
+    pair = json.loads(text)["comparisons"][0]["metrics"]["mawe"]
+    assert pair["n_paired"] == 0 and pair["delta"] is None and pair["ci_low"] is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(schema="other"), "not a msvg-bench results file"),
+        (lambda r: r.update(schema_version=9), "schema_version 9 is not supported"),
+        (lambda r: r["suite"].pop("version"), "'suite' must be an object"),
+        (lambda r: r["metrics"]["mawe"].pop("higher_is_better"), "metric 'mawe' lacks"),
+        (lambda r: r["stories"].append(dict(r["stories"][0])), "appears twice"),
+    ],
+)
+def test_validate_results_names_the_problem(mutate, message) -> None:
+    res = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    mutate(res)
+    with pytest.raises(MsvgError, match=message) as info:
+        validate_results(res, "run x artifact results/results.json")
+    assert str(info.value).startswith("run x artifact results/results.json:")
+
+
+def test_eval_schema_check_names_the_field() -> None:
+    from msvg_bench.compare import check_eval_schema
+
+    res = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    check_eval_schema(res, "f.json")  # the contract's own model accepts what compare reads
+    res["stories"][0]["status"] = "skipped"
+    with pytest.raises(MsvgError, match=r"^f.json: invalid results at stories\.0\.status"):
+        check_eval_schema(res, "f.json")

@@ -1,0 +1,130 @@
+"""The synthetic world: distinct textured settings, stable characters, actions with their own motion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from msvg_bench.benchmarks import world
+from msvg_bench.benchmarks.world import ACTIONS, CHARACTERS, SETTINGS, SceneSpec, render_scene
+
+
+def _hist(frames: np.ndarray, bins: int = 6) -> np.ndarray:
+    """Joint RGB histogram (bins^3), normalised: an appearance descriptor independent of the renderer."""
+    q = (frames.reshape(-1, 3).astype(np.int64) * bins) // 256
+    idx = q[:, 0] * bins * bins + q[:, 1] * bins + q[:, 2]
+    h = np.bincount(idx, minlength=bins**3).astype(np.float64)
+    return h / h.sum()
+
+
+def test_world_has_enough_settings_characters_and_actions() -> None:
+    assert len(SETTINGS) >= 6
+    assert len(CHARACTERS) >= 6
+    assert len(ACTIONS) >= 4
+    looks = {(c.stature, c.girth, c.shirt, c.trousers, c.accessory, c.accessory_color) for c in CHARACTERS.values()}
+    assert len(looks) == len(CHARACTERS)
+    assert len({c.shirt for c in CHARACTERS.values()}) == len(CHARACTERS)
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_settings_are_textured_and_structured(setting: str) -> None:
+    canvas = (world.setting_canvas(setting, 64, 256) * 255).astype(np.uint8)
+    colours = len(np.unique(canvas.reshape(-1, 3), axis=0))
+    assert colours > 40, f"{setting} looks flat ({colours} colours)"
+    gy = np.abs(np.diff(canvas.astype(float), axis=0)).mean()
+    gx = np.abs(np.diff(canvas.astype(float), axis=1)).mean()
+    assert gx > 1.5 and gy > 1.5, f"{setting} has little structure ({gx:.2f}, {gy:.2f})"
+
+
+def test_settings_are_told_apart_by_pixel_statistics() -> None:
+    """Nearest neighbour on colour histograms puts every scene with another scene of its setting."""
+    names = sorted(SETTINGS)
+    descriptors, labels = [], []
+    chars = sorted(CHARACTERS)
+    for k, setting in enumerate(names):
+        for variant in range(2):
+            char = chars[(k + 3 * variant) % len(chars)]
+            action = "skiing" if setting == "snow" and variant else ["walking", "running"][variant]
+            spec = SceneSpec(setting, (char,), action, 5, 48, 72, seed=100 * k + variant)
+            descriptors.append(_hist(render_scene(spec).frames))
+            labels.append(setting)
+    d = np.array(descriptors)
+    dist = np.abs(d[:, None, :] - d[None, :, :]).sum(-1)
+    np.fill_diagonal(dist, np.inf)
+    nearest = dist.argmin(1)
+    assert [labels[i] for i in nearest] == labels
+
+
+def dominant_character(pixels: np.ndarray) -> str:
+    """The character whose clothing/accessory colours cover most of `pixels` (nearest-colour vote)."""
+    ids = sorted(CHARACTERS)
+    palette, owner = [], []
+    for i, cid in enumerate(ids):
+        c = CHARACTERS[cid]
+        for colour in (c.shirt, c.trousers, c.accessory_color):
+            palette.append(colour)
+            owner.append(i)
+    pal = np.array(palette) * 255
+    px = pixels.reshape(-1, 3).astype(float)
+    d = ((px[:, None, :] - pal[None]) ** 2).sum(-1)
+    close = d.min(1) < 40**2
+    votes = np.bincount(np.array(owner)[d.argmin(1)[close]], minlength=len(ids))
+    return ids[int(votes.argmax())]
+
+
+@pytest.mark.parametrize(("setting", "action"), [("hall", "walking"), ("street", "dancing"), ("snow", "skiing"),
+                                                  ("beach", "jumping")])
+def test_characters_are_recognisable_inside_their_boxes(setting: str, action: str) -> None:
+    """The pixels a character changed, inside its reported box, carry that character's colours."""
+    for k, cid in enumerate(sorted(CHARACTERS)):
+        rendered = render_scene(SceneSpec(setting, (cid,), action, 3, 96, 96, seed=k))
+        empty = render_scene(SceneSpec(setting, (), action, 3, 96, 96, seed=k))  # same camera and light
+        y0, x0, y1, x1 = rendered.boxes[cid][1]
+        assert y1 - y0 > 20 and x1 - x0 > 5
+        crop = rendered.frames[1, y0:y1, x0:x1].astype(int)
+        own = np.abs(crop - empty.frames[1, y0:y1, x0:x1].astype(int)).sum(-1) > 0
+        assert own.mean() > 0.2, f"{cid}'s box is mostly background"
+        assert dominant_character(crop[own]) == cid
+
+
+def test_render_is_deterministic_and_seed_dependent() -> None:
+    spec = SceneSpec("beach", ("actor3",), "running", 6, 32, 48, seed=7)
+    a, b = render_scene(spec), render_scene(spec)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    c = render_scene(SceneSpec("beach", ("actor3",), "running", 6, 32, 48, seed=8))
+    assert not np.array_equal(a.frames, c.frames)
+    assert a.frames.dtype == np.uint8 and a.frames.shape == (6, 32, 48, 3)
+
+
+def _track(action: str, frames: int = 17) -> np.ndarray:
+    spec = SceneSpec("hall", ("actor1",), action, frames, 64, 96, seed=3)
+    return render_scene(spec).boxes["actor1"].astype(float)
+
+
+def test_actions_have_their_own_motion() -> None:
+    def travel(boxes: np.ndarray) -> float:
+        centre = (boxes[:, 1] + boxes[:, 3]) / 2
+        return float(abs(centre[-1] - centre[0]))
+
+    run, walk, jump, ski = (_track(a) for a in ("running", "walking", "jumping", "skiing"))
+    assert travel(run) > travel(walk) > 5
+    assert travel(ski) > 5
+    assert travel(jump) < 2
+    assert np.ptp(jump[:, 2]) >= 3  # the feet leave the ground
+    for action in ACTIONS:
+        rendered = render_scene(SceneSpec("hall", ("actor2",), action, 9, 64, 96, seed=1)).frames.astype(int)
+        assert np.abs(np.diff(rendered, axis=0)).mean() > 0.2, f"{action} does not move"
+
+
+def test_camera_pans_over_the_background() -> None:
+    frames = render_scene(SceneSpec("street", (), "walking", 25, 64, 96, seed=5)).frames.astype(float)
+    first, last = frames[0].mean(-1), frames[-1].mean(-1)
+    errors = {s: np.abs(first[:, 20:76] - last[:, 20 + s:76 + s]).mean() for s in range(-15, 16)}
+    best = min(errors, key=errors.get)
+    assert best != 0 and errors[best] < 0.5 * errors[0]
+
+
+def test_captions_follow_the_template() -> None:
+    assert world.caption("snow", ("actor2",), "skiing") == "Actor 2 is skiing on the snow."
+    assert world.caption("playground", ("actor1", "actor3"), "running") == "Actor 1 and Actor 3 are running on the playground."
+    assert world.compatible_actions("beach").count("skiing") == 0
+    assert "skiing" in world.compatible_actions("snow")
