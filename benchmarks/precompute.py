@@ -85,7 +85,7 @@ class CacheIdentity:
     """Everything besides content that cache keys depend on."""
 
     model_id: str
-    encoder_id: str
+    encoder_id: str | None  # None: built without the frame encoder (no `frames` keys)
     encoder_preprocessing: dict[str, Any]
     clip: ClipPreprocessing
     text_length: int
@@ -96,6 +96,10 @@ class CacheIdentity:
 
     def frames_key(self, clip_hash: str) -> str:
         """Key of a clip's per-frame history-encoder embeddings."""
+        if self.encoder_id is None:
+            from msvg_bench.errors import ConfigError
+
+            raise ConfigError("this cache identity was made without the frame encoder; it has no 'frames' keys")
         return EmbeddingCache.key(clip_hash, self.encoder_id, {"clip": self.clip.as_key(),
                                                                "encoder": self.encoder_preprocessing})
 
@@ -173,14 +177,21 @@ def load_history_encoder(model_cfg: ModelConfig) -> Any:
     return load_encoder(name, **options)
 
 
-def cache_identity(model_cfg: ModelConfig, encoder: Any | None = None) -> CacheIdentity:
-    """The key identity for a model config (builds only the frame encoder, for its identity)."""
+def cache_identity(model_cfg: ModelConfig, encoder: Any | None = None, with_frames: bool = True) -> CacheIdentity:
+    """The key identity for a model config.
+
+    Builds no CogVideoX component; builds the history frame encoder (for its identity) unless it is
+    given or `with_frames` is False (then the identity has no `frames` keys).
+    """
     from msvg_bench.models.components import model_identity, text_length
 
-    encoder = encoder if encoder is not None else load_history_encoder(model_cfg)
-    preprocessing = encoder.preprocessing() if hasattr(encoder, "preprocessing") else {}
-    return CacheIdentity(model_identity(model_cfg), str(encoder.identity), dict(preprocessing),
-                         clip_preprocessing(model_cfg), int(text_length(model_cfg)))
+    encoder_id, preprocessing = None, {}
+    if with_frames:
+        encoder = encoder if encoder is not None else load_history_encoder(model_cfg)
+        encoder_id = str(encoder.identity)
+        preprocessing = dict(encoder.preprocessing()) if hasattr(encoder, "preprocessing") else {}
+    return CacheIdentity(model_identity(model_cfg), encoder_id, preprocessing, clip_preprocessing(model_cfg),
+                         int(text_length(model_cfg)))
 
 
 @dataclass
@@ -233,11 +244,19 @@ def plan_entries(stories: list[Story], identity: CacheIdentity, parts: Sequence[
     return [items[k] for k in sorted(items)]
 
 
-def scene_entry_keys(identity: CacheIdentity, story: Story, index: int) -> dict[str, str]:
-    """The cache keys of scene `index` of `story`: {"latents", "frames", "text"}."""
-    digest = hash_file(story.clip_path(index))
-    return {"latents": identity.latents_key(digest), "frames": identity.frames_key(digest),
-            "text": identity.text_key(story.scenes[index].caption)}
+def scene_entry_keys(identity: CacheIdentity, story: Story, index: int,
+                     parts: Sequence[str] = PARTS) -> dict[str, str]:
+    """The cache keys of scene `index` of `story` for `parts` (latents, frames, text)."""
+    keys: dict[str, str] = {}
+    if "latents" in parts or "frames" in parts:
+        digest = hash_file(story.clip_path(index))
+        if "latents" in parts:
+            keys["latents"] = identity.latents_key(digest)
+        if "frames" in parts:
+            keys["frames"] = identity.frames_key(digest)
+    if "text" in parts:
+        keys["text"] = identity.text_key(story.scenes[index].caption)
+    return keys
 
 
 def cache_dataset(
@@ -279,7 +298,7 @@ def cache_dataset(
             report.cached[item.part] += 1
         else:
             todo.append(item)
-    meta = {"model_id": identity.model_id, "encoder_id": identity.encoder_id, "clip": identity.clip.as_key()}
+    meta = {"model_id": identity.model_id, "encoder_id": identity.encoder_id or "", "clip": identity.clip.as_key()}
     with progress() as bar:
         task = bar.add_task(f"cache (rank {rank})", total=len(todo))
         texts = [item for item in todo if item.part == "text"]
@@ -312,5 +331,5 @@ def cache_dataset(
 def load_scene_entries(cache: EmbeddingCache, identity: CacheIdentity, story: Story, index: int,
                        parts: Sequence[str] = PARTS) -> dict[str, dict[str, torch.Tensor] | None]:
     """The cached entries of one scene ({part: tensors or None when missing})."""
-    keys = scene_entry_keys(identity, story, index)
+    keys = scene_entry_keys(identity, story, index, parts)
     return {part: cache.get(keys[part]) for part in parts}

@@ -125,38 +125,40 @@ def read_captions(captions_dir: Path, video_id: str, clip_names: list[str], prob
 
 
 def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path, fps: float) -> list[tuple[str, int]]:
-    """Decode `path` once, writing each scene range as its own clip; returns (file name, frames) per scene."""
+    """Decode `path` once, streaming each scene range into its own clip; returns (file name, frames) per scene.
+
+    Memory stays at one frame whatever the scene length; frames between kept scenes are skipped.
+    """
     import av
+    from msvg_bench.benchmarks.clipio import ClipWriter
     from msvg_bench.errors import VideoError
-    from msvg_bench.benchmarks.clipio import write_clip
 
     written: list[tuple[str, int]] = []
-    k, buffer = 0, []
+    writer: ClipWriter | None = None
+    k = 0
     try:
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
-                while k < len(scenes) and index >= scenes[k][1]:
-                    k += 1
                 if k >= len(scenes):
                     break
-                if index >= scenes[k][0]:
-                    buffer.append(frame.to_ndarray(format="rgb24"))
-                if index == scenes[k][1] - 1:
-                    name = f"scene_{len(written):03d}.mp4"
-                    write_clip(out_dir / name, _stack(buffer), fps)
-                    written.append((name, len(buffer)))
-                    buffer = []
+                start, end = scenes[k]
+                if index < start:
+                    continue
+                if writer is None:
+                    writer = ClipWriter(out_dir / f"scene_{len(written):03d}.mp4", fps).__enter__()
+                writer.write(frame.to_ndarray(format="rgb24"))
+                if index == end - 1:
+                    writer.__exit__(None, None, None)
+                    written.append((writer.path.name, writer.frames))
+                    writer, k = None, k + 1
     except av.error.FFmpegError as exc:
         raise VideoError(path, f"cannot be decoded while cutting scenes ({exc})") from None
+    finally:
+        if writer is not None:  # the video ended (or failed) inside a scene: drop the partial clip
+            writer.__exit__(VideoError, VideoError(path, "incomplete scene"), None)
     if len(written) != len(scenes):
         raise VideoError(path, f"ended before scene {len(written)} ({scenes[len(written)]}) was complete")
     return written
-
-
-def _stack(frames: list):  # noqa: ANN202 - np.ndarray
-    import numpy as np
-
-    return np.stack(frames)
 
 
 def prepare_raw(
@@ -173,6 +175,7 @@ def prepare_raw(
     from msvg_bench.progress import progress
     from msvg_bench.video import probe_video
 
+    make_detector(detector, detector_params)  # an unknown name or bad parameter fails before any work
     report = PrepareReport()
     videos = raw_videos(inputs)
     if not videos:

@@ -135,10 +135,10 @@ def synthesize(
     Returns the stories (root = `out_dir`).
     """
     from msvg_bench.atomic import atomic_write_json
+    from msvg_bench.benchmarks.clipio import write_clip
     from msvg_bench.benchmarks.dataset import prompts_key, write_manifest
     from msvg_bench.errors import DataError
     from msvg_bench.progress import progress
-    from msvg_bench.benchmarks.clipio import write_clip
 
     if stories < 1 or scenes < 1 or frames < 1:
         raise DataError(f"synth needs at least 1 story, scene and frame (got {stories}, {scenes}, {frames})")

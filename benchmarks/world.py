@@ -554,6 +554,10 @@ def draw_character(img: np.ndarray, char: Character, x: float, feet_y: float, he
 # --------------------------------------------------------------------------------------------
 
 
+CAMERA_ZOOMS: tuple[float, ...] = (1.0, 1.2, 1.4)
+"""Camera distances a scene is drawn at (few, so setting canvases stay cached)."""
+
+
 @dataclass(frozen=True)
 class SceneSpec:
     """Everything that determines one scene's pixels (drawn deterministically from it)."""
@@ -580,12 +584,16 @@ def render_scene(spec: SceneSpec) -> RenderedScene:
     rng = np.random.default_rng(spec.seed)
     h, w, frames_n = spec.height, spec.width, spec.num_frames
     setting = SETTINGS[spec.setting]
-    canvas_w = 2 * w + h
-    canvas = setting_canvas(spec.setting, h, canvas_w)
-    # camera: a start offset anywhere on the canvas and a gentle pan that stays on it
+    # camera: a zoom level (magnifying about the ground line), a start offset anywhere on the
+    # canvas, and a slow sub-pixel pan (every frame moves by the same amount: no jerks that a
+    # shot-boundary detector could take for a cut)
+    zoom = float(CAMERA_ZOOMS[int(rng.integers(len(CAMERA_ZOOMS)))])
+    canvas_h, canvas_w = round(h * zoom), round((2 * w + h) * zoom)
+    canvas = setting_canvas(spec.setting, canvas_h, canvas_w)
+    top = int(round(setting.ground * (canvas_h - h)))
     pan = float(rng.uniform(0.003, 0.012) * h) * float(rng.choice([-1.0, 1.0]))  # pixels per frame
     travel = abs(pan) * (frames_n - 1)
-    start = float(rng.uniform(0, canvas_w - w - travel))
+    start = float(rng.uniform(0, canvas_w - w - 1 - travel))
     if pan < 0:
         start += travel
     # lighting: a per-scene gain and tint, plus a slow flicker
@@ -603,22 +611,23 @@ def render_scene(spec: SceneSpec) -> RenderedScene:
     if speed * (frames_n - 1) > max_travel:
         speed = max_travel / max(frames_n - 1, 1)
     starts = []
-    for k in range(len(spec.characters)):
-        lo, hi = k * lane + 0.22 * lane, (k + 1) * lane - 0.22 * lane
-        x0 = float(rng.uniform(lo, hi))
-        x0 -= direction * speed * (frames_n - 1) / 2
-        starts.append(x0)
+    half_travel = speed * (frames_n - 1) / 2
+    for k in range(len(spec.characters)):  # the whole path stays inside the character's lane
+        lo, hi = k * lane + 0.15 * lane + half_travel, (k + 1) * lane - 0.15 * lane - half_travel
+        starts.append(float(rng.uniform(lo, hi)) - direction * half_travel)
     phases = rng.uniform(0, 2 * math.pi, size=len(spec.characters))
     feet_y = setting.ground * h
     boxes = {cid: np.zeros((frames_n, 4), np.int32) for cid in spec.characters}
     out = np.empty((frames_n, h, w, 3), np.uint8)
     wave_phase0 = float(rng.uniform(0, 6.28))
     for t in range(frames_n):
-        offset = int(round(start + pan * t))
-        offset = min(max(offset, 0), canvas_w - w)
-        frame = np.array(canvas[:, offset:offset + w])
+        offset = min(max(start + pan * t, 0.0), canvas_w - w - 1.0)
+        column, frac = int(offset), offset - int(offset)
+        window = canvas[top:top + h, column:column + w + 1]
+        frame = (1.0 - frac) * window[:, :w] + frac * window[:, 1:]
         if setting.animated:
-            sea, mask = _beach_sea(h, w, wave_phase0 + 0.6 * t, offset)
+            sea, mask = _beach_sea(canvas_h, w, wave_phase0 + 0.2 * t, offset)
+            sea, mask = sea[top:top + h], mask[top:top + h]
             frame[mask] = sea[mask]
         for k, cid in enumerate(spec.characters):
             pose = pose_at(spec.action, t, float(phases[k]))

@@ -24,7 +24,7 @@ def results_table(results: Results) -> Any:
 
     flag = " [bold red](non-semantic)[/]" if results.non_semantic else ""
     table = Table(title=f"Evaluation: {results.suite.name}@{results.suite.version} · {results.method}{flag}")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     table.add_column("mean", justify="right")
     table.add_column("std", justify="right")
     table.add_column("n", justify="right")
@@ -55,33 +55,39 @@ def print_results(results: Results, path: Any = None) -> None:
 
 
 def print_suites(suites: list[Suite]) -> None:
-    """A table of the registered suites."""
+    """A table of the registered suites, then their descriptions."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title="Evaluation suites")
-    for column in ("name", "version", "kind", "stories", "scenes", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "version", "kind", "stories", "scenes"):
+        table.add_column(column, no_wrap=True)
     for suite in suites:
         scenes = sorted({len(s.scenes) for s in suite.stories})
         span = f"{scenes[0]}-{scenes[-1]}" if len(scenes) > 1 else str(scenes[0])
-        table.add_row(suite.name, suite.version, suite.kind, str(len(suite.stories)), span, suite.description)
-    Console().print(table)
+        table.add_row(suite.name, suite.version, suite.kind, str(len(suite.stories)), span)
+    console.print(table)
+    for suite in suites:
+        console.print(f"[bold]{suite.name}[/]: {suite.description}", highlight=False)
 
 
 def print_metrics() -> None:
-    """A table of the registered metrics: keys, direction, version, needs."""
+    """A table of the registered metrics' keys (direction, version), then each metric's definition and needs."""
     from rich.console import Console
     from rich.table import Table
 
     from msvg_bench.eval.metrics import METRICS
 
+    console = Console()
     table = Table(title="Metrics")
-    for column in ("metric", "version", "keys", "better", "needs", "definition"):
-        table.add_column(column, overflow="fold")
-    for name in METRICS.names():
-        metric = METRICS.get(name)()
-        keys = metric.keys()
-        needs = ", ".join(f"{k}: {v}" for k, v in metric.needs.items())
-        table.add_row(name, metric.version, "\n".join(keys), "\n".join("↑" if h else "↓" for h in keys.values()), needs, metric.description)
-    Console().print(table)
+    for column in ("key", "metric", "better", "version"):
+        table.add_column(column, no_wrap=True)
+    metrics = [METRICS.get(name)() for name in METRICS.names()]
+    for metric in metrics:
+        for key, higher in metric.keys().items():
+            table.add_row(key, metric.name, "higher" if higher else "lower", metric.version)
+    console.print(table)
+    for metric in metrics:
+        needs = "; ".join(f"{k}: {v}" for k, v in metric.needs.items())
+        console.print(f"[bold]{metric.name}[/]: {metric.description} (needs {needs})", highlight=False)

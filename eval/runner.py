@@ -72,6 +72,16 @@ def results_path(output_dir: Path, shard: tuple[int, int] | None) -> Path:
     return shard_path(output_dir, shard) if shard else output_dir / RESULTS_NAME
 
 
+def scoring_config_hash(cfg: Config) -> str:
+    """The config hash with execution-only settings (shard, resume, video logging) normalised, so the
+    shards of one evaluation and a single-process run of it carry the same hash."""
+    from msvg_bench.config import config_hash
+
+    normal = cfg.model_copy(deep=True)
+    normal.eval = normal.eval.model_copy(update={"shard": None, "resume": True, "log_videos": True})
+    return config_hash(normal)
+
+
 def metric_infos(metrics: Sequence[Metric], ctx: MetricContext) -> dict[str, MetricInfo]:
     """Per key: metric name, version, direction, encoder identity and backend."""
     infos: dict[str, MetricInfo] = {}
@@ -181,7 +191,6 @@ def run_suite(
     on_story: Callable[[StoryResult], None] | None = None,
 ) -> RunOutcome:
     """Score `sources` (this shard's share) with `metrics`, writing results after every story."""
-    from msvg_bench.config import config_hash
     from msvg_bench.progress import progress
     from msvg_bench.seeding import derive_seed
 
@@ -192,7 +201,7 @@ def run_suite(
         suite=SuiteRef(name=suite.name, version=suite.version),
         method=method,
         model_identity=model_identity,
-        config_hash=config_hash(cfg),
+        config_hash=scoring_config_hash(cfg),
         seed=cfg.seed,
         non_semantic=is_non_semantic(encoders),
         metrics=metric_infos(metrics, ctx),

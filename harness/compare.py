@@ -560,7 +560,7 @@ def render_rich_table(comparison: Comparison) -> Any:
     ]
     table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left")
     for index, name in enumerate(TABLE_HEADER):
-        table.add_column(name, justify="left" if index < 3 else "right", overflow="fold")
+        table.add_column(name, justify="left" if index < 3 else "right", overflow="fold", no_wrap=index == 0)
     rows = table_rows(comparison)
     for index, row in enumerate(rows):
         last_of_metric = index + 1 == len(rows) or rows[index + 1].pair is None

@@ -97,11 +97,11 @@ def eval_args(settings: DemoSettings, method: str, weights: Path | None, eval_di
     """`msvg-bench eval` arguments: generate the synthetic suite with `method`, score it, log it."""
     args = [
         "eval", "--preset", "tiny", "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", run_name,
-        "eval.suite=synthetic", f"eval.limit={settings.eval_stories}", f"eval.output_dir={eval_dir}",
-        f"generate.method={method}", f"generate.num_inference_steps={settings.inference_steps}",
+        "--suite", "synthetic", "--method", method, "--limit", str(settings.eval_stories), "--output-dir", str(eval_dir),
+        f"generate.num_inference_steps={settings.inference_steps}",
     ]  # fmt: skip
     if weights is not None:
-        args.append(f"model.weights={weights}")
+        args += ["--model", str(weights)]
     return args
 
 

@@ -2,7 +2,8 @@
 
 Sections: the runs, the comparison table, plots (each run's mean per metric with a bootstrap 95%
 interval; per-story differences against the reference), then one block per story with every run's
-video side by side (its GIF preview, else its H.264 mp4 inline) and the prompts and annotations.
+video side by side (its GIF preview, else its H.264 mp4 inline), and per scene the prompt, the
+annotations and each run's clip of that scene.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import html
 import io
 import math
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +34,8 @@ from msvg_bench.compare import (
 )
 
 MEDIA_TYPES = {".gif": "image/gif", ".mp4": "video/mp4", ".png": "image/png", ".webp": "image/webp"}
-STORY_MEDIA_NAMES = ("story.gif", "story.mp4")
+PREVIEW_SUFFIXES = (".gif", ".mp4")
+SCENE_NAME = re.compile(r"^scene_(\d+)\.(?:gif|mp4)$")
 PLOT_COLUMNS = 4
 
 _CSS = """
@@ -50,6 +53,8 @@ tr.metric-start td{border-top:2px solid #99a}
 .videos{display:flex;flex-wrap:wrap;gap:16px}
 .video-cell{text-align:center;font-size:0.85em}
 .video-preview{width:256px;height:auto;border:1px solid #ccd;background:#000;image-rendering:pixelated}
+.scene-preview{width:128px;height:auto;border:1px solid #ccd;background:#000;image-rendering:pixelated}
+td.scene-clip{text-align:center}
 .missing{width:240px;height:120px;display:flex;align-items:center;justify-content:center;background:#f4f4f4;color:#777}
 code{font-size:0.85em}
 """
@@ -163,35 +168,59 @@ def plot_story_deltas(comparison: Comparison) -> bytes:
 # -- media ---------------------------------------------------------------------------------------
 
 
-def fetch_story_media(client: Any, run: RunResults, story_id: str, download_dir: Path) -> Media | None:
-    """The story's GIF preview (else its mp4) from the run's `videos/<story_id>/` artifacts."""
+@dataclass(frozen=True)
+class StoryMedia:
+    """One run's previews of one story: the whole story, and each scene by index."""
+
+    story: Media | None
+    scenes: dict[int, Media]
+
+
+def _pick(names: set[str], stem: str) -> str | None:
+    for suffix in PREVIEW_SUFFIXES:
+        if f"{stem}{suffix}" in names:
+            return f"{stem}{suffix}"
+    return None
+
+
+def fetch_story_media(client: Any, run: RunResults, story_id: str, download_dir: Path, scenes: bool = True) -> StoryMedia:
+    """The run's `videos/<story_id>/` previews: `story.gif` (else `story.mp4`) and `scene_NN.gif` (else mp4)."""
     from mlflow.exceptions import MlflowException
 
     folder = f"videos/{story_id}"
     try:
         names = {Path(item.path).name for item in client.list_artifacts(run.run_id, folder)}
     except (MlflowException, OSError):
-        return None
-    for name in STORY_MEDIA_NAMES:
-        if name in names:
-            try:
-                local = client.download_artifacts(run.run_id, f"{folder}/{name}", str(download_dir))
-            except (MlflowException, OSError):
-                continue
-            data = Path(local).read_bytes()
-            if data:
-                return Media(name=name, media_type=MEDIA_TYPES[Path(name).suffix], data=data)
-    return None
+        return StoryMedia(None, {})
+
+    def load(name: str | None) -> Media | None:
+        if name is None:
+            return None
+        try:
+            local = client.download_artifacts(run.run_id, f"{folder}/{name}", str(download_dir))
+        except (MlflowException, OSError):
+            return None
+        data = Path(local).read_bytes()
+        return Media(name=name, media_type=MEDIA_TYPES[Path(name).suffix], data=data) if data else None
+
+    scene_media: dict[int, Media] = {}
+    if scenes:
+        indices = sorted({int(m.group(1)) for m in (SCENE_NAME.match(n) for n in names) if m})
+        for index in indices:
+            media = load(_pick(names, f"scene_{index:02d}"))
+            if media is not None:
+                scene_media[index] = media
+    return StoryMedia(load(_pick(names, "story")), scene_media)
 
 
-def _media_html(media: Media | None, label: str) -> str:
+def _media_html(media: Media | None, label: str, css_class: str = "video-preview") -> str:
     if media is None:
         return '<div class="missing">no video logged</div>'
     uri = media.data_uri()
     alt = _esc(f"{label}: {media.name}")
     if media.media_type.startswith("video/"):
-        return f'<video class="video-preview" src="{uri}" controls loop muted autoplay playsinline title="{alt}"></video>'
-    return f'<img class="video-preview" src="{uri}" alt="{alt}">'
+        return f'<video class="{css_class}" src="{uri}" controls loop muted autoplay playsinline title="{alt}"></video>'
+    return f'<img class="{css_class}" src="{uri}" alt="{alt}">'
 
 
 # -- HTML ----------------------------------------------------------------------------------------
@@ -278,9 +307,10 @@ def _story_html(
     comparison: Comparison,
     story_id: str,
     records: dict[str, dict[str, Any]],
-    media: dict[tuple[str, str], Media | None],
+    media: dict[tuple[str, str], StoryMedia],
 ) -> str:
     runs = comparison.runs
+    empty = StoryMedia(None, {})
     base = next(records[run.run_id] for run in runs if run.run_id in records)
     cells = []
     for run in runs:
@@ -289,15 +319,23 @@ def _story_html(
         error = "" if record is None or not record.get("error") else f'<br><span class="loss">{_esc(record.get("error"))}</span>'
         cells.append(
             '<div class="video-cell">'
-            + _media_html(media.get((run.run_id, story_id)), run.label)
+            + _media_html(media.get((run.run_id, story_id), empty).story, run.label)
             + f"<br><b>{_esc(run.label)}</b> ({_esc(run.results.get('method'))}) — {_esc(status)}{error}</div>"
         )
     prompts = base.get("prompts") or []
     annotations = base.get("annotations") or []
+    with_scenes = any(media.get((run.run_id, story_id), empty).scenes for run in runs)
     scene_rows = []
     for index, prompt in enumerate(prompts):
         note = _annotation_text(annotations[index]) if index < len(annotations) else ""
-        scene_rows.append(f'<tr><td>{index + 1}</td><td class="text">{_esc(prompt)}</td><td class="text">{_esc(note)}</td></tr>')
+        clips = ""
+        if with_scenes:
+            clips = "".join(
+                f'<td class="scene-clip">{_media_html(media.get((run.run_id, story_id), empty).scenes.get(index), run.label, "scene-preview")}</td>'
+                for run in runs
+            )
+        scene_rows.append(f'<tr><td>{index + 1}</td><td class="text">{_esc(prompt)}</td><td class="text">{_esc(note)}</td>{clips}</tr>')
+    clip_header = "".join(f"<th>{_esc(run.label)}</th>" for run in runs) if with_scenes else ""
     value_rows = []
     for info in comparison.metrics:
         values = []
@@ -310,7 +348,7 @@ def _story_html(
     return (
         f'<div class="story" id="story-{_esc(story_id)}"><h3>Story {_esc(story_id)}</h3>'
         f'<div class="videos">{"".join(cells)}</div>'
-        '<table class="prompts"><thead><tr><th>scene</th><th class="text">prompt</th><th class="text">annotations</th></tr></thead>'
+        f'<table class="prompts"><thead><tr><th>scene</th><th class="text">prompt</th><th class="text">annotations</th>{clip_header}</tr></thead>'
         f'<tbody>{"".join(scene_rows)}</tbody></table>'
         f'<table class="story-values"><thead><tr><th>metric</th>{value_header}</tr></thead>'
         f'<tbody>{"".join(value_rows)}</tbody></table></div>'
@@ -319,7 +357,7 @@ def _story_html(
 
 def render_html(
     comparison: Comparison,
-    media: dict[tuple[str, str], Media | None] | None = None,
+    media: dict[tuple[str, str], StoryMedia] | None = None,
     run_links: dict[str, str] | None = None,
     title: str | None = None,
 ) -> str:
@@ -351,16 +389,18 @@ def render_html(
     )
 
 
-def collect_media(client: Any, runs: Sequence[RunResults], story_ids: Sequence[str]) -> dict[tuple[str, str], Media | None]:
+def collect_media(
+    client: Any, runs: Sequence[RunResults], story_ids: Sequence[str], scenes: bool = True
+) -> dict[tuple[str, str], StoryMedia]:
     """Each run's preview of each story, fetched from MLflow artifacts."""
     quiet_downloads()
-    media: dict[tuple[str, str], Media | None] = {}
+    media: dict[tuple[str, str], StoryMedia] = {}
     with tempfile.TemporaryDirectory(prefix="msvg-report-") as tmp:
         for run in runs:
             for story_id in story_ids:
                 target = Path(tmp) / run.run_id / story_id
                 target.mkdir(parents=True, exist_ok=True)
-                media[(run.run_id, story_id)] = fetch_story_media(client, run, story_id, target)
+                media[(run.run_id, story_id)] = fetch_story_media(client, run, story_id, target, scenes)
     return media
 
 
@@ -369,12 +409,13 @@ def build_report(
     client: Any | None = None,
     *,
     videos: bool = True,
+    scene_videos: bool = True,
     run_links: dict[str, str] | None = None,
     title: str | None = None,
 ) -> str:
-    """The report for `comparison`, with the runs' story videos fetched through `client` when `videos`."""
-    media: dict[tuple[str, str], Media | None] = {}
+    """The report for `comparison`, with the runs' story (and scene) videos fetched through `client` when `videos`."""
+    media: dict[tuple[str, str], StoryMedia] = {}
     if videos and client is not None:
         story_ids = [story_id for story_id, _ in _story_records(comparison)]
-        media = collect_media(client, comparison.runs, story_ids)
+        media = collect_media(client, comparison.runs, story_ids, scenes=scene_videos)
     return render_html(comparison, media=media, run_links=run_links, title=title)

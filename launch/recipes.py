@@ -47,6 +47,14 @@ class Recipe:
         """Required: the training samples (dicts of tensors of equal shapes per key)."""
         raise NotImplementedError
 
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Samples -> one micro-batch (default: stack tensors key by key)."""
+        return collate(samples)
+
+    def to_device(self, batch: dict[str, Any], device: torch.device, dtype: torch.dtype | None) -> dict[str, Any]:
+        """Move a micro-batch to the training device (floating tensors cast to `dtype` when given)."""
+        return to_device(batch, device, dtype)
+
     def loss(
         self,
         model: nn.Module,
@@ -57,6 +65,13 @@ class Recipe:
     ) -> torch.Tensor:
         """Required: mean loss over the micro-batch; randomness only from `generators` (one per sample)."""
         raise NotImplementedError
+
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+        """Deterministic outputs of `module` on a fixed input, saved with the export to check reloading.
+
+        Called on every rank (ZeRO-3 gathers parameters collectively); default: nothing.
+        """
+        return {}
 
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """Turn on activation recomputation in `model` (default: not supported, nothing to do)."""
@@ -71,7 +86,7 @@ class Recipe:
 
 
 RECIPES: Registry[type[Recipe]] = Registry("training recipe")
-BUILTIN_RECIPE_MODULES: tuple[str, ...] = ()
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model",)
 
 
 def get_recipe(name: str) -> Recipe:
@@ -202,6 +217,18 @@ class MLPRecipe(Recipe):
         noise = torch.stack([torch.randn(x.shape[1:], generator=g) for g in generators]).to(x.device, x.dtype)
         pred = model(x + self.noise_std * noise)
         return torch.nn.functional.mse_loss(pred.float(), batch["y"].float())
+
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+        """The MLP's output on the first sample's input (no noise, eval-mode dropout)."""
+        import torch
+
+        device = next(module.parameters()).device
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            out = module(dataset[0]["x"][None].to(device))
+        module.train(was_training)
+        return {"prediction": out.float().cpu()}
 
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """Recompute each residual block in backward."""

@@ -17,6 +17,7 @@ from msvg_bench.config import Config, config_hash, config_to_dict, flatten
 from msvg_bench.errors import ConfigError
 
 FAULT_ENV = "MSVG_TRAIN_FAULT"
+PROBE_FILE = "probe.safetensors"
 
 
 @dataclass
@@ -121,7 +122,7 @@ def train(config: Config) -> TrainResult:
     )
     from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.export import consolidated_state_dict
-    from msvg_bench.launch.recipes import collate, get_recipe, to_device
+    from msvg_bench.launch.recipes import get_recipe
     from msvg_bench.launch.sampling import GlobalBatchSampler, lr_factor, micro_seed, sample_generators
     from msvg_bench.launch.trainable import apply_trainable_patterns
     from msvg_bench.progress import progress
@@ -243,9 +244,9 @@ def train(config: Config) -> TrainResult:
                 grad_norm: float | None = None
                 for micro in range(tc.grad_accum):
                     indices = sampler.micro_indices(step, micro)
-                    batch = collate([dataset[i] for i in indices])
+                    batch = recipe.collate([dataset[i] for i in indices])
                     batch["index"] = torch.tensor(indices, dtype=torch.long)
-                    batch = to_device(batch, device, dtype)
+                    batch = recipe.to_device(batch, device, dtype)
                     torch.manual_seed(micro_seed(config.seed, step, indices))
                     generators = sample_generators(config.seed, step, indices)
                     loss = recipe.loss(engine, frozen, batch, generators, config)
@@ -287,9 +288,16 @@ def train(config: Config) -> TrainResult:
                     )
 
         if tc.export:
+            engine.eval()
+            probe = recipe.probe(engine.module, dataset, config)
+            engine.train()
             state = consolidated_state_dict(engine, tc.zero)
             if rank == 0 and state is not None:
                 export_dir = recipe.export(state, out_dir / "export", config)
+                if probe:
+                    from safetensors.torch import save_file
+
+                    save_file({k: v.contiguous() for k, v in probe.items()}, str(out_dir / "export" / PROBE_FILE))
                 atomic_write_json(
                     out_dir / "export" / "export.json",
                     {

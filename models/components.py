@@ -8,6 +8,7 @@ encoders the trainer's cache and the pipelines use.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from msvg_bench.hashing import hash_json
 
 if TYPE_CHECKING:
     from msvg_bench.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
 
 ALL_PARTS: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
 SUBFOLDERS: dict[str, str] = {part: part for part in ALL_PARTS}
@@ -247,6 +250,9 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
     unknown = [p for p in wanted if p not in ALL_PARTS]
     if unknown:
         raise ConfigError(f"unknown component(s) {unknown}; choose from {list(ALL_PARTS)}")
+    if model_cfg.source == "pretrained":
+        for part in wanted:  # missing weights are reported before anything else is checked or built
+            _subfolder(model_cfg, part)
     device = resolve_device(model_cfg.device)
     dtype = torch_dtype(model_cfg.dtype)
     comps = Components(model_cfg=model_cfg, model_id=model_identity(model_cfg), device=device, dtype=dtype)
@@ -270,14 +276,18 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
     return comps
 
 
-def _seeded(seed: int, part: str) -> torch.Generator:
+def _seeded(seed: int, part: str) -> None:
     from msvg_bench.seeding import derive_seed
 
     torch.manual_seed(derive_seed(seed, "component", part) % (2**63))
-    return torch.default_generator
 
 
 def _build_tiny(comps: Components, part: str) -> None:
+    with torch.random.fork_rng(devices=[]):  # seeded construction leaves the caller's RNG untouched
+        _build_tiny_part(comps, part)
+
+
+def _build_tiny_part(comps: Components, part: str) -> None:
     cfg = comps.model_cfg
     if part == "tokenizer":
         from msvg_bench.models.tiny_text import tiny_tokenizer
@@ -326,7 +336,14 @@ def _load_pretrained(comps: Components, part: str) -> None:
     elif part == "transformer":
         from msvg_bench.models.weights import load_history_transformer
 
-        comps.transformer, comps.missing_keys = load_history_transformer(folder, comps.dtype)
+        comps.transformer, comps.missing_keys = load_history_transformer(folder, comps.dtype, seed=cfg.init_seed)
+        if comps.missing_keys:
+            logger.info(
+                "%s: %d history tensors are new (not in the CogVideoX checkpoint), initialised: %s",
+                folder,
+                len(comps.missing_keys),
+                ", ".join(comps.missing_keys[:6]) + (" ..." if len(comps.missing_keys) > 6 else ""),
+            )
     elif part == "scheduler":
         from diffusers import CogVideoXDDIMScheduler
 

@@ -157,7 +157,7 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
             image_size=32,
             patch_size=16,
         )
-        vision = CLIPVisionModel(config).vision_model
+        model = CLIPVisionModel(config)
     else:
         folder = model_cfg.mixer_dir
         if folder is None or not (folder / "config.json").is_file():
@@ -166,8 +166,9 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
                 [] if folder is None else [folder],
                 "Set model.mixer_dir to a transformers CLIP folder (e.g. laion/CLIP-ViT-H-14-laion2B-s32B-b79K).",
             )
-        vision = CLIPVisionModel.from_pretrained(folder).vision_model
-    return ClipVisionMixer(vision), int(vision.config.hidden_size)
+        model = CLIPVisionModel.from_pretrained(folder)
+    vision = getattr(model, "vision_model", model)  # transformers < 5 nests the tower under vision_model
+    return ClipVisionMixer(vision), int(model.config.hidden_size)
 
 
 class FeatureExtractor(nn.Module):

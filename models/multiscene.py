@@ -31,8 +31,9 @@ def build_extractor(model_cfg: Any) -> FeatureExtractor:
 
     dim = text_embed_dim(model_cfg)
     teacher = build_teacher(dim, model_cfg.history_dim, model_cfg.extractor_dim, seed=model_cfg.init_seed)
-    torch.manual_seed(derive_seed(model_cfg.init_seed, "extractor") % (2**63))
-    extractor = FeatureExtractor(model_cfg, dim, text_length(model_cfg), teacher)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(model_cfg.init_seed, "extractor") % (2**63))
+        extractor = FeatureExtractor(model_cfg, dim, text_length(model_cfg), teacher)
     load_optional_module(extractor, _weights(model_cfg), "extractor")
     return extractor
 
@@ -43,8 +44,11 @@ def build_decoupler(model_cfg: Any) -> Decoupler:
     from msvg_bench.models.weights import load_optional_module
     from msvg_bench.seeding import derive_seed
 
-    torch.manual_seed(derive_seed(model_cfg.init_seed, "decoupler") % (2**63))
-    decoupler = Decoupler(text_embed_dim(model_cfg), model_cfg.history_dim, model_cfg.decoupler_dim, model_cfg.decoupler_heads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(model_cfg.init_seed, "decoupler") % (2**63))
+        decoupler = Decoupler(
+            text_embed_dim(model_cfg), model_cfg.history_dim, model_cfg.decoupler_dim, model_cfg.decoupler_heads
+        )
     load_optional_module(decoupler, _weights(model_cfg), "decoupler")
     return decoupler
 

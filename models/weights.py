@@ -84,6 +84,10 @@ def load_history_transformer(folder: Path, dtype: torch.dtype, seed: int = 0) ->
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise WeightsMismatchError(f"{config_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if config.get("use_rotary_positional_embeddings") or config.get("patch_size_t") is not None:
+        raise WeightsMismatchError(
+            f"{config_path}: rotary / temporal-patch CogVideoX variants (5B, 1.5) are not supported; use the CogVideoX-2b layout"
+        )
     with torch.device("meta"):
         model = HistoryCogVideoXTransformer3DModel.from_base_config(config)
     state = {k: v.to(dtype) for k, v in _read_state_dict(folder).items()}

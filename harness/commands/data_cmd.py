@@ -159,11 +159,13 @@ def cache(
     root = Path(cfg.data.root)
     stories = load_stories(root)
     encoders = ModelEncoders(cfg.model)
-    identity = cache_identity(cfg.model, encoders.encoder)
+    with_frames = "frames" in cfg.data.cache.parts
+    identity = cache_identity(cfg.model, encoders.encoder if with_frames else None, with_frames=with_frames)
     store = EmbeddingCache(resolve_cache_dir(cfg.data, root if root.is_dir() else root.parent))
     report = cache_dataset(stories, store, identity, encoders, cfg.data.cache.parts, text_batch=cfg.data.cache.text_batch)
     if is_rank_zero() or report.forwards:
-        typer.echo(f"cache {store.root}: model {identity.model_id}, frame encoder {identity.encoder_id}")
+        encoder = f", frame encoder {identity.encoder_id}" if identity.encoder_id else ""
+        typer.echo(f"cache {store.root}: model {identity.model_id}{encoder}")
         typer.echo(report.summary())
 
 

@@ -125,6 +125,8 @@ def log_eval_run(
                 frames = story_frames(seed * 100 + index)
                 if media in ("gif", "both"):
                     write_gif(story_dir / "story.gif", frames, fps=8)
+                    for scene in range(len(story["prompts"])):  # per-scene previews, as eval logs them
+                        write_gif(story_dir / f"scene_{scene:02d}.gif", frames[scene * 4 : scene * 4 + 4], fps=8)
                 if media in ("mp4", "both"):
                     write_video(story_dir / "story.mp4", frames, fps=8)
             tracker.log_artifacts(videos, "videos")

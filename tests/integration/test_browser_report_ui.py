@@ -102,6 +102,10 @@ def test_html_report_renders_table_plots_and_videos(driver, store: dict) -> None
         "return [...document.querySelectorAll('img.video-preview')].map(i => i.complete && i.naturalWidth > 0)"
     )
     assert len(gifs) == 8 and all(gifs)  # the plain run's GIF for each story
+    scenes = driver.execute_script(
+        "return [...document.querySelectorAll('img.scene-preview')].map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert len(scenes) == 8 * 2 and all(scenes)  # and for each of its two scenes
     wait_for(
         driver,
         lambda d: d.execute_script(

@@ -139,10 +139,12 @@ def test_logs_comparison_run_with_report(store: dict, capsys: pytest.CaptureFixt
     assert names == {"report/report.html", "report/comparison.json", "report/comparison.md"}
     html = report_path.read_text()
     assert report_path.is_file() and 'id="comparison-table"' in html
-    # Each story shows every run: A and B as GIF previews, C as inline H.264; D is not part of it.
+    # Each story shows every run: A and B as GIF previews (story + 2 scenes), C as inline H.264 (story
+    # only, so its 2 scene cells say so); D is not part of it.
     assert html.count('class="story"') == len(STORY_IDS)
-    assert html.count("data:image/gif;base64,") == 2 * len(STORY_IDS)
+    assert html.count("data:image/gif;base64,") == 2 * 3 * len(STORY_IDS)
     assert html.count("data:video/mp4;base64,") == len(STORY_IDS)
+    assert html.count("no video logged") == 2 * len(STORY_IDS)
     gif = re.search(r"data:image/gif;base64,([A-Za-z0-9+/=]+)", html).group(1)
     assert base64.b64decode(gif)[:6] in (b"GIF89a", b"GIF87a")
     assert "generation failed: out of memory" in html  # B's failed story is shown as such

@@ -34,6 +34,8 @@ def test_planned_commands_resolve(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert cfg["tracking"] == {"uri": uri, "run_name": names["train"]}
     for method in settings.methods:
         weights = tmp_path / "train" / "export" if method == "msvg" else None
+        if weights is not None:
+            weights.mkdir(parents=True, exist_ok=True)  # eval checks that a --model folder exists
         cfg = resolved(eval_args(settings, method, weights, tmp_path / "eval", uri, names[method]), capsys)
         assert cfg["generate"]["method"] == method and cfg["generate"]["num_inference_steps"] == 2
         assert cfg["eval"]["suite"] == "synthetic" and cfg["eval"]["limit"] == 2

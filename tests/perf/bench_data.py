@@ -101,15 +101,17 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steadier on a shared machine)")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = bench_synth(args, work) + bench_cache(args, work)
     width = max(len(label) for label, _, _ in rows)
-    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}")
+    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__} ({args.threads} thread(s)), "
+          f"cuda={torch.cuda.is_available()}, load average {os.getloadavg()[0]:.1f}")
     for label, value, unit in rows:
         print(f"{label:<{width}}  {value:>10.1f} {unit}")
 

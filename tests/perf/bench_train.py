@@ -1,6 +1,6 @@
 """Benchmark: DeepSpeed ZeRO-2 / ZeRO-3 against plain PyTorch DDP on 2 CPU ranks (gloo, fp32).
 
-    python tests/perf/bench_train.py [--width 2048 --depth 6 --batch 96 --steps 6 --rounds 2]
+    python tests/perf/bench_train.py [--width 1024 --depth 8 --batch 2048 --steps 4 --rounds 2]
 
 The parent starts `torchrun --standalone --nproc-per-node 2` on this file; each rank trains the same
 residual MLP with DDP (torch AdamW), ZeRO-2 and ZeRO-3 (DeepSpeed, `torch_adam`), one after the
@@ -194,10 +194,10 @@ def worker(args: argparse.Namespace) -> None:
 def main() -> None:
     """Parse arguments; as the parent, launch 2 ranks and print the side-by-side figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=2048)
-    parser.add_argument("--depth", type=int, default=6)
-    parser.add_argument("--batch", type=int, default=96, help="samples per rank per step")
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=2048, help="samples per rank per step")
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--nproc", type=int, default=2)

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from PIL import Image
 
 from msvg_bench.compare import RunResults, compare_runs
-from msvg_bench.report import Media, render_html
+from msvg_bench.report import Media, StoryMedia, render_html
 
 METRICS = {
     "mawe": {"metric": "mawe", "version": "1", "higher_is_better": False, "encoder": None, "backend": "raft"},
@@ -49,7 +49,12 @@ def test_report_structure_plots_and_media() -> None:
     comparison = compare_runs([a, b], n_boot=50)
     gif = io.BytesIO()
     Image.new("RGB", (8, 8), (255, 0, 0)).save(gif, format="GIF")
-    media = {(a.run_id, "s1"): Media("story.gif", "image/gif", gif.getvalue()), (b.run_id, "s1"): Media("story.mp4", "video/mp4", b"\x00\x00\x00\x18ftypmp42")}
+    gif_media = Media("story.gif", "image/gif", gif.getvalue())
+    mp4_media = Media("story.mp4", "video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    media = {
+        (a.run_id, "s1"): StoryMedia(gif_media, {0: Media("scene_00.gif", "image/gif", gif.getvalue())}),
+        (b.run_id, "s1"): StoryMedia(mp4_media, {}),
+    }
     page = render_html(comparison, media=media)
     parser = Collector()
     parser.feed(page)
@@ -64,7 +69,9 @@ def test_report_structure_plots_and_media() -> None:
         assert image.format == "PNG" and image.width > 200 and image.height > 100
     previews = [(tag, attrs["src"][:22]) for tag, attrs in parser.tags if attrs.get("class") == "video-preview"]
     assert previews == [("img", "data:image/gif;base64,"), ("video", "data:video/mp4;base64,")]
-    assert page.count("no video logged") == 2  # story s2 has no media in either run
+    scene_clips = [(tag, attrs["src"][:22]) for tag, attrs in parser.tags if attrs.get("class") == "scene-preview"]
+    assert scene_clips == [("img", "data:image/gif;base64,")]  # s1 scene 1 of run a; run b lacks scene clips
+    assert page.count("no video logged") == 3  # s1 scene 1 of run b, and story s2 in both runs
     assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
     assert "setting: snow; characters: a1, a2" in page
     assert "random-init encoders" in page

@@ -243,3 +243,23 @@ def test_unknown_part_is_refused(tmp_path: Path, stories: list) -> None:
 
     with pytest.raises(ConfigError, match="unknown cache part"):
         cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, CountingEncoders(), parts=["latent"])
+
+
+def test_identity_without_the_frame_encoder(tmp_path: Path, stories: list) -> None:
+    """`--part latents --part text` needs no history encoder (its weights may be absent)."""
+    from msvg_bench.benchmarks.precompute import cache_identity
+    from msvg_bench.config import resolve_config
+    from msvg_bench.errors import ConfigError
+
+    cfg = resolve_config(None, [], {"preset": "tiny"})
+    identity = cache_identity(cfg.model, with_frames=False)
+    assert identity.encoder_id is None
+    assert (identity.clip.num_frames, identity.clip.height, identity.clip.width) == (
+        cfg.model.num_frames, cfg.model.height, cfg.model.width)
+    with pytest.raises(ConfigError, match="without the frame encoder"):
+        identity.frames_key("abc")
+    enc = CountingEncoders()
+    report = cache_dataset(stories, EmbeddingCache(tmp_path), identity, enc, parts=["latents", "text"])
+    assert enc.calls["frames"] == 0 and report.computed["latents"] == 8
+    entries = load_scene_entries(EmbeddingCache(tmp_path), identity, stories[1], 0, parts=["latents", "text"])
+    assert set(entries) == {"latents", "text"} and all(v is not None for v in entries.values())

@@ -142,3 +142,23 @@ def test_bad_sizes_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="16x16"):
         synthesize(tmp_path, stories=1, scenes=1, frames=3, height=8, width=8)
+
+
+def test_shared_settings_look_alike_to_an_appearance_encoder(runs: dict[str, Path]) -> None:
+    """Scene pairs that share a setting embed closer than pairs that do not (what scene consistency needs)."""
+    encoders = pytest.importorskip("msvg_bench.eval.encoders")
+    import torch
+
+    encoder = encoders.load_encoder("appearance-hist")
+    same, different = [], []
+    for story in load_stories(runs["a"]):
+        pooled = []
+        for i in range(len(story.scenes)):
+            per_frame = encoder.encode_frames(read_video(story.clip_path(i)))
+            pooled.append(torch.nn.functional.normalize(per_frame.mean(0), dim=0))
+        for i in range(len(pooled)):
+            for j in range(i + 1, len(pooled)):
+                cosine = float(pooled[i] @ pooled[j])
+                (same if story.scenes[i].setting == story.scenes[j].setting else different).append(cosine)
+    assert same and different
+    assert min(same) > max(different)

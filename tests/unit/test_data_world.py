@@ -128,3 +128,13 @@ def test_captions_follow_the_template() -> None:
     assert world.caption("playground", ("actor1", "actor3"), "running") == "Actor 1 and Actor 3 are running on the playground."
     assert world.compatible_actions("beach").count("skiing") == 0
     assert "skiing" in world.compatible_actions("snow")
+
+
+@pytest.mark.parametrize("action", ["running", "skiing", "walking"])
+def test_characters_stay_in_frame(action: str) -> None:
+    for seed in range(6):
+        spec = SceneSpec("snow" if action == "skiing" else "street", ("actor1", "actor5"), action, 33, 48, 72, seed=seed)
+        for cid, boxes in render_scene(spec).boxes.items():
+            centre = (boxes[:, 1] + boxes[:, 3]) / 2
+            assert (boxes[:, 3] > boxes[:, 1]).all(), f"{cid} left the frame"
+            assert centre.min() > 0.05 * 72 and centre.max() < 0.95 * 72

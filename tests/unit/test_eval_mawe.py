@@ -125,9 +125,9 @@ def test_random_init_raft_runs_and_is_flagged(tmp_path: Path) -> None:
     """Plumbing only (random weights say nothing about motion): RAFT output feeds the same formula."""
     backend = load_flow_backend("raft-large", random_init=True)
     assert backend.non_semantic and "random-init" in backend.identity
-    frames = np.ascontiguousarray(translating(64, 64, 2, 2))
+    frames = np.ascontiguousarray(translating(128, 128, 2, 2))
     flow = backend.flow(frames[:1], frames[1:])
-    assert flow.shape == (1, 64, 64, 2) and np.isfinite(flow).all()
+    assert flow.shape == (1, 128, 128, 2) and np.isfinite(flow).all()
     w, m = pair_statistics(frames[0], frames[1], flow[0])
     rw, rm = reference_pair(frames[0], frames[1], flow[0])
     assert w == pytest.approx(rw, abs=1e-6) and m == pytest.approx(rm, rel=1e-6)

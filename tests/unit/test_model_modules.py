@@ -10,7 +10,7 @@ import torch
 from msvg_bench.config import resolve_config
 from msvg_bench.models.components import load_components
 from msvg_bench.models.decoupler import Decoupler
-from msvg_bench.models.extractor import matched_cosine_loss, stage1_loss, teacher_targets
+from msvg_bench.models.extractor import matched_cosine_loss, teacher_targets
 from msvg_bench.models.history import collate_history, encode_scene_texts, history_sample
 from msvg_bench.models.multiscene import (
     Stage1Module,
@@ -211,3 +211,22 @@ def test_exported_weights_are_used_by_load(cfg, comps, tmp_path: Path) -> None:
     assert torch.equal(build_decoupler(trained).out.weight, decoupler.out.weight)
     loaded = load_components(trained, parts=("transformer",)).transformer
     assert loaded.transformer_blocks[0].attn1.processor.history_gate.eq(0.25).all()
+
+
+@pytest.mark.parametrize("backbone", ["transformer", "clip-vision"])
+def test_mixer_backbones_ignore_padding(cfg, comps, backbone) -> None:
+    model_cfg = cfg.model_copy(update={"mixer_backbone": backbone})
+    extractor = build_extractor(model_cfg).eval()
+    texts = encode_scene_texts(comps, STORY)
+    frames = [torch.nn.functional.normalize(torch.randn(6, 512), dim=-1) for _ in STORY]
+    short = history_sample(texts[1], texts[:1], frames[:1], cfg)
+    long = history_sample(texts[2], texts[:2], frames[:2], cfg)
+    batch = collate_history([short, long], clip_dim=512)
+    alone = collate_history([short], clip_dim=512)
+    assert batch.past_valid[0].sum() < batch.past_valid.shape[1]  # the short item is padded
+    with torch.no_grad():
+        padded = extractor(batch)[0]
+        single = extractor(alone)[0]
+        noisy = extractor(type(batch)(**{**batch.__dict__, "past_text": batch.past_text + (~batch.past_valid)[..., None] * 5.0}))[0]
+    assert torch.allclose(padded, single, atol=1e-5)
+    assert torch.allclose(padded, noisy, atol=1e-5)

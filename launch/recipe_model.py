@@ -1,0 +1,391 @@
+"""The multi-scene model's training recipes on cached inputs: `extractor` (stage 1) and `joint` (stage 2).
+
+Samples come from the embedding cache `msvg-bench data cache` fills (text embeddings, per-frame
+history-encoder embeddings, VAE latents); nothing is decoded or encoded by the big encoders here.
+
+- extractor: trainable = the feature extractor (its frozen teacher is held outside the module, so
+  ZeRO never partitions it); loss = `msvg_bench.models.extractor.stage1_loss` (matched 1 - cos).
+- joint: trainable = `Stage2Module` (history transformer + decoupler); the frozen stage-1 extractor
+  computes each sample's history / no-history features once, outside DeepSpeed; loss =
+  `msvg_bench.models.multiscene.stage2_loss` (v-prediction MSE, text and history dropout), called
+  per sample with that sample's generator so randomness never depends on how ranks split a batch.
+
+Export: the model package's weights folder (`msvg_weights.json` + safetensors) that `generate` /
+`eval` read through `model.weights`; for `joint` also the transformer in diffusers layout
+(`transformer/`), for `extractor` the extractor alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from msvg_bench.errors import DataError
+from msvg_bench.launch.recipes import RECIPES, Recipe
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from msvg_bench.config import Config
+
+PROBE_TIMESTEP = 500
+
+
+def _cpu_model_cfg(config: Config) -> Any:
+    """The model section with device=cpu (modules are built on CPU; DeepSpeed places the trainable one)."""
+    return config.model.model_copy(update={"device": "cpu"})
+
+
+def data_root(config: Config) -> Path:
+    """`data.root`, checked to exist (one-line `DataError` otherwise)."""
+    if config.data.root is None:
+        raise DataError("training needs a data folder: pass --data DIR (or set data.root)")
+    root = Path(config.data.root)
+    if not root.exists():
+        raise DataError(f"{root}: data folder not found (--data)")
+    return root
+
+
+def cache_root(config: Config) -> Path:
+    """The embedding cache folder of the training data."""
+    from msvg_bench.benchmarks.config import resolve_cache_dir
+
+    root = data_root(config)
+    return Path(resolve_cache_dir(config.data, root if root.is_dir() else root.parent))
+
+
+class SceneCache:
+    """Cached per-scene entries of every story (texts as `SceneText`, frame embeddings, latents)."""
+
+    def __init__(self, config: Config, parts: Sequence[str]) -> None:
+        from msvg_bench.benchmarks.dataset import load_stories
+        from msvg_bench.benchmarks.precompute import cache_identity, load_scene_entries
+        from msvg_bench.embedding_cache import EmbeddingCache
+        from msvg_bench.models.components import load_components
+        from msvg_bench.models.history import scene_text_from_cache
+
+        model_cfg = _cpu_model_cfg(config)
+        root = data_root(config)
+        folder = cache_root(config)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no embedding cache; run `msvg-bench data cache --data {root}` first")
+        self.stories = load_stories(root)
+        cache = EmbeddingCache(folder)
+        identity = cache_identity(model_cfg)
+        self.components = load_components(model_cfg, parts=("tokenizer", "text_encoder"))
+        self.scenes: list[list[dict[str, Any]]] = []
+        for story in self.stories:
+            per_story = []
+            for index in range(len(story.scenes)):
+                entries = load_scene_entries(cache, identity, story, index, parts)
+                missing = [part for part, value in entries.items() if value is None]
+                if missing:
+                    raise DataError(
+                        f"{folder}: no cached {'/'.join(missing)} for story {story.id} scene {index} "
+                        f"(model {identity.model_id}); run `msvg-bench data cache --data {root}` with the same model config"
+                    )
+                scene: dict[str, Any] = {}
+                if "text" in entries:
+                    scene["text"] = scene_text_from_cache(self.components, entries["text"], model_cfg.filter_embedding)
+                if "frames" in entries:
+                    scene["frames"] = entries["frames"]["frame_embeds"].float()
+                if "latents" in entries:
+                    scene["latents"] = entries["latents"]["latents"]
+                per_story.append(scene)
+            self.scenes.append(per_story)
+
+
+def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: Any) -> Any:
+    """The extractor input (`HistorySample`) of scene `index` given the story's earlier scenes."""
+    from msvg_bench.models.history import history_sample
+
+    past = story_scenes[:index]
+    return history_sample(story_scenes[index]["text"], [s["text"] for s in past], [s["frames"] for s in past], model_cfg)
+
+
+def enable_extractor_checkpointing(extractor: nn.Module) -> None:
+    """Recompute each mixer layer in backward (CLIP backbones use their own switch)."""
+    import torch
+
+    mixer = extractor.mixer
+    if hasattr(mixer, "gradient_checkpointing_enable"):
+        mixer.gradient_checkpointing_enable()
+        return
+    layers = [m for m in mixer.modules() if isinstance(m, torch.nn.TransformerEncoderLayer)]
+    for layer in layers:
+        _checkpoint_forward(layer)
+
+
+def _checkpoint_forward(module: nn.Module) -> None:
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    original = module.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if module.training and torch.is_grad_enabled():
+            return checkpoint(original, *args, use_reentrant=False, **kwargs)
+        return original(*args, **kwargs)
+
+    module.forward = forward
+
+
+def detach_teacher(extractor: nn.Module) -> nn.Module:
+    """Unregister the frozen teacher from the extractor's modules (kept as a plain attribute).
+
+    The extractor still calls it, but it is no parameter of the trainable module, so DeepSpeed never
+    partitions or checkpoints it. Returns the teacher.
+    """
+    teacher = extractor._modules.pop("teacher")
+    object.__setattr__(extractor, "teacher", teacher)
+    return teacher
+
+
+def _model_identity(config: Config) -> str:
+    from msvg_bench.models.components import model_identity
+
+    return model_identity(config.model)
+
+
+@RECIPES.register("extractor")
+class ExtractorRecipe(Recipe):
+    """Stage 1: the feature extractor against its frozen teacher, on cached text + frame embeddings."""
+
+    name = "extractor"
+
+    def check_data(self, config: Config) -> None:
+        """The data folder and its cache must exist before workers start."""
+        root = data_root(config)
+        folder = cache_root(config)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no embedding cache; run `msvg-bench data cache --data {root}` first")
+
+    def build(self, config: Config) -> nn.Module:
+        """`Stage1Module` around a seeded extractor whose teacher lives outside the module."""
+        from msvg_bench.models.multiscene import Stage1Module, build_extractor
+
+        extractor = build_extractor(_cpu_model_cfg(config))
+        self._teacher = detach_teacher(extractor)
+        return Stage1Module(extractor)
+
+    def build_frozen(self, config: Config, device: torch.device) -> dict[str, nn.Module]:
+        """The teacher (frozen, on the training device)."""
+        self._teacher.to(device)
+        return {"teacher": self._teacher}
+
+    def default_trainable_patterns(self, config: Config) -> list[str]:
+        """Every extractor weight (the teacher is not part of the module)."""
+        return [r"^extractor\."]
+
+    def dataset(self, config: Config) -> list[dict[str, Any]]:
+        """One sample per scene with at least one earlier scene: its history input and its own frames."""
+        from msvg_bench.models.history import subsample_frames
+
+        cache = SceneCache(config, ("text", "frames"))
+        samples = []
+        for story_scenes in cache.scenes:
+            for index in range(1, len(story_scenes)):
+                frames = subsample_frames(story_scenes[index]["frames"], config.model.max_history_frames)
+                samples.append({"history": history_input(story_scenes, index, config.model), "frames": frames})
+        if not samples:
+            raise DataError(f"{data_root(config)}: no story has two or more scenes (stage 1 needs history)")
+        return samples
+
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Pad histories (`collate_history`) and current frames into one batch."""
+        import torch
+
+        from msvg_bench.models.history import collate_history
+
+        clip_dim = samples[0]["frames"].shape[-1]
+        history = collate_history([s["history"] for s in samples], clip_dim)
+        n = max(s["frames"].shape[0] for s in samples)
+        frames = torch.zeros(len(samples), n, clip_dim, dtype=history.current_text.dtype)
+        valid = torch.zeros(len(samples), n, dtype=torch.bool)
+        for i, s in enumerate(samples):
+            frames[i, : s["frames"].shape[0]] = s["frames"]
+            valid[i, : s["frames"].shape[0]] = True
+        return {"history": history, "frames": frames, "frame_valid": valid}
+
+    def to_device(self, batch: dict[str, Any], device: torch.device, dtype: torch.dtype | None) -> dict[str, Any]:
+        """Move the history batch and frames."""
+        out = dict(batch)
+        out["history"] = batch["history"].to(device, dtype)
+        out["frames"] = batch["frames"].to(device, dtype) if dtype is not None else batch["frames"].to(device)
+        out["frame_valid"] = batch["frame_valid"].to(device)
+        return out
+
+    def loss(
+        self,
+        model: nn.Module,
+        frozen: dict[str, nn.Module],
+        batch: dict[str, Any],
+        generators: list[torch.Generator],
+        config: Config,
+    ) -> torch.Tensor:
+        """Stage-1 objective (deterministic: no noise, no dropout)."""
+        return model(batch["history"], batch["frames"], batch["frame_valid"])
+
+    def enable_gradient_checkpointing(self, model: nn.Module) -> None:
+        """Checkpoint the mixer layers."""
+        enable_extractor_checkpointing(model.extractor)
+
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+        """The extractor's prediction for the first sample (a fixed input for export checks)."""
+        import torch
+
+        batch = self.collate([dataset[0]])
+        param = next(module.parameters())
+        with torch.no_grad():
+            out = module.extractor(batch["history"].to(param.device, param.dtype))
+        return {"prediction": out.float().cpu()}
+
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+        """The extractor alone, as a weights folder (`model.weights` for stage 2 and generation)."""
+        from msvg_bench.models.multiscene import build_extractor
+        from msvg_bench.models.weights import export_weights
+
+        extractor = build_extractor(_cpu_model_cfg(config))
+        prefix = "extractor."
+        own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        missing, unexpected = extractor.load_state_dict(own, strict=False)
+        bad = [k for k in missing if not k.startswith("teacher.")]
+        if bad or unexpected:
+            raise DataError(f"export: trained extractor state does not fit (missing {bad[:4]}, unexpected {unexpected[:4]})")
+        folder = Path(out_dir)
+        export_weights(folder, model_identity=_model_identity(config), extractor=extractor, extra={"stage": "extractor"})
+        return folder
+
+    def load_exported(self, path: Path, config: Config) -> nn.Module:
+        """The `Stage1Module` rebuilt the way generation builds it (`model.weights` = the export)."""
+        from msvg_bench.models.multiscene import Stage1Module, build_extractor
+
+        model_cfg = _cpu_model_cfg(config).model_copy(update={"weights": Path(path)})
+        return Stage1Module(build_extractor(model_cfg)).eval()
+
+
+@RECIPES.register("joint")
+class JointRecipe(Recipe):
+    """Stage 2: history transformer + decoupler, v-prediction on cached latents, frozen extractor features."""
+
+    name = "joint"
+
+    def check_data(self, config: Config) -> None:
+        """The data folder and its cache must exist before workers start."""
+        ExtractorRecipe().check_data(config)
+
+    def build(self, config: Config) -> nn.Module:
+        """`Stage2Module`: the history transformer (tiny or pretrained) and a seeded decoupler."""
+        from msvg_bench.models.components import load_components
+        from msvg_bench.models.multiscene import Stage2Module, build_decoupler
+
+        model_cfg = _cpu_model_cfg(config)
+        comps = load_components(model_cfg, parts=("transformer", "scheduler"))
+        return Stage2Module(comps.transformer, build_decoupler(model_cfg), comps.scheduler, model_cfg)
+
+    def default_trainable_patterns(self, config: Config) -> list[str]:
+        """Decoupler + history weights, and the base transformer when `model.train_base_transformer`."""
+        if config.model.train_base_transformer:
+            return [r"^decoupler\.", r"^transformer\."]
+        return [r"^decoupler\.", r"^transformer\..*history_"]
+
+    def dataset(self, config: Config) -> list[dict[str, Any]]:
+        """One sample per scene: latents, prompt / negative embeddings, history and no-history features."""
+        import torch
+
+        from msvg_bench.models.components import encode_prompts
+        from msvg_bench.models.history import collate_history
+        from msvg_bench.models.multiscene import build_extractor, history_features
+
+        model_cfg = _cpu_model_cfg(config)
+        cache = SceneCache(config, ("text", "frames", "latents"))
+        extractor = build_extractor(model_cfg).eval()
+        negative = encode_prompts(cache.components, [config.generate.negative_prompt])[0].float()
+        samples = []
+        with torch.no_grad():
+            for story_scenes in cache.scenes:
+                for index in range(len(story_scenes)):
+                    history = collate_history([history_input(story_scenes, index, model_cfg)], model_cfg.history_dim)
+                    with_history, without = history_features(extractor, history)
+                    samples.append(
+                        {
+                            "latents": story_scenes[index]["latents"].float(),
+                            "prompt_embeds": story_scenes[index]["text"].embeds.float(),
+                            "negative_prompt_embeds": negative,
+                            "history_features": with_history[0].float(),
+                            "null_history_features": without[0].float(),
+                        }
+                    )
+        if not samples:
+            raise DataError(f"{data_root(config)}: no scenes to train on")
+        return samples
+
+    def loss(
+        self,
+        model: nn.Module,
+        frozen: dict[str, nn.Module],
+        batch: dict[str, Any],
+        generators: list[torch.Generator],
+        config: Config,
+    ) -> torch.Tensor:
+        """Mean of the stage-2 loss of each sample, each drawn from that sample's own generator."""
+        keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features")
+        losses = []
+        for i, generator in enumerate(generators):
+            sample = {k: batch[k][i : i + 1] for k in keys}
+            losses.append(model(sample, generator))
+        return sum(losses) / len(losses)
+
+    def enable_gradient_checkpointing(self, model: nn.Module) -> None:
+        """diffusers' block-level checkpointing in the transformer."""
+        model.transformer.enable_gradient_checkpointing()
+
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+        """The transformer's prediction for the first sample at a fixed timestep and noise (no dropout)."""
+        import torch
+
+        from msvg_bench.models.multiscene import history_tokens
+
+        device = next(module.parameters()).device
+        dtype = next(module.parameters()).dtype
+        sample = dataset[0]
+        latents = sample["latents"][None].permute(0, 2, 1, 3, 4).to(device, dtype)
+        gen = torch.Generator().manual_seed(config.seed)
+        noise = torch.randn(latents.shape, generator=gen).to(device, dtype)
+        timesteps = torch.full((1,), PROBE_TIMESTEP, dtype=torch.long, device=device)
+        noisy = module.scheduler.add_noise(latents, noise, timesteps)
+        prompt = sample["prompt_embeds"][None].to(device, dtype)
+        with torch.no_grad():
+            history = history_tokens(module.decoupler, prompt, sample["history_features"][None].to(device, dtype))
+            pred = module.transformer(noisy, prompt, timesteps, history_hidden_states=history, return_dict=False)[0]
+        return {"prediction": pred.float().cpu()}
+
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+        """Weights folder (transformer + decoupler + the frozen extractor) and `transformer/` in diffusers layout."""
+        from msvg_bench.models.multiscene import build_extractor
+        from msvg_bench.models.weights import export_weights
+
+        module = self.build(config)
+        module.load_state_dict(state_dict, strict=True)
+        folder = Path(out_dir)
+        export_weights(
+            folder,
+            model_identity=_model_identity(config),
+            transformer=module.transformer,
+            decoupler=module.decoupler,
+            extractor=build_extractor(_cpu_model_cfg(config)),
+            extra={"stage": "joint"},
+        )
+        module.transformer.save_pretrained(str(folder / "transformer"), safe_serialization=True)
+        return folder
+
+    def load_exported(self, path: Path, config: Config) -> nn.Module:
+        """`Stage2Module` rebuilt through the loaders generation uses (`model.weights` = the export)."""
+        from msvg_bench.models.components import load_components
+        from msvg_bench.models.multiscene import Stage2Module, build_decoupler
+
+        model_cfg = _cpu_model_cfg(config).model_copy(update={"weights": Path(path)})
+        comps = load_components(model_cfg, parts=("transformer", "scheduler"))
+        return Stage2Module(comps.transformer, build_decoupler(model_cfg), comps.scheduler, model_cfg).eval()
