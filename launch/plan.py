@@ -207,14 +207,50 @@ def meta_module_shape(
     )
 
 
-def cogvideox_2b_shape(trainable_patterns: list[str] | None = None, history_tokens: int = 226) -> ModelShape:
-    """The CogVideoX-2b transformer (diffusers, meta device: 1,693,783,872 parameters), all trainable by default.
+def cogvideox_2b_shape(
+    model_cfg: Any = None, trainable_patterns: list[str] | None = None, history_tokens: int = 226
+) -> ModelShape:
+    """What stage 2 trains at CogVideoX-2b size, on the meta device (no weights, no memory).
 
-    `history_tokens` adds the multi-scene model's history sequence to the activation estimate.
+    With `history_tokens > 0`: the multi-scene model (history transformer: CogVideoX-2b's
+    1,693,783,872 parameters plus the history projection and adaLN expert, and the decoupler sized
+    by `model_cfg`), trainable set from the `joint` recipe's patterns unless given. With 0: plain
+    CogVideoX-2b, all trainable.
     """
     import torch
     from diffusers import CogVideoXTransformer3DModel
+    from torch import nn
+
+    if history_tokens == 0 or model_cfg is None:
+        with torch.device("meta"):
+            module = CogVideoXTransformer3DModel(**COGVIDEOX_2B_TRANSFORMER)
+        return meta_module_shape(module, trainable_patterns or [".*"], history_tokens=0, name="CogVideoX-2b")
+    from msvg_bench.models.decoupler import Decoupler
+    from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
 
     with torch.device("meta"):
-        module = CogVideoXTransformer3DModel(**COGVIDEOX_2B_TRANSFORMER)
-    return meta_module_shape(module, trainable_patterns or [".*"], history_tokens=history_tokens, name="CogVideoX-2b")
+        container = nn.Module()
+        container.transformer = HistoryCogVideoXTransformer3DModel.from_base_config(COGVIDEOX_2B_TRANSFORMER)
+        container.decoupler = Decoupler(
+            COGVIDEOX_2B_TRANSFORMER["text_embed_dim"], model_cfg.history_dim, model_cfg.decoupler_dim, model_cfg.decoupler_heads
+        )
+    if trainable_patterns is None:
+        trainable_patterns = (
+            [r"^decoupler\.", r"^transformer\."]
+            if model_cfg.train_base_transformer
+            else [r"^decoupler\.", r"^transformer\..*history_"]
+        )
+    shape = meta_module_shape(container.transformer, [".*"], history_tokens=history_tokens)
+    from msvg_bench.launch.trainable import apply_trainable_patterns
+
+    counts = apply_trainable_patterns(container, trainable_patterns)
+    largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in container.modules())
+    return ModelShape(
+        **{
+            **shape.__dict__,
+            "name": "CogVideoX-2b multi-scene (history transformer + decoupler)",
+            "trainable_params": counts.trainable,
+            "frozen_params": counts.frozen,
+            "largest_layer_params": largest,
+        }
+    )

@@ -265,7 +265,7 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
         if module is not None:
             module.to(device=device)
             if next(module.parameters()).dtype != dtype:
-                module.to(dtype=dtype)
+                torch.nn.Module.to(module, dtype=dtype)  # plain cast (diffusers' `to` warns about fp32 modules it has none of)
             module.eval()
             module.requires_grad_(False)
     if comps.transformer is not None and model_cfg.weights is not None:

@@ -227,7 +227,7 @@ class StoryGenerator:
         scenes: list[Scene] = []
         clips: list[np.ndarray] = []
         steps_total = self.cfg.generate.num_inference_steps
-        scene_task = progress.add_task(f"{story_id} [{method}] scenes", total=len(prompts)) if progress else None
+        scene_task = progress.add_task(f"{story_id} ({method}) scenes", total=len(prompts)) if progress else None
         self.scene_seconds = []
         for index, (prompt, text) in enumerate(zip(prompts, texts, strict=True)):
             step_task = progress.add_task(f"  scene {index + 1}/{len(prompts)} steps", total=steps_total) if progress else None

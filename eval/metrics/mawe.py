@@ -55,37 +55,42 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def splat_sources(flow: np.ndarray) -> np.ndarray:
     """For each target pixel, the raster index of the source pixel splatted onto it by the rounded flow.
 
-    Source p lands on round(p + flow(p)); sources landing outside are dropped; where several land on
-    one target the last in raster order wins. -1 marks targets that received nothing.
+    Source p lands on round(p + flow(p)) (round half to even); sources landing outside are dropped;
+    where several land on one target the last in raster order wins. -1 marks targets that received
+    nothing.
     """
     height, width = flow.shape[:2]
     ys, xs, src = _grid(height, width)
-    flat = flow.reshape(-1, 2)
-    tx = xs + np.rint(flat[:, 0]).astype(np.int32)
-    ty = ys + np.rint(flat[:, 1]).astype(np.int32)
-    inside = (tx >= 0) & (tx < width) & (ty >= 0) & (ty < height)
-    winner = np.full(height * width, -1, dtype=np.int32)
-    winner[(ty * width + tx)[inside]] = src[inside]  # assigned in order: the last source stays
-    return winner
+    step = np.rint(flow.reshape(-1, 2)).astype(np.int32)
+    tx = xs + step[:, 0]
+    ty = ys + step[:, 1]
+    inside = (tx.view(np.uint32) < width) & (ty.view(np.uint32) < height)  # negatives wrap to huge
+    target = np.where(inside, ty * width + tx, height * width)  # outside: a discarded extra slot
+    winner = np.full(height * width + 1, -1, dtype=np.int32)
+    winner[target] = src  # assigned in order: for repeated targets the last source stays
+    return winner[:-1]
 
 
 def pair_statistics(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> tuple[float, float]:
-    """(W_t, m_t) of one pair: warp MSE over covered targets (NaN when none) and mean flow magnitude."""
+    """(W_t, m_t) of one pair: warp MSE over covered targets (NaN when none) and mean flow magnitude.
+
+    Differences of uint8 frames are integers: their squares are summed exactly in int64.
+    """
     winner = splat_sources(flow)
-    flat = flow.reshape(-1, 2).astype(np.float64)
-    motion = float(np.sqrt(flat[:, 0] ** 2 + flat[:, 1] ** 2).mean())
-    covered = np.flatnonzero(winner >= 0)
-    if covered.size == 0:
+    motion = float(np.hypot(flow[..., 0], flow[..., 1]).mean(dtype=np.float64))
+    covered = winner >= 0
+    count = int(np.count_nonzero(covered))
+    if count == 0:
         return float("nan"), motion
     channels = first.shape[-1]
-    moved = first.reshape(-1, channels)[winner[covered]]
-    target = second.reshape(-1, channels)[covered]
-    if first.dtype == np.uint8 and second.dtype == np.uint8:  # exact integer arithmetic, fast
-        diff = moved.astype(np.int32) - target.astype(np.int32)
-        squared = float(np.einsum("ij,ij->", diff, diff, dtype=np.int64))
+    moved = np.take(first.reshape(-1, channels), np.where(covered, winner, 0), axis=0)
+    if first.dtype == np.uint8 and second.dtype == np.uint8:
+        diff = np.subtract(moved, second.reshape(-1, channels), dtype=np.int32)
     else:
-        squared = float(((moved.astype(np.float64) - target.astype(np.float64)) ** 2).sum())
-    return squared / (covered.size * channels), motion
+        diff = moved.astype(np.float64) - second.reshape(-1, channels).astype(np.float64)
+    np.multiply(diff, diff, out=diff)
+    diff[~covered] = 0
+    return float(diff.sum(dtype=np.float64 if diff.dtype.kind == "f" else np.int64)) / (count * channels), motion
 
 
 def mawe_from_statistics(warp: np.ndarray, motion: np.ndarray, c: float = MAWE_C) -> float:

@@ -36,7 +36,7 @@ def plan(
         raise ConfigError("plan: --gpus and --nodes must be >= 1 and --gpu-mem-gb > 0")
     from msvg_bench.launch.plan import cogvideox_2b_shape, plan as make_plan, rows_as_dicts
 
-    shape = cogvideox_2b_shape(config.train.trainable_patterns, history_tokens=history_tokens)
+    shape = cogvideox_2b_shape(config.model, config.train.trainable_patterns, history_tokens=history_tokens)
     f = frames or config.model.num_frames
     h = height or config.model.height
     w = width or config.model.width

@@ -87,3 +87,16 @@ def test_generate_command_writes_the_data_format(tmp_path: Path) -> None:
     assert [s.id for s in stories] == ["story"] and stories[0].prompts == STORY[:2]
     assert all(s.clip_path(i).is_file() for s in stories for i in range(2))
     assert main(["generate", "--out", str(out), "--prompts", "x", "--method", "nope"]) == 1
+
+
+def test_untrained_msvg_equals_plain(generator: StoryGenerator) -> None:
+    """Closed history gates: the 3-branch guidance reduces to plain CFG (the history term is zero)."""
+    from msvg_bench.models.history import encode_scene_texts
+    from msvg_bench.models.pipelines import StoryState
+
+    texts = encode_scene_texts(generator.components, STORY[:2])
+    negative = encode_scene_texts(generator.components, [""])[0].embeds[None]
+    state = StoryState(texts=[texts[0]], frame_embeds=[torch.nn.functional.normalize(torch.randn(9, 512), dim=-1)])
+    msvg = generator.scene_latents("msvg", 1, texts[1], negative, state, seed=2)
+    plain = generator.scene_latents("plain", 1, texts[1], negative, state, seed=2)
+    assert (msvg - plain).abs().max().item() <= 1e-5

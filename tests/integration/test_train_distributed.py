@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.integration
 
 STAGE = "joint"
-COMMON = ["--stage", STAGE, "--preset", "tiny", "train.warmup_steps=2", "train.lr=0.01"]
+COMMON = ["--stage", STAGE, "--preset", "tiny", "train.warmup_steps=2", "train.lr=0.01", "model.train_base_transformer=false"]
 
 
 def make_dataset(root: Path) -> Path:

@@ -7,6 +7,8 @@ H.264 encoding + writing clips, prompts and manifest), at the default 64x96 and 
 Cache: `cache_dataset` with the tiny preset's real encoders (VAE latents, T5 text embeddings,
 tiny-random frame embeddings) on a fresh cache, then the same call again on the filled cache (all
 hits: no model work), and a plain read of every entry. Each figure is the best of `--rounds`.
+Cuts: 5-scene stories of every reuse pattern joined into one video; how many PySceneDetect
+(AdaptiveDetector, library defaults) cuts back at exactly the true frames.
 """
 
 from __future__ import annotations
@@ -56,6 +58,34 @@ def bench_synth(args: argparse.Namespace, work: Path) -> list[tuple[str, float, 
     return rows
 
 
+def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
+    """How often joined synthetic scenes are cut back at exactly the true frames (AdaptiveDetector defaults)."""
+    import numpy as np
+
+    from msvg_bench.benchmarks.clipio import write_clip
+    from msvg_bench.benchmarks.prepare import cut_frames, detect_scenes
+    from msvg_bench.benchmarks.synth import plan_story, scene_spec
+    from msvg_bench.benchmarks.world import render_scene
+
+    exact = total = spurious = missed = 0
+    for seed in range(args.cut_seeds):
+        for story in range(6):  # one story of each reuse pattern
+            _, plan = plan_story(story, 5, seed)
+            clips = [render_scene(scene_spec(p, story, j, args.frames, 64, 96, seed)).frames for j, p in enumerate(plan)]
+            write_clip(work / "joined.mp4", np.concatenate(clips), 8.0)
+            found = set(cut_frames(detect_scenes(work / "joined.mp4")))
+            truth = {args.frames * j for j in range(1, 5)}
+            exact += found == truth
+            spurious += len(found - truth)
+            missed += len(truth - found)
+            total += 1
+    return [
+        (f"joined 5-scene stories cut exactly ({total} stories)", 100.0 * exact / total, "%"),
+        ("cuts found inside a scene", float(spurious), "cuts"),
+        ("true cuts missed", float(missed), "cuts"),
+    ]
+
+
 def bench_cache(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """Rows for filling a fresh cache, re-running on a full cache, and reading every entry."""
     from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, plan_entries
@@ -101,6 +131,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cut-seeds", type=int, default=3, help="seeds for the cut-recovery check (6 stories each)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steadier on a shared machine)")
     args = parser.parse_args()
     import torch
@@ -108,7 +139,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows = bench_synth(args, work) + bench_cache(args, work)
+        rows = bench_synth(args, work) + bench_cuts(args, work) + bench_cache(args, work)
     width = max(len(label) for label, _, _ in rows)
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__} ({args.threads} thread(s)), "
           f"cuda={torch.cuda.is_available()}, load average {os.getloadavg()[0]:.1f}")

@@ -35,23 +35,41 @@ def test_settings_are_textured_and_structured(setting: str) -> None:
     assert gx > 1.5 and gy > 1.5, f"{setting} has little structure ({gx:.2f}, {gy:.2f})"
 
 
-def test_settings_are_told_apart_by_pixel_statistics() -> None:
-    """Nearest neighbour on colour histograms puts every scene with another scene of its setting."""
-    names = sorted(SETTINGS)
+def _layout(frames: np.ndarray, cells: int = 3) -> np.ndarray:
+    """Mean colour of each cell of a 3x3 grid (time-averaged), in [0, 1]: where things are."""
+    mean = frames.astype(np.float64).mean(0)
+    h, w = mean.shape[:2]
+    return np.array([mean[i * h // cells:(i + 1) * h // cells, j * w // cells:(j + 1) * w // cells].reshape(-1, 3).mean(0)
+                     for i in range(cells) for j in range(cells)]).ravel() / 255
+
+
+@pytest.mark.parametrize(("descriptor", "max_ratio", "min_accuracy"),
+                         [(lambda f: _hist(f, bins=4), 0.9, 0.9), (_layout, 0.85, 0.95)], ids=["colour-histogram", "layout"])
+def test_settings_are_told_apart_by_pixel_statistics(descriptor, max_ratio: float, min_accuracy: float) -> None:  # noqa: ANN001
+    """4 scenes per setting (other characters, actions, camera, light): every setting is nearer to itself.
+
+    For each setting the mean within-setting L1 distance is below `max_ratio` x its mean distance to the
+    closest other setting, and a scene's nearest neighbour shares its setting at least `min_accuracy` of
+    the time (margins measured over 8 draws: worst ratio 0.84 / 0.74, accuracy >= 0.96 / 1.0).
+    """
+    names, chars = sorted(SETTINGS), sorted(CHARACTERS)
+    actions = ["walking", "running", "jumping", "dancing"]
     descriptors, labels = [], []
-    chars = sorted(CHARACTERS)
     for k, setting in enumerate(names):
-        for variant in range(2):
-            char = chars[(k + 3 * variant) % len(chars)]
-            action = "skiing" if setting == "snow" and variant else ["walking", "running"][variant]
-            spec = SceneSpec(setting, (char,), action, 5, 48, 72, seed=100 * k + variant)
-            descriptors.append(_hist(render_scene(spec).frames))
+        for variant in range(4):
+            action = "skiing" if setting == "snow" and variant % 2 else actions[variant]
+            spec = SceneSpec(setting, (chars[(k + 3 * variant) % len(chars)],), action, 5, 48, 72, seed=100 * k + variant)
+            descriptors.append(descriptor(render_scene(spec).frames))
             labels.append(setting)
-    d = np.array(descriptors)
+    d, lab = np.array(descriptors), np.array(labels)
     dist = np.abs(d[:, None, :] - d[None, :, :]).sum(-1)
+    for setting in names:
+        own = lab == setting
+        within = dist[np.ix_(own, own)][~np.eye(int(own.sum()), dtype=bool)].mean()
+        between = min(dist[np.ix_(own, lab == other)].mean() for other in names if other != setting)
+        assert within < max_ratio * between, setting
     np.fill_diagonal(dist, np.inf)
-    nearest = dist.argmin(1)
-    assert [labels[i] for i in nearest] == labels
+    assert (lab[dist.argmin(1)] == lab).mean() >= min_accuracy
 
 
 def dominant_character(pixels: np.ndarray) -> str:
