@@ -60,15 +60,23 @@ def clip_preprocessing(model_cfg: ModelConfig) -> ClipPreprocessing:
     return ClipPreprocessing(model_cfg.num_frames, model_cfg.height, model_cfg.width)
 
 
+def sample_indices(count: int, num_frames: int) -> np.ndarray:
+    """The frame indices `preprocess_clip` keeps: `num_frames` spread uniformly over `count` (rounded)."""
+    return np.round(np.linspace(0, count - 1, num_frames)).astype(int)
+
+
 def preprocess_clip(frames: np.ndarray, prep: ClipPreprocessing) -> np.ndarray:
     """uint8 frames (T, H, W, 3) -> uint8 (prep.num_frames, prep.height, prep.width, 3)."""
-    import torch
-
     video = np.asarray(frames)
     if video.ndim != 4 or video.shape[-1] != 3 or video.shape[0] == 0:
         raise ValueError(f"expected uint8 frames (T, H, W, 3) with T > 0, got shape {video.shape}")
-    index = np.round(np.linspace(0, video.shape[0] - 1, prep.num_frames)).astype(int)
-    clip = torch.from_numpy(np.ascontiguousarray(video[index])).permute(0, 3, 1, 2).float()
+    return _resize_and_crop(video[sample_indices(video.shape[0], prep.num_frames)], prep)
+
+
+def _resize_and_crop(video: np.ndarray, prep: ClipPreprocessing) -> np.ndarray:
+    import torch
+
+    clip = torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).float()
     src_h, src_w = clip.shape[-2:]
     scale = max(prep.height / src_h, prep.width / src_w)
     new_h, new_w = max(prep.height, round(src_h * scale)), max(prep.width, round(src_w * scale))
@@ -78,6 +86,35 @@ def preprocess_clip(frames: np.ndarray, prep: ClipPreprocessing) -> np.ndarray:
     top, left = (new_h - prep.height) // 2, (new_w - prep.width) // 2
     clip = clip[:, :, top:top + prep.height, left:left + prep.width]
     return clip.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def load_clip(path: str | Path, prep: ClipPreprocessing) -> np.ndarray:
+    """`preprocess_clip(read_video(path), prep)`, decoding the clip once and keeping only sampled frames.
+
+    Memory stays at `prep.num_frames` frames however long the clip; when the container's frame count
+    turns out wrong, the whole clip is decoded instead.
+    """
+    import av
+    from msvg_bench.errors import VideoError
+    from msvg_bench.video import probe_video, read_video
+
+    path = Path(path)
+    count = probe_video(path).frame_count
+    wanted = sample_indices(count, prep.num_frames)
+    keep = set(wanted.tolist())
+    kept: dict[int, np.ndarray] = {}
+    seen = 0
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                seen = index + 1
+                if index in keep:
+                    kept[index] = frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"cannot be decoded after {seen} frames ({exc})") from None
+    if seen != count:  # the header's frame count was wrong: sample from the real frames
+        return preprocess_clip(read_video(path), prep)
+    return _resize_and_crop(np.stack([kept[i] for i in wanted]), prep)
 
 
 @dataclass(frozen=True)
@@ -174,7 +211,22 @@ def load_history_encoder(model_cfg: ModelConfig) -> Any:
     options: dict[str, Any] = {}
     if name == "clip4clip" and getattr(model_cfg, "clip4clip_dir", None) is not None:
         options["path"] = model_cfg.clip4clip_dir
+    if name != "appearance-hist":  # the weight-free descriptor runs on the CPU only
+        options["device"] = model_cfg.device
     return load_encoder(name, **options)
+
+
+def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:
+    """`model_cfg` with this rank's own GPU when launched distributed (`cuda`/`auto` -> `cuda:<local rank>`)."""
+    from msvg_bench.distributed import get_local_rank, get_world_size
+
+    if get_world_size() <= 1 or model_cfg.device not in ("cuda", "auto"):
+        return model_cfg
+    import torch
+
+    if not torch.cuda.is_available():
+        return model_cfg
+    return model_cfg.model_copy(update={"device": f"cuda:{get_local_rank() % torch.cuda.device_count()}"})
 
 
 def cache_identity(model_cfg: ModelConfig, encoder: Any | None = None, with_frames: bool = True) -> CacheIdentity:
@@ -276,7 +328,6 @@ def cache_dataset(
     """
     from msvg_bench.distributed import get_rank, get_world_size
     from msvg_bench.progress import progress
-    from msvg_bench.video import read_video
 
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
@@ -315,7 +366,7 @@ def cache_dataset(
             if item.part != "text":
                 by_clip.setdefault(item.source, []).append(item)
         for clip, items in by_clip.items():
-            frames = preprocess_clip(read_video(clip), identity.clip)
+            frames = load_clip(clip, identity.clip)
             for item in items:
                 if item.part == "latents":
                     tensors = {"latents": encoders.latents(frames)}

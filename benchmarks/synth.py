@@ -14,6 +14,10 @@ Each story follows a reuse pattern, so which scenes share a setting or a charact
 Stories 1, 2, ... cycle through the patterns after `brief`. A story's content depends only on
 (seed, story index), never on how many stories are drawn. Output is the on-disk data format:
 `videos/<id>/scene_NN.mp4`, `prompts/<id>.json`, and `manifest.jsonl` with annotations.
+
+Defaults: 25 frames per scene (4k+1 like CogVideoX clips, and above PySceneDetect's 15-frame
+minimum scene length so joined scenes cut cleanly), 64x96 pixels (the 2:3 shape of 480x720), 8 fps.
+`data cache` brings clips to the model's own geometry (tiny preset: 9 frames of 16x16).
 """
 
 from __future__ import annotations
@@ -127,12 +131,14 @@ def synthesize(
     width: int = 96,
     seed: int = 0,
     fps: float = 8.0,
+    boxes: bool = False,
 ) -> list[Story]:
     """Draw `stories` stories of `scenes` scenes and write them in the data format under `out_dir`.
 
     Writes `videos/<id>/scene_NN.mp4` (H.264), `prompts/<id>.json` and `manifest.jsonl` (with
-    `setting` / `characters` annotations and the pattern and actions in each story's `meta`).
-    Returns the stories (root = `out_dir`).
+    `setting` / `characters` annotations and the pattern and actions in each story's `meta`); with
+    `boxes`, also each clip's per-frame character boxes as `<clip>.boxes.json`
+    (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
     from msvg_bench.atomic import atomic_write_json
     from msvg_bench.benchmarks.clipio import write_clip
@@ -156,6 +162,9 @@ def synthesize(
                 rel = f"videos/{sid}/{clip_name(j)}"
                 rendered = render_scene(scene_spec(planned, i, j, frames, height, width, seed))
                 write_clip(root / rel, rendered.frames, fps)
+                if boxes:
+                    atomic_write_json((root / rel).with_suffix(".boxes.json"),
+                                      {cid: b.tolist() for cid, b in rendered.boxes.items()}, indent=None)
                 scene_list.append(Scene(rel, planned.caption, float(fps), frames, planned.setting, planned.characters))
                 bar.advance(task)
             meta = {"source": "synth", "synth_version": SYNTH_VERSION, "seed": seed, "pattern": pattern,

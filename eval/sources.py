@@ -128,31 +128,59 @@ def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> Stor
     return split_story_video(template.id, path, lengths, template)
 
 
-def generated_sources(suite: Suite, cfg: Config, method: str, root: Path) -> list[StorySource]:
-    """Stories generated from the suite's prompts by `method` (clips under `root/videos/<story_id>/`)."""
+def generated_sources(suite: Suite, cfg: Config, method: str, root: Path, identity: str, generate: bool = True) -> list[StorySource]:
+    """Stories generated from the suite's prompts by `method` (clips under `root/videos/<story_id>/`).
+
+    Each generated story leaves `story.json` beside its clips (with method, model identity and seed);
+    a later run with the same ones (resume, another shard's merge) reuses the clips instead of
+    generating again. With `generate=False` a story that was never generated is an error.
+    """
+    import json
+
+    from msvg_bench.atomic import atomic_write_json
+    from msvg_bench.seeding import derive_seed
 
     def make(template: Story) -> tuple[Callable[[], StoryInput], Callable[[], Story | None]]:
         state: dict[str, Any] = {}
+        seed = derive_seed(cfg.seed, "eval", suite.name, template.id) % (2**31)
+        stamp = {"method": method, "model_identity": identity, "seed": seed}
+        marker = root / "videos" / template.id / "story.json"
 
-        def generate() -> Story:
+        def previous() -> Story | None:
+            if not marker.is_file():
+                return None
+            doc = json.loads(marker.read_text(encoding="utf-8"))
+            if doc.get("generated") != stamp:
+                return None
+            scenes = tuple(
+                Scene(sc["path"], sc["caption"], sc.get("fps"), sc.get("num_frames"), sc.get("setting"), tuple(sc.get("characters", ())))
+                for sc in doc["scenes"]
+            )
+            return Story(doc["id"], scenes, root, doc.get("meta", {}))
+
+        def load_story() -> Story:
             if "story" not in state:
-                from msvg_bench.models.pipelines import generate_story
-                from msvg_bench.seeding import derive_seed
+                made = previous()
+                if made is None:
+                    if not generate:
+                        raise DataError(f"{marker}: story {template.id} was not generated with this method/model/seed")
+                    from msvg_bench.models.pipelines import generate_story
 
-                seed = derive_seed(cfg.seed, "eval", suite.name, template.id) % (2**31)
-                made = generate_story(cfg, template.prompts, root, method, seed, template.id)
-                state["story"] = with_annotations(_absolute(made), template)
+                    made = generate_story(cfg, template.prompts, root, method, seed, template.id)
+                    made = replace(with_annotations(made, template), root=root)
+                    atomic_write_json(marker, {**made.to_json(), "generated": stamp})
+                state["story"] = with_annotations(made, template)
             return state["story"]
 
-        return (lambda: story_input(generate())), (lambda: state.get("story"))
+        def video_story() -> Story | None:
+            if "story" not in state and previous() is None:
+                return None
+            return load_story()
+
+        return (lambda: story_input(load_story())), video_story
 
     sources = []
     for template in suite.stories:
         load, video_story = make(template)
         sources.append(StorySource(template.id, template, load, video_story))
     return sources
-
-
-def _absolute(story: Story) -> Story:
-    scenes = tuple(Scene(str(story.clip_path(i).resolve()), s.caption, s.fps, s.num_frames, s.setting, s.characters) for i, s in enumerate(story.scenes))
-    return replace(story, scenes=scenes, root=None)

@@ -1,8 +1,9 @@
-"""The whole loop on a CPU in minutes: synthesize stories, train the tiny model with DeepSpeed ZeRO-2 on
-two processes, generate and score the synthetic suite with the method and both baselines, compare.
+"""The whole loop on a CPU in minutes: synthesize stories, cache their embeddings, train the tiny model
+with DeepSpeed ZeRO-2 on two processes, generate and score the synthetic suite with the method and
+both baselines, compare.
 
-Every stage runs the project's own commands (`msvg-bench train`, `msvg-bench eval`) in
-subprocesses, each logging to MLflow as it always does; the data comes from the synthetic story world
+Every stage runs the project's own commands (`msvg-bench data cache`, `msvg-bench train`,
+`msvg-bench eval`) in subprocesses, each logging to MLflow as it always does; the data comes from the synthetic story world
 and the comparison from `msvg_bench.compare`. Outputs go to `<out>/<stamp>/`, the logs of each stage
 to `<out>/<stamp>/logs/`, the stage timings to `<out>/<stamp>/timings.json`.
 """
@@ -75,11 +76,16 @@ class DemoResult:
         return sum(t.seconds for t in self.timings)
 
 
-def run_names(stamp: str, methods: list[str]) -> dict[str, str]:
-    """MLflow run names of one demo: `train` and one per evaluated method."""
-    names = {"train": f"demo-{stamp}-train"}
-    names.update({method: f"demo-{stamp}-eval-{method}" for method in methods})
+def run_names(methods: list[str]) -> dict[str, str]:
+    """MLflow run names of a demo: `demo-train` and `demo-<method>` (a rerun's runs are the newest by name)."""
+    names = {"train": "demo-train"}
+    names.update({method: f"demo-{method}" for method in methods})
     return names
+
+
+def cache_args(data_dir: Path) -> list[str]:
+    """`msvg-bench data cache` arguments: the tiny model's latents, text and history-frame embeddings."""
+    return ["data", "cache", "--preset", "tiny", "--data", str(data_dir)]
 
 
 def train_args(settings: DemoSettings, data_dir: Path, train_dir: Path, uri: str, run_name: str) -> list[str]:
@@ -124,17 +130,29 @@ def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> S
 
 
 def find_run_id(uri: str, kind: str, run_name: str) -> str:
-    """The id of the run named `run_name` in experiment `msvg-bench/<kind>`."""
+    """The id of the newest run named `run_name` in experiment `msvg-bench/<kind>`."""
     from msvg_bench.tracking import experiment_name, make_client
 
     client = make_client(uri)
     experiment = client.get_experiment_by_name(experiment_name(kind))
     if experiment is None:
         raise MsvgError(f"{uri}: no experiment {experiment_name(kind)!r}; the {kind} stage logged no run")
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"attributes.run_name = '{run_name}'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{run_name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs:
         raise MsvgError(f"{uri}: the {kind} stage logged no run named {run_name!r}")
     return runs[0].info.run_id
+
+
+def tag_run(uri: str, run_id: str, stamp: str) -> None:
+    """Mark a run as part of the demo started at `stamp` (tag `msvg.demo`)."""
+    from msvg_bench.tracking import make_client, with_retry
+
+    with_retry(make_client(uri).set_tag, run_id, "msvg.demo", stamp)
 
 
 def child_env() -> dict[str, str]:
@@ -163,10 +181,10 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (settings.out_dir / stamp).resolve()
     logs = out / "logs"
-    names = run_names(stamp, settings.methods)
+    names = run_names(settings.methods)
     env = child_env()
     timings: list[StageTiming] = []
-    total = 3 + len(settings.methods)
+    total = 4 + len(settings.methods)
     echo(f"msvg-bench demo: outputs in {out}, runs in {uri}")
 
     def report(index: int, timing: StageTiming, what: str) -> None:
@@ -182,10 +200,14 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     )  # fmt: skip
     report(1, StageTiming("data", time.perf_counter() - start), f"synthesized {settings.stories} stories x {settings.scenes} scenes")
 
+    timing = run_cli("cache", cache_args(data_dir), logs, env)
+    report(2, timing, "cached the tiny model's latents, text and history-frame embeddings")
+
     train_dir = out / "train"
     timing = run_cli("train", train_args(settings, data_dir, train_dir, uri, names["train"]), logs, env)
-    report(2, timing, f"trained the tiny model {settings.train_steps} steps, DeepSpeed ZeRO-{settings.zero} on {settings.nproc} processes")
+    report(3, timing, f"trained the tiny model {settings.train_steps} steps, DeepSpeed ZeRO-{settings.zero} on {settings.nproc} processes")
     train_run_id = find_run_id(uri, "train", names["train"])
+    tag_run(uri, train_run_id, stamp)
     weights = train_dir / "export"
     if not weights.exists():
         raise MsvgError(f"{weights}: training finished without exporting the model")
@@ -195,13 +217,16 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
         method_weights = weights if method == "msvg" else None
         args = eval_args(settings, method, method_weights, out / "eval" / method, uri, names[method])
         timing = run_cli(f"eval-{method}", args, logs, env)
-        report(3 + offset, timing, f"generated + scored {settings.eval_stories} synthetic stories with {method}")
+        report(4 + offset, timing, f"generated + scored {settings.eval_stories} synthetic stories with {method}")
         eval_ids[method] = find_run_id(uri, "eval", names[method])
+        tag_run(uri, eval_ids[method], stamp)
 
     start = time.perf_counter()
     reference = "plain" if "plain" in eval_ids else settings.methods[0]
     order = [reference, *[m for m in settings.methods if m != reference]]
-    outcome = run_compare([eval_ids[m] for m in order], tracking_uri=uri, run_name=f"demo-{stamp}-compare")
+    outcome = run_compare([eval_ids[m] for m in order], tracking_uri=uri, run_name="demo-compare")
+    if outcome.run_id:
+        tag_run(uri, outcome.run_id, stamp)
     report(total, StageTiming("compare", time.perf_counter() - start), "compared the runs and logged the HTML report")
 
     result = DemoResult(

@@ -16,6 +16,7 @@ the `mawe_motion` diagnostic shows such clips); pairs in which no pixel lands in
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,16 +127,19 @@ class Mawe(Metric):
                 frames = scene.frames
             with ctx.timer("resize"):
                 frames = resize_square(frames, size)
-            warp, motion = [], []
-            for start in range(0, frames.shape[0] - 1, PAIR_CHUNK):
-                stop = min(start + PAIR_CHUNK, frames.shape[0] - 1)
-                with ctx.timer("flow"):
-                    flows = backend.flow(frames[start:stop], frames[start + 1 : stop + 1])
-                with ctx.timer("warp"):
-                    for k, flow in enumerate(flows):
-                        w, m = pair_statistics(frames[start + k], frames[start + k + 1], flow)
-                        warp.append(w)
-                        motion.append(m)
+            # the warp statistics of one chunk run on a worker thread while the next chunk's flow is
+            # computed (numpy and the flow backends release the GIL), so they overlap
+            pending: list[Future[tuple[float, float]]] = []
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                for start in range(0, frames.shape[0] - 1, PAIR_CHUNK):
+                    stop = min(start + PAIR_CHUNK, frames.shape[0] - 1)
+                    with ctx.timer("flow"):
+                        flows = backend.flow(frames[start:stop], frames[start + 1 : stop + 1])
+                    pending += [pool.submit(pair_statistics, frames[start + k], frames[start + k + 1], flow) for k, flow in enumerate(flows)]
+                with ctx.timer("warp"):  # only the part not hidden behind the flow
+                    stats = [f.result() for f in pending]
+            warp = [w for w, _ in stats]
+            motion = [m for _, m in stats]
             return {"warp": torch.tensor(warp, dtype=torch.float64), "motion": torch.tensor(motion, dtype=torch.float64)}
 
         return ctx.cached(scene.content_hash, backend.identity, {"what": "mawe-pairs", "size": size, "resize": "bilinear"}, compute)

@@ -149,7 +149,7 @@ def cache(
         return
     from msvg_bench.benchmarks.config import resolve_cache_dir
     from msvg_bench.benchmarks.dataset import load_stories
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity
+    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, rank_model_config
     from msvg_bench.distributed import is_rank_zero
     from msvg_bench.embedding_cache import EmbeddingCache
     from msvg_bench.errors import ConfigError
@@ -158,9 +158,10 @@ def cache(
         raise ConfigError("data cache needs --data DIR (or data.root in the config)")
     root = Path(cfg.data.root)
     stories = load_stories(root)
-    encoders = ModelEncoders(cfg.model)
+    model_cfg = rank_model_config(cfg.model)
+    encoders = ModelEncoders(model_cfg)
     with_frames = "frames" in cfg.data.cache.parts
-    identity = cache_identity(cfg.model, encoders.encoder if with_frames else None, with_frames=with_frames)
+    identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
     store = EmbeddingCache(resolve_cache_dir(cfg.data, root if root.is_dir() else root.parent))
     report = cache_dataset(stories, store, identity, encoders, cfg.data.cache.parts, text_batch=cfg.data.cache.text_batch)
     if is_rank_zero() or report.forwards:

@@ -43,7 +43,7 @@ def _ints(text: str | None) -> list[int] | None:
 
 
 def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
-    """`--model PATH|RUN`: a weights folder, or an MLflow run whose weights are found by tag or artifact."""
+    """`--model PATH|RUN`: a weights folder, or a training run (its `msvg.export_dir` tag, else a `weights` artifact)."""
     if value is None:
         return None
     path = Path(value).expanduser()
@@ -56,16 +56,17 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
         run = client.get_run(value)
     except Exception:  # noqa: BLE001 - MLflow raises several types for an unknown id
         raise ConfigError(f"--model {value!r} is neither an existing weights folder nor a run id in the tracking store") from None
-    tagged = run.data.tags.get("msvg.weights_dir")
-    if tagged and Path(tagged).is_dir():
-        return tagged
+    for tag in ("msvg.export_dir", "msvg.weights_dir"):  # the training run's exported weights folder
+        tagged = run.data.tags.get(tag)
+        if tagged and Path(tagged).is_dir():
+            return tagged
     names = [a.path for a in client.list_artifacts(value)]
     if "weights" in names:
         return client.download_artifacts(value, "weights")
-    raise DataError(f"run {value} has no 'weights' artifact and no msvg.weights_dir tag naming an existing folder")
+    raise DataError(f"run {value} has no msvg.export_dir tag naming an existing folder and no 'weights' artifact")
 
 
-def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Path) -> tuple[list[StorySource], str, str]:
+def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Path, generate: bool = True) -> tuple[list[StorySource], str, str]:
     """The stories to score, the method label and the model identity, from where the videos come from."""
     from msvg_bench.eval import sources as src
 
@@ -75,9 +76,8 @@ def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Pat
     if method is not None:
         from msvg_bench.hashing import hash_json
 
-        stories = src.generated_sources(suite, cfg, method, output_dir / "generated")
         identity = f"{cfg.model.source}:{hash_json(cfg.model.model_dump(mode='json'))[:16]}"
-        return stories, method, identity
+        return src.generated_sources(suite, cfg, method, output_dir / "generated", identity, generate), method, identity
     if suite.has_reference_videos:
         from msvg_bench.benchmarks.synth import SYNTH_VERSION
 
@@ -175,32 +175,39 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False) -> int:
     suite = load_suite(cfg.eval.suite).limited(cfg.eval.limit)
     output_dir = Path(cfg.eval.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    generating = method in ("msvg", "plain", "streaming") and cfg.eval.videos is None
     if merge:
         results, path = merge_shards(output_dir, suite.story_ids())
-        sources, _, _ = build_sources(cfg, suite, method, output_dir) if cfg.eval.log_videos else ([], "", "")
+        sources, _, _ = build_sources(cfg, suite, method, output_dir, generate=False)
+        if generating:
+            _write_generated_manifest(sources, output_dir / "generated")
         return finish(cfg, results, path, sources)
     shard = parse_shard(cfg.eval.shard)
     rank, world = _distributed()
-    if shard is None and world > 1:
+    launched = world > 1 and shard is None  # torchrun: one shard per rank, rank 0 merges
+    if launched:
         shard = (rank, world)
     metrics = resolve_metrics(cfg.eval.metrics)
     ctx = MetricContext(cfg.eval, Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache")
     sources, label, identity = build_sources(cfg, suite, method, output_dir)
     outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
-    if method in ("msvg", "plain", "streaming") and cfg.eval.videos is None:
-        _write_generated_manifest(sources, output_dir / "generated")
-    if world > 1 and cfg.eval.shard is None:
+    if launched:
         _barrier()
         if rank != 0:
             return 1 if outcome.results.failed else 0
         results, path = merge_shards(output_dir, suite.story_ids())
-        return finish(cfg, results, path, sources)
-    if shard is not None:
+    elif shard is not None:
         from msvg_bench.eval.report import print_results
 
+        if generating:
+            _write_generated_manifest(sources, output_dir / "generated")
         print_results(outcome.results, outcome.path)
         return 1 if outcome.results.failed else 0
-    return finish(cfg, outcome.results, outcome.path, sources)
+    else:
+        results, path = outcome.results, outcome.path
+    if generating:
+        _write_generated_manifest(sources, output_dir / "generated")
+    return finish(cfg, results, path, sources)
 
 
 def _write_generated_manifest(sources: list[Any], root: Path) -> None:

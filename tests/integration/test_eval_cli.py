@@ -196,3 +196,18 @@ def test_missing_source_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
     assert main(["eval", "--suite", "multi_scene", "-o", str(tmp_path)]) == 1
     assert "pass --method" in capsys.readouterr().err
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_model_option_resolves_a_training_run(tmp_path: Path, tracking_uri: str) -> None:
+    from msvg_bench.commands.eval_cmd import resolve_model
+    from msvg_bench.errors import ConfigError
+    from msvg_bench.tracking import start_run
+
+    export = tmp_path / "export"
+    export.mkdir()
+    with start_run("train", tracking_uri=tracking_uri) as tracker:
+        tracker.set_tags({"msvg.export_dir": str(export)})
+    assert resolve_model(tracker.run_id, tracking_uri) == str(export)
+    assert resolve_model(str(export), tracking_uri) == str(export)
+    with pytest.raises(ConfigError, match="neither an existing weights folder nor a run id"):
+        resolve_model("0123456789abcdef", tracking_uri)

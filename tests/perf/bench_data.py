@@ -61,7 +61,6 @@ def bench_synth(args: argparse.Namespace, work: Path) -> list[tuple[str, float, 
 def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """How often joined synthetic scenes are cut back at exactly the true frames (AdaptiveDetector defaults)."""
     import numpy as np
-
     from msvg_bench.benchmarks.clipio import write_clip
     from msvg_bench.benchmarks.prepare import cut_frames, detect_scenes
     from msvg_bench.benchmarks.synth import plan_story, scene_spec

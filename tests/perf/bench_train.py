@@ -1,13 +1,14 @@
 """Benchmark: DeepSpeed ZeRO-2 / ZeRO-3 against plain PyTorch DDP on 2 CPU ranks (gloo, fp32).
 
-    python tests/perf/bench_train.py [--width 1024 --depth 8 --batch 2048 --steps 4 --rounds 2]
+    python tests/perf/bench_train.py [--width 1024 --depth 8 --batch 4096 --steps 4 --rounds 3]
 
 The parent starts `torchrun --standalone --nproc-per-node 2` on this file; each rank trains the same
-residual MLP with DDP (torch AdamW), ZeRO-2 and ZeRO-3 (DeepSpeed, `torch_adam`), one after the
-other, in rounds (the per-mode figure is the best round's median step, so a noisy neighbour in one
-round does not decide the ratio). Parameter + optimizer memory per rank is measured by a census of
-the live tensors each rank holds (module parameters — ZeRO-3: their partitions `ds_tensor` — the
-optimizer's flat fp32 partitions and the AdamW state), deduplicated by storage.
+residual MLP with DDP (torch AdamW), ZeRO-2 and ZeRO-3 (DeepSpeed, `torch_adam`), with their steps
+interleaved (ddp, zero2, zero3, ddp, ...) so that load from other users of the machine hits every
+mode alike; the figure per mode is the median over rounds of each round's median step time.
+Parameter + optimizer memory per rank is measured by a census of the live tensors each rank holds
+(module parameters — ZeRO-3: their partitions `ds_tensor` — the optimizer's flat fp32 partitions and
+the AdamW state), deduplicated by storage.
 """
 
 from __future__ import annotations
@@ -146,23 +147,27 @@ def worker(args: argparse.Namespace) -> None:
     modes = tuple(args.modes.split(","))
     for mode in modes:
         setups[mode] = setup(mode)
+    # Steps of the three modes are interleaved (ddp, zero2, zero3, ddp, ...) so that a change of load
+    # on the shared machine hits every mode alike; each round's figure is the median over its steps.
     results: dict[str, dict] = {m: {"medians": [], "bytes": {}} for m in modes}
-    for _ in range(args.rounds):
+    for _ in range(args.warmup):
         for mode in modes:
-            step, census = setups[mode]
-            for _ in range(args.warmup):
-                step()
-            times = []
-            for _ in range(args.steps):
+            setups[mode][0]()
+    for _ in range(args.rounds):
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(args.steps):
+            for mode in modes:
                 dist.barrier()
                 t0 = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - t0)
+                setups[mode][0]()
+                times[mode].append(time.perf_counter() - t0)
+        for mode in modes:
             # the slowest rank sets the pace: max over ranks of each step's time
-            t = torch.tensor(times, dtype=torch.float64)
+            t = torch.tensor(times[mode], dtype=torch.float64)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             results[mode]["medians"].append(statistics.median(t.tolist()))
-            results[mode]["bytes"] = census()
+    for mode in modes:
+        results[mode]["bytes"] = setups[mode][1]()
     kinds = ("params", "master", "optim")
     mem = torch.tensor([results[m]["bytes"][k] for m in modes for k in kinds], dtype=torch.float64)
     gathered = [torch.zeros_like(mem) for _ in range(world)]
@@ -178,7 +183,7 @@ def worker(args: argparse.Namespace) -> None:
             "threads_per_rank": torch.get_num_threads(),
             "modes": {
                 m: {
-                    "step_s": min(results[m]["medians"]),
+                    "step_s": statistics.median(results[m]["medians"]),
                     "round_medians_s": results[m]["medians"],
                     "bytes_per_rank": {
                         k: [float(g[i * len(kinds) + j]) for g in gathered] for j, k in enumerate(kinds)
@@ -196,10 +201,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--depth", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=2048, help="samples per rank per step")
+    parser.add_argument("--batch", type=int, default=4096, help="samples per rank per step")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     parser.add_argument("--zero-extra", default="{}", help="JSON merged into zero_optimization (both stages)")

@@ -263,3 +263,27 @@ def test_identity_without_the_frame_encoder(tmp_path: Path, stories: list) -> No
     assert enc.calls["frames"] == 0 and report.computed["latents"] == 8
     entries = load_scene_entries(EmbeddingCache(tmp_path), identity, stories[1], 0, parts=["latents", "text"])
     assert set(entries) == {"latents", "text"} and all(v is not None for v in entries.values())
+
+
+def test_each_rank_gets_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from msvg_bench.benchmarks.precompute import rank_model_config
+    from msvg_bench.config import resolve_config
+
+    cfg = resolve_config(None, [], {"preset": "tiny", "model.device": "cuda"}).model
+    assert rank_model_config(cfg) is cfg  # one process: untouched
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert rank_model_config(cfg).device == "cuda:1"
+    cpu = resolve_config(None, [], {"preset": "tiny"}).model
+    assert rank_model_config(cpu).device == "cpu"
+
+
+def test_load_clip_equals_preprocessing_the_decoded_clip(stories: list) -> None:
+    from msvg_bench.benchmarks.precompute import load_clip
+    from msvg_bench.video import read_video
+
+    clip = stories[0].clip_path(0)
+    for prep in (ClipPreprocessing(5, 16, 16), ClipPreprocessing(13, 24, 40), ClipPreprocessing(9, 32, 48)):
+        np.testing.assert_array_equal(load_clip(clip, prep), preprocess_clip(read_video(clip), prep))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from msvg_bench.benchmarks.dataset import load_stories
+from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
 from msvg_bench.benchmarks.synth import BRIEF_PATTERN, PATTERNS, PlannedScene, plan_story, scene_spec, synthesize
 from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, render_scene
 from msvg_bench.video import probe_video, read_video
@@ -162,3 +162,31 @@ def test_shared_settings_look_alike_to_an_appearance_encoder(runs: dict[str, Pat
                 (same if story.scenes[i].setting == story.scenes[j].setting else different).append(cosine)
     assert same and different
     assert min(same) > max(different)
+
+
+def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["data", "synth", "--out", str(out), "--stories", "2", "--scenes", "2", "--frames", "5",
+                 "--height", "32", "--width", "48", "--seed", "7"]) == 0
+    assert "wrote 2 stories x 2 scenes (5 frames 32x48)" in capsys.readouterr().out
+    stories = load_stories(out)
+    assert [len(s.scenes) for s in stories] == [2, 2] and stories[0].prompts == BRIEF_PROMPTS[:2]
+    assert stories[0].meta["seed"] == 7
+    assert probe_video(stories[1].clip_path(1)).frame_count == 5
+    assert main(["data", "synth", "--out", str(out), "--print-config", "data.synth.scenes=3"]) == 0
+    assert "scenes: 3" in capsys.readouterr().out
+
+
+def test_box_sidecars_hold_the_drawn_boxes(tmp_path: Path) -> None:
+    stories = synthesize(tmp_path, stories=2, scenes=2, frames=5, height=32, width=48, seed=4, boxes=True)
+    for index, story in enumerate(stories):
+        for j, scene in enumerate(story.scenes):
+            sidecar = json.loads(story.clip_path(j).with_suffix(".boxes.json").read_text())
+            assert sorted(sidecar) == sorted(scene.characters)
+            planned = PlannedScene(scene.setting, scene.characters, story.meta["actions"][j])
+            drawn = render_scene(scene_spec(planned, index, j, 5, 32, 48, seed=4)).boxes
+            for cid, frames in sidecar.items():
+                assert frames == drawn[cid].tolist() and len(frames) == 5
+    assert validate_dataset(tmp_path) == []
