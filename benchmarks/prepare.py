@@ -130,11 +130,11 @@ def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path,
     Memory stays at one frame whatever the scene length; frames between kept scenes are skipped.
     """
     import av
-    from msvg_bench.benchmarks.clipio import ClipWriter
+    from msvg_bench.video import VideoWriter
     from msvg_bench.errors import VideoError
 
     written: list[tuple[str, int]] = []
-    writer: ClipWriter | None = None
+    writer: VideoWriter | None = None
     k = 0
     try:
         with av.open(str(path)) as container:
@@ -145,7 +145,7 @@ def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path,
                 if index < start:
                     continue
                 if writer is None:
-                    writer = ClipWriter(out_dir / f"scene_{len(written):03d}.mp4", fps).__enter__()
+                    writer = VideoWriter(out_dir / f"scene_{len(written):03d}.mp4", fps).__enter__()
                 writer.write(frame.to_ndarray(format="rgb24"))
                 if index == end - 1:
                     writer.__exit__(None, None, None)

@@ -141,7 +141,7 @@ def synthesize(
     (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
     from msvg_bench.atomic import atomic_write_json
-    from msvg_bench.benchmarks.clipio import write_clip
+    from msvg_bench.video import write_video
     from msvg_bench.benchmarks.dataset import prompts_key, write_manifest
     from msvg_bench.errors import DataError
     from msvg_bench.progress import progress
@@ -161,7 +161,7 @@ def synthesize(
             for j, planned in enumerate(plan):
                 rel = f"videos/{sid}/{clip_name(j)}"
                 rendered = render_scene(scene_spec(planned, i, j, frames, height, width, seed))
-                write_clip(root / rel, rendered.frames, fps)
+                write_video(root / rel, rendered.frames, fps)
                 if boxes:
                     atomic_write_json((root / rel).with_suffix(".boxes.json"),
                                       {cid: b.tolist() for cid, b in rendered.boxes.items()}, indent=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,40 +129,88 @@ def _as_uint8_thwc(frames: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def _pad_to_even(frames: np.ndarray) -> np.ndarray:
-    """H.264 4:2:0 needs even sides: replicate the last row/column where a side is odd."""
-    _, height, width, _ = frames.shape
-    pad_h, pad_w = height % 2, width % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    return frames
+# libx264's macroblock-tree rate control makes the bytes (and decoded pixels) of the same frames
+# differ from run to run; clips are hashed for cache keys and compared across runs, so it is off.
+X264_OPTIONS = {"crf": "18", "preset": "medium", "x264-params": "mbtree=0"}
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> Path:
-    """Encode uint8 THWC frames as browser-playable H.264 (yuv420p, faststart) mp4, atomically.
+class VideoWriter:
+    """Stream uint8 (H, W, 3) RGB frames into a reproducible, browser-playable H.264 mp4.
 
-    Odd frame sides are padded by one replicated row/column (H.264 4:2:0 needs even sides).
+    yuv420p, faststart; the same frames always give the same bytes. Odd sides are padded by one
+    replicated row/column (4:2:0 needs even sides). Use as a context manager: the file appears
+    atomically on a clean exit; an exception inside the block leaves nothing behind.
     """
-    import av
 
-    path = Path(path)
-    array = _pad_to_even(_as_uint8_thwc(frames, path))
-    _, height, width, _ = array.shape
-    rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp:
-        container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.frames = 0
+        self._atomic: Any = None
+        self._container: Any = None
+        self._stream: Any = None
+        self._shape: tuple[int, int] | None = None
+
+    def __enter__(self) -> VideoWriter:
+        import av
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 (H, W, 3) RGB frame (all frames of a clip share one size)."""
+        import av
+
+        image = np.asarray(frame)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise VideoError(self.path, f"frames must have shape (T, H, W, 3), got a frame of {tuple(image.shape)}")
+        if image.dtype != np.uint8:
+            raise VideoError(self.path, f"frames must be uint8, got {image.dtype}")
+        if image.shape[0] % 2 or image.shape[1] % 2:
+            image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
+        if self._stream is None:
+            self._shape = image.shape[:2]
+            self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self._stream.height, self._stream.width = self._shape
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = dict(X264_OPTIONS)
+        elif image.shape[:2] != self._shape:
+            raise VideoError(self.path, f"frame {self.frames} is {image.shape[:2]}, earlier frames {self._shape}")
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        error: BaseException | None = exc
         try:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height = width, height
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
-            for image in array:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        finally:
-            container.close()
+            if error is None:
+                if self._stream is None:
+                    raise VideoError(self.path, "no frames to write")
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        except BaseException as flush_error:  # noqa: BLE001 - re-raised below, after cleaning up
+            error = flush_error
+        try:
+            self._container.close()
+        except Exception as close_error:  # noqa: BLE001 - only raised when nothing failed before
+            error = error or close_error
+        if error is None:
+            self._atomic.__exit__(None, None, None)  # renames the finished file into place
+            return
+        self._atomic.__exit__(type(error), error, error.__traceback__)  # removes the partial file
+        if error is not exc:
+            raise error
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """Encode uint8 THWC frames as reproducible, browser-playable H.264 mp4, atomically (see `VideoWriter`)."""
+    path = Path(path)
+    array = _as_uint8_thwc(frames, path)
+    with VideoWriter(path, fps) as writer:
+        for image in array:
+            writer.write(image)
     return path
 
 

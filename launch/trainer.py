@@ -111,15 +111,7 @@ def train(config: Config) -> TrainResult:
     import torch.distributed as dist
 
     from msvg_bench.distributed import get_local_rank, get_rank, get_world_size
-    from msvg_bench.launch.checkpoint import (
-        META_NAME,
-        check_compatible,
-        checkpoints_dir,
-        prune_checkpoints,
-        read_meta,
-        resolve_resume,
-        tag_for_step,
-    )
+    from msvg_bench.launch.checkpoint import check_compatible, checkpoints_dir, read_meta, resolve_resume
     from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.export import consolidated_state_dict
     from msvg_bench.launch.recipes import get_recipe
@@ -282,10 +274,7 @@ def train(config: Config) -> TrainResult:
                     )
                 bar.advance(task)
                 if tc.checkpoint_every and (number % tc.checkpoint_every == 0 or number == total_steps):
-                    _save_checkpoint(
-                        engine, checkpoints_dir(out_dir), number, rank, tracker.run_id, flat, world, config,
-                        tc.keep_checkpoints, META_NAME, tag_for_step, prune_checkpoints,
-                    )
+                    save_checkpoint(engine, checkpoints_dir(out_dir), number, tracker.run_id, config)
 
         if tc.export:
             engine.eval()
@@ -341,24 +330,15 @@ def _grad_norm(module: Any) -> float:
     return float(total.sqrt())
 
 
-def _save_checkpoint(
-    engine: Any,
-    ckpt_dir: Path,
-    step: int,
-    rank: int,
-    run_id: str | None,
-    flat: dict[str, Any],
-    world: int,
-    config: Config,
-    keep: int,
-    meta_name: str,
-    tag_for_step: Any,
-    prune: Any,
-) -> None:
+def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config) -> Path:
     """All ranks: DeepSpeed state + per-rank RNG; then rank 0 marks the folder complete and prunes old ones."""
     import torch
     import torch.distributed as dist
 
+    from msvg_bench.distributed import get_rank, get_world_size
+    from msvg_bench.launch.checkpoint import META_NAME, prune_checkpoints, tag_for_step
+
+    rank = get_rank()
     tag = tag_for_step(step)
     engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"msvg_step": step}, save_latest=True)
     torch.save(_rng_state(), ckpt_dir / tag / f"rng_rank{rank}.pt")
@@ -366,15 +346,16 @@ def _save_checkpoint(
         dist.barrier()
     if rank == 0:
         atomic_write_json(
-            ckpt_dir / tag / meta_name,
+            ckpt_dir / tag / META_NAME,
             {
                 "step": step,
-                "world_size": world,
+                "world_size": get_world_size(),
                 "mlflow_run_id": run_id,
                 "config_hash": config_hash(config),
-                "config": json.loads(json.dumps(flat, default=str)),
+                "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
             },
         )
-        prune(ckpt_dir, keep)
+        prune_checkpoints(ckpt_dir, config.train.keep_checkpoints)
     if dist.is_initialized():
         dist.barrier()
+    return ckpt_dir / tag

@@ -61,7 +61,7 @@ def bench_synth(args: argparse.Namespace, work: Path) -> list[tuple[str, float, 
 def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """How often joined synthetic scenes are cut back at exactly the true frames (AdaptiveDetector defaults)."""
     import numpy as np
-    from msvg_bench.benchmarks.clipio import write_clip
+    from msvg_bench.video import write_video
     from msvg_bench.benchmarks.prepare import cut_frames, detect_scenes
     from msvg_bench.benchmarks.synth import plan_story, scene_spec
     from msvg_bench.benchmarks.world import render_scene
@@ -71,7 +71,7 @@ def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, s
         for story in range(6):  # one story of each reuse pattern
             _, plan = plan_story(story, 5, seed)
             clips = [render_scene(scene_spec(p, story, j, args.frames, 64, 96, seed)).frames for j, p in enumerate(plan)]
-            write_clip(work / "joined.mp4", np.concatenate(clips), 8.0)
+            write_video(work / "joined.mp4", np.concatenate(clips), 8.0)
             found = set(cut_frames(detect_scenes(work / "joined.mp4")))
             truth = {args.frames * j for j in range(1, 5)}
             exact += found == truth

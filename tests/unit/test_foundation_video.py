@@ -98,3 +98,32 @@ def test_write_rejects_wrong_shapes(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match="uint8"):
         write_video(tmp_path / "x.mp4", np.zeros((4, 8, 8, 3), np.float32), fps=8)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_same_frames_give_the_same_bytes(tmp_path: Path) -> None:
+    from msvg_bench.benchmarks.world import SceneSpec, render_scene
+
+    # a scene whose bytes varied run to run under libx264's default macroblock-tree rate control
+    frames = render_scene(SceneSpec("beach", ("actor3",), "waving", 9, 48, 64, seed=5)).frames
+    digests = {write_video(tmp_path / f"c{i}.mp4", frames, 8.0).read_bytes() for i in range(6)}
+    assert len(digests) == 1
+
+
+def test_streaming_writer_matches_and_failures_leave_nothing(tmp_path: Path) -> None:
+    from msvg_bench.video import VideoWriter
+
+    frames = smooth_clip(frames=5, height=32, width=48)
+    with VideoWriter(tmp_path / "s.mp4", 8.0) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert writer.frames == 5
+    assert (tmp_path / "s.mp4").read_bytes() == write_video(tmp_path / "w.mp4", frames, 8.0).read_bytes()
+    with pytest.raises(VideoError, match="earlier frames"), VideoWriter(tmp_path / "bad.mp4", 8.0) as writer:
+        writer.write(frames[0])
+        writer.write(frames[0][:16])
+    with pytest.raises(VideoError, match="no frames"), VideoWriter(tmp_path / "empty.mp4", 8.0):
+        pass
+    with pytest.raises(KeyboardInterrupt), VideoWriter(tmp_path / "stop.mp4", 8.0) as writer:
+        writer.write(frames[0])
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mp4", "w.mp4"]
