@@ -226,13 +226,12 @@ def _media_html(media: Media | None, label: str, css_class: str = "video-preview
 # -- HTML ----------------------------------------------------------------------------------------
 
 
-def _runs_html(comparison: Comparison, run_links: dict[str, str]) -> str:
+def _runs_html(comparison: Comparison) -> str:
     rows = []
     for index, run in enumerate(comparison.runs):
         results = run.results
         suite = results.get("suite", {})
-        link = run_links.get(run.run_id)
-        run_id = f'<a href="{_esc(link)}"><code>{_esc(run.run_id)}</code></a>' if link else f"<code>{_esc(run.run_id)}</code>"
+        run_id = f"<code>{_esc(run.run_id)}</code>"
         rows.append(
             "<tr>"
             f'<td class="text">{_esc(run.label)}{" (reference)" if index == 0 else ""}</td>'
@@ -358,12 +357,10 @@ def _story_html(
 def render_html(
     comparison: Comparison,
     media: dict[tuple[str, str], StoryMedia] | None = None,
-    run_links: dict[str, str] | None = None,
     title: str | None = None,
 ) -> str:
     """The complete report as one HTML string (plots drawn here; `media` keyed by (run id, story id))."""
     media = media or {}
-    run_links = run_links or {}
     notes = "".join(
         f'<div class="note{" forced" if note.startswith("FORCED") else ""}">{_esc(note)}</div>'
         for note in headline_notes(comparison)
@@ -381,7 +378,7 @@ def render_html(
         f"Δ = run − reference, mean over stories both runs scored; 95% CI by paired bootstrap "
         f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate counts ties as one half; "
         "↑ higher is better, ↓ lower is better.</p>"
-        f"{notes}<h2>Runs</h2>{_runs_html(comparison, run_links)}"
+        f"{notes}<h2>Runs</h2>{_runs_html(comparison)}"
         f"<h2>Metrics</h2>{_comparison_table_html(comparison)}"
         f'<h2>Plots</h2><img class="plot" id="plot-metrics" alt="per-metric means with 95% CI" src="data:image/png;base64,{bars}">'
         f'<img class="plot" id="plot-deltas" alt="per-story differences" src="data:image/png;base64,{deltas}">'
@@ -410,12 +407,16 @@ def build_report(
     *,
     videos: bool = True,
     scene_videos: bool = True,
-    run_links: dict[str, str] | None = None,
+    max_video_stories: int | None = None,
     title: str | None = None,
 ) -> str:
-    """The report for `comparison`, with the runs' story (and scene) videos fetched through `client` when `videos`."""
+    """The report for `comparison`, with the runs' story (and scene) videos fetched through `client` when `videos`.
+
+    `max_video_stories` embeds videos for the first N stories only (the rest keep prompts and values),
+    which bounds the size of the single-file report on large suites.
+    """
     media: dict[tuple[str, str], StoryMedia] = {}
     if videos and client is not None:
-        story_ids = [story_id for story_id, _ in _story_records(comparison)]
+        story_ids = [story_id for story_id, _ in _story_records(comparison)][:max_video_stories]
         media = collect_media(client, comparison.runs, story_ids, scenes=scene_videos)
-    return render_html(comparison, media=media, run_links=run_links, title=title)
+    return render_html(comparison, media=media, title=title)

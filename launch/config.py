@@ -57,7 +57,9 @@ class TrainConfig(StrictModel):
     master_addr: str | None = Field(None, description="rendezvous host (multi-node)")
     master_port: int | None = Field(None, ge=1, le=65535, description="rendezvous port (multi-node)")
     rdzv_timeout_s: int = Field(60, ge=1, description="bound on rendezvous (finding the master and peers)")
-    init_timeout_s: int = Field(120, ge=1, description="bound on process-group collectives during start-up")
+    init_timeout_s: int = Field(
+        120, ge=1, description="timeout of process-group collectives (start-up, and any collective a peer never joins)"
+    )
     # mlp recipe (synthetic regression)
     mlp_width: int = Field(64, ge=1, description="mlp recipe: hidden width")
     mlp_depth: int = Field(2, ge=1, description="mlp recipe: hidden layers")
@@ -74,5 +76,13 @@ class TrainConfig(StrictModel):
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3, "device": "cpu", "zero": 2},
-    "cogvideox-2b": {"steps": 1000, "warmup_steps": 100, "lr": 2e-5, "schedule": "constant", "checkpoint_every": 250},
+    "cogvideox-2b": {
+        "steps": 1000,
+        "warmup_steps": 100,
+        "lr": 2e-5,
+        "schedule": "constant",
+        "checkpoint_every": 250,
+        "init_timeout_s": 1800,
+        "rdzv_timeout_s": 300,
+    },
 }

@@ -1,4 +1,18 @@
-"""The distributed training loop one worker runs (DeepSpeed engine around the recipe's trainable module)."""
+"""The distributed training loop one worker runs (DeepSpeed engine around the recipe's trainable module).
+
+Per rank: process group (gloo on CPU, nccl on GPU, bounded by `train.init_timeout_s`) -> recipe
+module, trainable set by name patterns, gradient checkpointing -> frozen parts (kept out of
+DeepSpeed) -> cached samples and the rank-sharding sampler -> `deepspeed.initialize` with the
+generated config and a warmup + schedule `LambdaLR` -> optional resume (model, optimizer,
+scheduler, per-rank RNG; the data position is the step) -> steps. Before each micro-batch the global
+RNG is reseeded from (seed, step, sample indices) and the recipe draws its noise from per-sample
+generators, so the loss curve does not depend on the number of ranks. Rank 0 logs to MLflow and
+writes `deepspeed_config.json`, `mlflow_run_id`, `train_summary.json` and the export (+ the probe
+outputs of the trained module, `export/probe.safetensors`).
+
+Fault injection for resume tests: `MSVG_TRAIN_FAULT=kill:<rank>:<step>` makes that rank SIGKILL
+itself just before that (1-based) step.
+"""
 
 from __future__ import annotations
 
@@ -156,6 +170,11 @@ def train(config: Config) -> TrainResult:
         module.eval().requires_grad_(False)
     dataset = recipe.dataset(config)
     sampler = GlobalBatchSampler(len(dataset), tc.micro_batch, tc.grad_accum, world, rank, config.seed)
+    if resume_dir is not None and meta.get("num_samples") not in (None, len(dataset)):
+        raise ConfigError(
+            f"{resume_dir}: checkpoint was trained on {meta['num_samples']} samples, the data now has {len(dataset)}; "
+            "the data order cannot be continued exactly"
+        )
     total_steps = tc.epochs * sampler.steps_per_epoch if tc.epochs else tc.steps
 
     ds_config = build_ds_config(tc, world, device=device_kind, cpu_adam=device_kind == "cuda" and cpu_adam_builds())
@@ -274,7 +293,7 @@ def train(config: Config) -> TrainResult:
                     )
                 bar.advance(task)
                 if tc.checkpoint_every and (number % tc.checkpoint_every == 0 or number == total_steps):
-                    save_checkpoint(engine, checkpoints_dir(out_dir), number, tracker.run_id, config)
+                    save_checkpoint(engine, checkpoints_dir(out_dir), number, tracker.run_id, config, len(dataset))
 
         if tc.export:
             engine.eval()
@@ -330,7 +349,9 @@ def _grad_norm(module: Any) -> float:
     return float(total.sqrt())
 
 
-def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config) -> Path:
+def save_checkpoint(
+    engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config, num_samples: int
+) -> Path:
     """All ranks: DeepSpeed state + per-rank RNG; then rank 0 marks the folder complete and prunes old ones."""
     import torch
     import torch.distributed as dist
@@ -350,6 +371,7 @@ def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, run_id: str | None, 
             {
                 "step": step,
                 "world_size": get_world_size(),
+                "num_samples": num_samples,
                 "mlflow_run_id": run_id,
                 "config_hash": config_hash(config),
                 "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),

@@ -95,6 +95,7 @@ def run_compare(
     seed: int = 0,
     n_boot: int = 2000,
     videos: bool = True,
+    video_stories: int | None = None,
     log: bool = True,
     run_name: str | None = None,
 ) -> CompareOutcome:
@@ -106,7 +107,7 @@ def run_compare(
     uri = resolve_tracking_uri(tracking_uri)
     runs = load_runs(refs, uri)
     comparison = compare_runs(runs, force=force, n_boot=n_boot, seed=seed)
-    html = build_report(comparison, make_client(uri) if videos else None, videos=videos)
+    html = build_report(comparison, make_client(uri) if videos else None, videos=videos, max_video_stories=video_stories)
     run_id, report_path = log_comparison(comparison, html, uri, run_name) if log else (None, None)
     return CompareOutcome(comparison=comparison, html=html, run_id=run_id, report_path=report_path)
 
@@ -151,6 +152,7 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     bootstraps: Annotated[int, typer.Option("--bootstraps", min=1, help="Bootstrap resamples.")] = 2000,
     videos: Annotated[bool, typer.Option("--videos/--no-videos", help="Embed the runs' story videos in the HTML report.")] = True,
+    video_stories: Annotated[int | None, typer.Option("--video-stories", min=0, help="Embed videos for the first N stories only (default: all).")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the report to a new run in msvg-bench/compare.")] = True,
     tracking_uri: TrackingUriOption = None,
     run_name: RunNameOption = None,
@@ -166,8 +168,9 @@ def compare(
     if output_format is OutputFormat.html and out is None and not log:
         raise MsvgError("--format html with --no-log needs --out FILE")
     outcome = run_compare(
-        runs, tracking_uri=tracking_uri, force=force, seed=seed, n_boot=bootstraps, videos=videos, log=log, run_name=run_name
-    )
+        runs, tracking_uri=tracking_uri, force=force, seed=seed, n_boot=bootstraps, videos=videos,
+        video_stories=video_stories, log=log, run_name=run_name,
+    )  # fmt: skip
     if output_format is not OutputFormat.html or out is not None:
         write_output(outcome, output_format, out)
     if outcome.run_id:

@@ -112,7 +112,17 @@ def train(
     from msvg_bench.launch.launcher import launch
 
     out_dir = launch(config)
-    typer.echo(f"training finished: {out_dir}")
+    summary_path = out_dir / "train_summary.json"
+    if summary_path.is_file():
+        import json
+
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        last = summary["losses"].get(str(summary["final_step"]))
+        loss_text = f", loss {last:.6g}" if last is not None else ""
+        typer.echo(f"trained steps {summary['start_step']}->{summary['final_step']}{loss_text}; MLflow run {summary['run_id']}")
+        if summary.get("export_dir"):
+            typer.echo(f"exported model: {summary['export_dir']} (generate --model / model.weights)")
+    typer.echo(f"run folder: {out_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -149,3 +149,18 @@ def test_logs_comparison_run_with_report(store: dict, capsys: pytest.CaptureFixt
     assert base64.b64decode(gif)[:6] in (b"GIF89a", b"GIF87a")
     assert "generation failed: out of memory" in html  # B's failed story is shown as such
     assert "src=\"http" not in html and "<script" not in html  # self-contained
+
+
+def test_html_output_file_with_video_cap(store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = store["tmp"] / "report.html"
+    code, out, err = run_cli(
+        ["compare", "eval-A", "eval-C", "--format", "html", "--out", str(out_file), "--video-stories", "2",
+         "--no-log", "--tracking-uri", store["uri"]],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == "" and "comparison run" not in err
+    html = out_file.read_text()
+    assert html.count('class="story"') == len(STORY_IDS)  # every story keeps its prompts and values
+    assert html.count("data:image/gif;base64,") == 3 * 2  # A: story + 2 scenes, first 2 stories only
+    assert html.count("data:video/mp4;base64,") == 2

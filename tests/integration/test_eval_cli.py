@@ -150,7 +150,7 @@ def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: 
     folder = tmp_path / "joined"
     for sid in ("synth_0000", "synth_0003"):
         clips = [read_video(reference / sid / f"scene_{j:02d}.mp4") for j in range(3)]
-        write_video(folder / f"{sid}.mp4", np.concatenate(clips), 8, crf=0)
+        write_video(folder / f"{sid}.mp4", np.concatenate(clips), 8)
     code = main(["eval", "--suite", str(suite_file), "--videos", str(folder), "--scene-lengths", "9", "--method", "some-system",
                  "-o", str(tmp_path / "out"), "--no-videos", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                  "--metrics", "scene_consistency,scuts"])

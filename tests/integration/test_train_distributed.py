@@ -174,6 +174,12 @@ def test_bad_hostfile_and_unreachable_master_fail_fast(runs: dict, tmp_path: Pat
                       "train.rdzv_timeout_s=3", "--data", str(runs["data"]), "-o", str(tmp_path / "m")], runs["uri"], timeout=60)
     _assert_one_line_failure(proc, f"cannot reach the master 127.0.0.1:{port}")
     assert time.monotonic() - start < 45
+    # node 0 of 2 whose peer never comes: torchrun's rendezvous gives up after train.rdzv_timeout_s
+    start = time.monotonic()
+    proc = run_train(["--nnodes", "2", "--node-rank", "0", "--master-addr", "127.0.0.1", "--master-port", str(port),
+                      "train.rdzv_timeout_s=4", "--data", str(runs["data"]), "-o", str(tmp_path / "m0")], runs["uri"], timeout=90)
+    _assert_one_line_failure(proc, "waiting for clients")
+    assert time.monotonic() - start < 60
 
 
 def test_missing_data_folder_fails_before_launch(runs: dict, tmp_path: Path) -> None:

@@ -65,6 +65,16 @@ def test_plan_cli_for_cogvideox_2b() -> None:
         capture_output=True, text=True, timeout=120, check=True,
     )
     data = json.loads(out.stdout)
-    assert data["model"]["trainable_params"] + data["model"]["frozen_params"] == 1_693_783_872
+    # CogVideoX-2b + history weights (projection, adaLN expert) + decoupler, all trainable in the 2b preset
+    assert data["model"]["trainable_params"] == 1_693_783_872 + 185_159_940 + 7_356_416
+    assert data["model"]["frozen_params"] == 0 and data["model"]["history_tokens"] == 226
     assert {(r["zero"], r["offload"]) for r in data["rows"]} == {(0, "none"), (2, "none"), (2, "optimizer"), (3, "none"), (3, "optimizer"), (3, "full")}
     assert all(r["max_micro_batch"] >= 1 for r in data["rows"] if r["zero"] > 0)
+
+
+def test_plain_cogvideox_2b_count_on_the_meta_device() -> None:
+    from msvg_bench.launch.plan import cogvideox_2b_shape
+
+    shape = cogvideox_2b_shape(history_tokens=0)
+    assert shape.trainable_params == 1_693_783_872 and shape.frozen_params == 0
+    assert (shape.num_layers, shape.hidden, shape.text_tokens, shape.latent_channels, shape.patch) == (30, 1920, 226, 16, 2)

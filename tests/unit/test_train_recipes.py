@@ -123,3 +123,16 @@ def test_mlp_recipe_export_round_trip(tmp_path: Path) -> None:
     expected = recipe.probe(model, dataset, cfg)["prediction"]
     export = recipe.export(dict(model.state_dict()), tmp_path, cfg)
     torch.testing.assert_close(recipe.probe(recipe.load_exported(export, cfg), dataset, cfg)["prediction"], expected)
+
+
+def test_stage1_export_feeds_stage2_features(data: Path, tmp_path: Path) -> None:
+    cfg = _config(data, "extractor")
+    recipe = get_recipe("extractor")
+    model = recipe.build(cfg)
+    state = {k: v + 0.05 if k.startswith("extractor.head.") else v for k, v in model.state_dict().items()}
+    export = recipe.export(state, tmp_path / "stage1", cfg)
+    joint = get_recipe("joint")
+    fresh = joint.dataset(_config(data, "joint"))
+    trained = joint.dataset(_config(data, "joint", **{"model.weights": str(export)}))
+    assert not torch.allclose(fresh[1]["history_features"], trained[1]["history_features"])
+    torch.testing.assert_close(fresh[1]["latents"], trained[1]["latents"])

@@ -1,0 +1,109 @@
+"""Suites: the versioned multi_scene file covers every reuse pattern; suite files are checked; detectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msvg_bench.benchmarks.suite import SUITES, load_suite
+from msvg_bench.errors import DataError, UnknownNameError, WeightsNotFoundError
+
+
+def shares(values: list[object]) -> bool:
+    """Whether two scenes share a value."""
+    return len(values) != len(set(values))
+
+
+def test_multi_scene_suite_is_versioned_and_covers_every_pattern() -> None:
+    suite = load_suite("multi_scene")
+    assert suite.version and suite.kind == "stories"
+    assert len(suite.stories) >= 24
+    kinds = {"setting only": 0, "character only": 0, "both": 0, "neither": 0}
+    for story in suite.stories:
+        assert 3 <= len(story.scenes) <= 6, story.id
+        assert all(s.setting and s.characters and s.caption.strip() for s in story.scenes), story.id
+        settings = shares([s.setting for s in story.scenes])
+        # a character recurs when two different scenes list it
+        seen: dict[str, int] = {}
+        for scene in story.scenes:
+            for cid in set(scene.characters):
+                seen[cid] = seen.get(cid, 0) + 1
+        characters = any(n > 1 for n in seen.values())
+        key = "both" if settings and characters else "setting only" if settings else "character only" if characters else "neither"
+        kinds[key] += 1
+    assert all(n >= 5 for n in kinds.values()), kinds
+    assert len({s.id for s in suite.stories}) == len(suite.stories)
+
+
+def test_registry_lists_package_suites_and_suggests_names() -> None:
+    assert {"multi_scene", "synthetic"} <= set(SUITES.names())
+    with pytest.raises(UnknownNameError, match="did you mean 'synthetic'"):
+        load_suite("synthetc")
+
+
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        ({"name": "x", "version": "1", "kind": "stories", "stories": []}, "non-empty list"),
+        ({"name": "x", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": ""}]}]}, "non-empty 'caption'"),
+        ({"name": "x", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": "c"}]}] * 2}, "duplicate id"),
+        ({"name": "x", "version": "1", "kind": "synthetic", "params": {"stories": 2}}, "params miss"),
+        ({"name": "x", "kind": "stories"}, "string 'version'"),
+        ({"name": "x", "version": "1", "kind": "films"}, "unknown suite kind"),
+    ],
+)
+def test_bad_suite_files_give_one_line_errors(tmp_path: Path, doc: dict, problem: str) -> None:
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError) as info:
+        load_suite(path)
+    assert str(path) in str(info.value) and problem in str(info.value) and "\n" not in str(info.value)
+
+
+def test_synthetic_suite_draws_videos_and_true_character_boxes(tmp_path: Path) -> None:
+    from msvg_bench.benchmarks.synth import plan_story
+    from msvg_bench.eval.inputs import story_input
+
+    suite = load_suite("synthetic").limited(2)
+    suite.params.update(frames=5, height=32, width=48)
+    stories = suite.materialize(tmp_path / "ref")
+    assert [s.id for s in stories] == ["synth_0000", "synth_0001"]
+    _, plan = plan_story(0, 4, suite.params["seed"])
+    assert [s.setting for s in stories[0].scenes] == [p.setting for p in plan]
+    story = story_input(stories[0])
+    for scene in story.scenes:
+        assert scene.boxes is not None and set(scene.boxes) == set(scene.characters)
+        frames = scene.frames
+        for boxes in scene.boxes.values():
+            assert boxes.shape == (5, 4)
+            y0, x0, y1, x1 = boxes[0]
+            assert 0 <= y0 < y1 <= frames.shape[1] and 0 <= x0 < x1 <= frames.shape[2]
+    again = suite.materialize(tmp_path / "ref")  # reused, not redrawn
+    assert [s.id for s in again] == ["synth_0000", "synth_0001"]
+
+
+def test_detectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from msvg_bench.eval.detectors import load_detector
+    from msvg_bench.eval.inputs import SceneInput
+
+    scene = SceneInput(0, "p", tmp_path / "c.mp4", characters=("a", "b"))
+    scene._frames = np.zeros((4, 20, 30, 3), np.uint8)
+    scene.boxes = {"a": np.array([[1, 2, 10, 12]] * 4), "b": np.array([[0, 0, 5, 5]] * 2)}
+    annotated = load_detector("annotated").detect(scene, [0, 3])
+    assert annotated["a"].tolist() == [[1, 2, 10, 12]] * 2
+    assert annotated["b"].tolist() == [[0, 0, 5, 5], [-1, -1, -1, -1]]  # not present in frame 3
+    full = load_detector("full-frame").detect(scene, [1])
+    assert {k: v.tolist() for k, v in full.items()} == {"a": [[0, 0, 20, 30]], "b": [[0, 0, 20, 30]]}
+    auto = load_detector("auto")
+    assert auto.scene_identity(scene).startswith("annotated:")
+    scene.boxes = None
+    assert auto.scene_identity(scene) == "full-frame"
+    with pytest.raises(DataError, match="no character boxes"):
+        load_detector("annotated").detect(scene, [0])
+    monkeypatch.setenv("MSVG_WEIGHTS_DIR", str(tmp_path / "w"))
+    monkeypatch.delenv("MSVG_OWLVIT_DIR", raising=False)
+    with pytest.raises(WeightsNotFoundError, match="owlv2-base-patch16-ensemble"):
+        load_detector("owlvit")
