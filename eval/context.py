@@ -30,15 +30,20 @@ ENCODER_ROLES = ("scene", "character", "text")
 
 
 class MetricContext:
-    """Components and caching for metrics, built from an `EvalConfig`."""
+    """Components and caching for metrics, built from an `EvalConfig`.
 
-    def __init__(self, cfg: EvalConfig, cache_root: Path | None = None) -> None:
+    `default_paths` gives weights folders used when `eval.encoder_paths` names none (the command
+    passes `model.clip4clip_dir` for `clip4clip`).
+    """
+
+    def __init__(self, cfg: EvalConfig, cache_root: Path | None = None, default_paths: Mapping[str, Path | None] | None = None) -> None:
         self.cfg = cfg
+        self.default_paths = {k: v for k, v in (default_paths or {}).items() if v is not None}
         self.cache: EmbeddingCache | None = None
         if cfg.cache and cache_root is not None:
-            from msvg_bench.embedding_cache import EmbeddingCache
+            from msvg_bench.embedding_cache import EmbeddingCache as DiskCache
 
-            self.cache = EmbeddingCache(cache_root)
+            self.cache = DiskCache(cache_root)
         self.timers: dict[str, float] = defaultdict(float)
         self._memo: dict[str, dict[str, torch.Tensor]] = {}
 
@@ -53,7 +58,7 @@ class MetricContext:
         from msvg_bench.eval.encoders import load_encoder
 
         name = self.encoder_name(role)
-        path = self.cfg.encoder_paths.get(name)
+        path = self.cfg.encoder_paths.get(name) or self.default_paths.get(name)
         options: dict[str, Any] = {"path": str(path) if path else None}
         if name != "appearance-hist":
             options.update(device=self.cfg.device, batch_size=self.cfg.batch_size)

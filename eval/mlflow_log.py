@@ -61,7 +61,8 @@ def _h264(path: Path) -> bool:
 def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
     """Browser-playable files of one story: `story.mp4`, `story.gif`, `scene_NN.mp4/.gif`.
 
-    H.264 mp4 clips are used as they are; other clips (and the joined story) are encoded here.
+    H.264 mp4 clips (and a `story.mp4`/`story.gif` already beside them, as `generate` writes) are
+    used as they are; other clips and the joined story are encoded here.
     """
     import numpy as np
 
@@ -83,8 +84,13 @@ def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
         files[f"{name}.gif"] = gif if scene.start is None and gif.is_file() else write_gif(workdir / f"{name}.gif", frames, fps)
         joined.append(frames)
         scene.release()
+    folders = {scene.path.parent for scene in story.scenes if scene.start is None}
+    folder = next(iter(folders)) if len(folders) == 1 else None
+    ready = [folder / "story.mp4", folder / "story.gif"] if folder is not None else []
     shapes = {f.shape[1:] for f in joined}
-    if len(shapes) == 1:
+    if ready and all(p.is_file() for p in ready) and _h264(ready[0]):  # the generator's own joined story
+        files["story.mp4"], files["story.gif"] = ready
+    elif len(shapes) == 1:
         frames = np.concatenate(joined)
         files["story.mp4"] = write_video(workdir / "story.mp4", frames, fps)
         files["story.gif"] = write_gif(workdir / "story.gif", frames, fps)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -42,7 +42,7 @@ class DemoSettings(StrictModel):
     width: int = Field(32, ge=16, description="synthetic frame width")
     train_steps: int = Field(4, ge=1, description="optimizer steps of the tiny model")
     nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
-    zero: int = Field(2, description="DeepSpeed ZeRO stage")
+    zero: Literal[0, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
     eval_stories: int = Field(3, ge=1, description="stories of the synthetic suite generated and scored per method")
     inference_steps: int = Field(4, ge=1, description="sampler steps per scene")
     methods: list[str] = Field(default_factory=lambda: list(METHODS), description="methods to evaluate (first: reference)")
@@ -66,6 +66,7 @@ class DemoResult:
     train_run_id: str | None
     eval_run_ids: dict[str, str]
     compare_run_id: str | None
+    compare_experiment_id: str | None
     report_path: Path | None
     comparison: Any
     timings: list[StageTiming] = field(default_factory=list)
@@ -172,14 +173,18 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     from msvg_bench.atomic import atomic_write_json
     from msvg_bench.benchmarks.synth import synthesize
     from msvg_bench.commands.compare_cmd import run_compare
-    from msvg_bench.tracking import resolve_tracking_uri
+    from msvg_bench.tracking import make_client, resolve_tracking_uri
 
     unknown = [m for m in settings.methods if m not in METHODS]
     if unknown or len(settings.methods) < 2:
         raise MsvgError(f"demo methods must be at least two of {', '.join(METHODS)}; got {settings.methods}")
     uri = resolve_tracking_uri(settings.tracking_uri)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = stamp
+    while (settings.out_dir / stamp).exists():  # two demos started within one second
+        stamp = f"{base}-{int(stamp.rsplit('-', 1)[-1]) + 1 if stamp != base else 2}"
     out = (settings.out_dir / stamp).resolve()
+    out.mkdir(parents=True)
     logs = out / "logs"
     names = run_names(settings.methods)
     env = child_env()
@@ -225,13 +230,16 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     reference = "plain" if "plain" in eval_ids else settings.methods[0]
     order = [reference, *[m for m in settings.methods if m != reference]]
     outcome = run_compare([eval_ids[m] for m in order], tracking_uri=uri, run_name="demo-compare")
+    compare_experiment = None
     if outcome.run_id:
         tag_run(uri, outcome.run_id, stamp)
+        compare_experiment = make_client(uri).get_run(outcome.run_id).info.experiment_id
     report(total, StageTiming("compare", time.perf_counter() - start), "compared the runs and logged the HTML report")
 
     result = DemoResult(
         out_dir=out, tracking_uri=uri, train_run_id=train_run_id, eval_run_ids=eval_ids,
-        compare_run_id=outcome.run_id, report_path=outcome.report_path, comparison=outcome.comparison, timings=timings,
+        compare_run_id=outcome.run_id, compare_experiment_id=compare_experiment,
+        report_path=outcome.report_path, comparison=outcome.comparison, timings=timings,
     )  # fmt: skip
     atomic_write_json(
         out / "timings.json",

@@ -57,11 +57,12 @@ def cache_root(config: Config) -> Path:
 
 
 class SceneCache:
-    """Cached per-scene entries of every story (texts as `SceneText`, frame embeddings, latents)."""
+    """Cached per-scene entries of every story: texts (`SceneText`) and frame embeddings in memory,
+    latents by key (read from the cache when a sample is used, so the data set is not held in RAM)."""
 
     def __init__(self, config: Config, parts: Sequence[str]) -> None:
         from msvg_bench.benchmarks.dataset import load_stories
-        from msvg_bench.benchmarks.precompute import cache_identity, load_scene_entries
+        from msvg_bench.benchmarks.precompute import cache_identity, scene_entry_keys
         from msvg_bench.embedding_cache import EmbeddingCache
         from msvg_bench.models.components import load_components
         from msvg_bench.models.history import scene_text_from_cache
@@ -72,29 +73,57 @@ class SceneCache:
         if not folder.is_dir():
             raise DataError(f"{folder}: no embedding cache; run `msvg-bench data cache --data {root}` first")
         self.stories = load_stories(root)
-        cache = EmbeddingCache(folder)
+        self.cache = EmbeddingCache(folder)
         identity = cache_identity(model_cfg)
         self.components = load_components(model_cfg, parts=("tokenizer", "text_encoder"))
         self.scenes: list[list[dict[str, Any]]] = []
         for story in self.stories:
             per_story = []
             for index in range(len(story.scenes)):
-                entries = load_scene_entries(cache, identity, story, index, parts)
-                missing = [part for part, value in entries.items() if value is None]
+                keys = scene_entry_keys(identity, story, index)
+                missing = [part for part in parts if not self.cache.has(keys[part])]
                 if missing:
                     raise DataError(
                         f"{folder}: no cached {'/'.join(missing)} for story {story.id} scene {index} "
                         f"(model {identity.model_id}); run `msvg-bench data cache --data {root}` with the same model config"
                     )
                 scene: dict[str, Any] = {}
-                if "text" in entries:
-                    scene["text"] = scene_text_from_cache(self.components, entries["text"], model_cfg.filter_embedding)
-                if "frames" in entries:
-                    scene["frames"] = entries["frames"]["frame_embeds"].float()
-                if "latents" in entries:
-                    scene["latents"] = entries["latents"]["latents"]
+                if "text" in parts:
+                    entry = self._read(keys["text"])
+                    scene["text"] = scene_text_from_cache(self.components, entry, model_cfg.filter_embedding)
+                if "frames" in parts:
+                    scene["frames"] = self._read(keys["frames"])["frame_embeds"].float()
+                if "latents" in parts:
+                    scene["latents_key"] = keys["latents"]
                 per_story.append(scene)
             self.scenes.append(per_story)
+
+    def _read(self, key: str) -> dict[str, Any]:
+        entry = self.cache.get(key)
+        if entry is None:
+            raise DataError(f"{self.cache.path(key)}: unreadable cache entry; run `msvg-bench data cache` again")
+        return entry
+
+
+class CachedLatentSamples(Sequence):
+    """Stage-2 samples whose latents are read from the embedding cache on access."""
+
+    def __init__(self, cache: Any, samples: list[dict[str, Any]]) -> None:
+        self.cache = cache
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int | slice) -> Any:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        sample = dict(self.samples[index])
+        key = sample.pop("latents_key")
+        entry = self.cache.get(key)
+        if entry is None:
+            raise DataError(f"{self.cache.path(key)}: cached latents vanished or are unreadable")
+        return {"latents": entry["latents"].float(), **sample}
 
 
 def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: Any) -> Any:
@@ -291,8 +320,9 @@ class JointRecipe(Recipe):
             return [r"^decoupler\.", r"^transformer\."]
         return [r"^decoupler\.", r"^transformer\..*history_"]
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
-        """One sample per scene: latents, prompt / negative embeddings, history and no-history features."""
+    def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
+        """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
+        history and no-history features (computed once here by the frozen extractor)."""
         import torch
 
         from msvg_bench.models.components import encode_prompts
@@ -311,7 +341,7 @@ class JointRecipe(Recipe):
                     with_history, without = history_features(extractor, history)
                     samples.append(
                         {
-                            "latents": story_scenes[index]["latents"].float(),
+                            "latents_key": story_scenes[index]["latents_key"],
                             "prompt_embeds": story_scenes[index]["text"].embeds.float(),
                             "negative_prompt_embeds": negative,
                             "history_features": with_history[0].float(),
@@ -320,7 +350,7 @@ class JointRecipe(Recipe):
                     )
         if not samples:
             raise DataError(f"{data_root(config)}: no scenes to train on")
-        return samples
+        return CachedLatentSamples(cache.cache, samples)
 
     def loss(
         self,

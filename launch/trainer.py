@@ -187,7 +187,7 @@ def train(config: Config) -> TrainResult:
             lambda s: lr_factor(s, tc.warmup_steps, total_steps, tc.schedule, tc.min_lr_ratio),
         )
 
-    engine, _, _, scheduler = deepspeed.initialize(
+    engine, _, _, _ = deepspeed.initialize(
         model=model,
         model_parameters=[p for p in model.parameters() if p.requires_grad],
         config=ds_config,
@@ -336,7 +336,18 @@ def train(config: Config) -> TrainResult:
                     "frozen_params": counts.frozen,
                 },
             )
+    shutdown(engine)
     return result
+
+
+def shutdown(engine: Any) -> None:
+    """Release the engine and leave the process group together, so no rank exits with work in flight."""
+    import torch.distributed as dist
+
+    engine.destroy()
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _grad_norm(module: Any) -> float:

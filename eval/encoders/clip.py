@@ -154,17 +154,15 @@ def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_s
     def vision_fn(pixels: torch.Tensor) -> torch.Tensor:
         return vision(pixel_values=pixels).image_embeds
 
-    text_loader = None
-    if any((folder / f).is_file() for f in TOKENIZER_FILES):
+    def load_text() -> tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+        from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-        def text_loader() -> tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
-            from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+        with quiet_transformers():
+            tokenizer = CLIPTokenizer.from_pretrained(folder)
+            text = CLIPTextModelWithProjection.from_pretrained(folder).to(dev).eval()
+        return tokenizer, lambda ids, mask: text(input_ids=ids, attention_mask=mask).text_embeds, text.config.max_position_embeddings
 
-            with quiet_transformers():
-                tokenizer = CLIPTokenizer.from_pretrained(folder)
-                text = CLIPTextModelWithProjection.from_pretrained(folder).to(dev).eval()
-            return tokenizer, lambda ids, mask: text(input_ids=ids, attention_mask=mask).text_embeds, text.config.max_position_embeddings
-
+    text_loader = load_text if any((folder / f).is_file() for f in TOKENIZER_FILES) else None
     identity = f"{name}:{weights_identity(folder, WEIGHT_FILES)}"
     return ClipEncoder(name, identity, kind, vision_fn, int(vision.config.projection_dim), processor, dev, batch_size, text_loader)
 

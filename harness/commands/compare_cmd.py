@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from msvg_bench.compare import Comparison
 
 REPORT_ARTIFACT = "report/report.html"
+MAX_NOTE_CHARS = 8000  # MLflow's limit on a tag value (the run description is the tag mlflow.note.content)
 
 
 class OutputFormat(str, Enum):
@@ -55,7 +56,11 @@ def comparison_note(comparison: Comparison) -> str:
         + (" (reference)" if index == 0 else "")
         for index, run in enumerate(comparison.runs)
     ]
-    return "Compared runs:\n\n" + "\n".join(links) + "\n\n" + render_markdown(comparison)
+    note = "Compared runs:\n\n" + "\n".join(links) + "\n\n" + render_markdown(comparison)
+    if len(note) > MAX_NOTE_CHARS:
+        tail = "\n\n... (cut; the whole table is in report/comparison.md)\n"
+        note = note[: MAX_NOTE_CHARS - len(tail)].rsplit("\n", 1)[0] + tail
+    return note
 
 
 def log_comparison(

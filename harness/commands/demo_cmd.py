@@ -43,7 +43,12 @@ def demo(
     if result.report_path is not None:
         typer.echo(f"HTML report: {result.report_path}")
     ui_flag = f" --tracking-uri {result.tracking_uri}" if tracking_uri else ""
-    typer.echo(f"open the MLflow UI: msvg-bench ui{ui_flag}   (then http://127.0.0.1:5000 in a browser)")
+    typer.echo(f"open the MLflow UI: msvg-bench ui{ui_flag}   then, in a browser, http://127.0.0.1:5000")
+    if result.compare_run_id and result.compare_experiment_id:
+        typer.echo(
+            "  the report in the UI: http://127.0.0.1:5000/#/experiments/"
+            f"{result.compare_experiment_id}/runs/{result.compare_run_id}/artifacts/report/report.html"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -188,7 +188,8 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False) -> int:
     if launched:
         shard = (rank, world)
     metrics = resolve_metrics(cfg.eval.metrics)
-    ctx = MetricContext(cfg.eval, Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache")
+    cache_root = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache"
+    ctx = MetricContext(cfg.eval, cache_root, default_paths={"clip4clip": cfg.model.clip4clip_dir})
     sources, label, identity = build_sources(cfg, suite, method, output_dir)
     outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
     if launched:

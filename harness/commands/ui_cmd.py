@@ -81,14 +81,14 @@ def ui(
     from msvg_bench.errors import MsvgError
     from msvg_bench.tracking import make_client, resolve_tracking_uri, sqlite_path
 
+    if not port_is_free(host, port):
+        raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")
     uri = resolve_tracking_uri(tracking_uri)
     db = sqlite_path(uri)
     if db is not None:
         if not db.exists():
             typer.echo(f"no tracking store at {db} yet; creating an empty one", err=True)
         make_client(uri)  # creates/migrates the schema under the store lock
-    if not port_is_free(host, port):
-        raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")
     url = f"http://{host}:{port}"
     # No telemetry (offline machines), and no background job runner (GenAI scorers) unless asked for.
     env = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}

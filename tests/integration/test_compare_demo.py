@@ -70,6 +70,7 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     weights = {m: client.get_run(i).data.params.get("model.weights") for m, i in result.eval_run_ids.items()}
     assert weights == {"msvg": str(result.out_dir / "train" / "export"), "plain": "None"}  # msvg runs the trained model
     compare_run = kinds["msvg-bench/compare"][0]
+    assert (result.compare_run_id, result.compare_experiment_id) == (compare_run.info.run_id, compare_run.info.experiment_id)
     assert compare_run.data.tags["msvg.compared_runs"].split(",") == [result.eval_run_ids[m] for m in ("plain", "msvg")]
     assert result.report_path is not None and result.report_path.is_file()
     assert 'id="comparison-table"' in result.report_path.read_text()

@@ -143,6 +143,18 @@ def test_two_process_shards_merge_to_the_single_process_aggregates(tmp_path: Pat
     assert [s.values for s in merged.stories] == [s.values for s in whole.stories]
 
 
+def test_torchrun_two_ranks_give_the_single_process_aggregates(tmp_path: Path, suite_file: Path, single: tuple[Path, str]) -> None:
+    out = tmp_path / "torchrun"
+    env = {**os.environ, "MSVG_NO_PROGRESS": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "msvg_bench.cli", "eval", "--suite", str(suite_file), "-o", str(out), "--no-videos", *FAST]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    merged = read_results(out / "results.json")
+    assert merged.aggregate == read_results(single[0] / "results.json").aggregate
+    assert sorted(p.name for p in out.glob("results.shard-*")) == ["results.shard-0-of-2.json", "results.shard-1-of-2.json"]
+
+
 def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: Path, single: tuple[Path, str]) -> None:
     from msvg_bench.video import read_video, write_video
 
@@ -163,15 +175,30 @@ def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: 
         assert story.annotations == whole.story(story.id).annotations
         assert story.values["scuts"] == 0.0
         for key in ("scene_consistency", "scene_consistency_nonshared", "scene_consistency_gap"):
-            assert story.values[key] == pytest.approx(expected[key], abs=0.02)
+            assert story.values[key] == pytest.approx(expected[key], abs=0.05)  # re-encoded: close, not equal
+    # each split scene is the right part of the story video
+    from msvg_bench.eval.inputs import split_story_video
+
+    split = split_story_video("synth_0003", folder / "synth_0003.mp4", [9, 9, 9])
+    originals = [read_video(reference / "synth_0003" / f"scene_{j:02d}.mp4").astype(int) for j in range(3)]
+    for j, scene in enumerate(split.scenes):
+        assert scene.frames.shape[0] == 9
+        assert np.abs(scene.frames - originals[j]).mean() < 4 < np.abs(scene.frames - originals[(j + 1) % 3]).mean()
 
 
 def test_generate_then_score_with_a_method(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = main(["eval", "--suite", "multi_scene", "--method", "plain", "--limit", "1", "-o", str(tmp_path / "out"),
-                 "--no-videos", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scene_consistency,prompt_alignment"])
+                 "--tracking-uri", uri, "--metrics", "scene_consistency,prompt_alignment"])
     assert code == 0
     res = read_results(tmp_path / "out" / "results.json")
     assert res.method == "plain" and res.stories[0].id == "ms_001" and res.stories[0].status == "ok"
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("msvg-bench/eval").experiment_id])
+    logged = {a.path.rsplit("/", 1)[1] for a in client.list_artifacts(run.info.run_id, "videos/ms_001")}
+    assert {"story.mp4", "story.gif", "scene_00.mp4", "scene_00.gif"} <= logged
     # the generated folder is in the data format and can be re-scored as any system's videos
     again = main(["eval", "--suite", "multi_scene", "--videos", str(tmp_path / "out" / "generated"), "-o", str(tmp_path / "again"),
                   "--no-videos", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scene_consistency,prompt_alignment"])

@@ -77,3 +77,11 @@ def test_report_structure_plots_and_media() -> None:
     assert "random-init encoders" in page
     rows = [attrs for tag, attrs in parser.tags if tag == "tr"]
     assert len(rows) >= 3
+
+
+def test_forced_report_is_marked() -> None:
+    a = make_run("plain", {"s1": {"mawe": 10.0, "clip": 20.0}})
+    b = make_run("msvg", {"s1": {"mawe": 8.0, "clip": 22.0}})
+    b.results["suite"]["version"] = "2"
+    page = render_html(compare_runs([a, b], force=True, n_boot=10))
+    assert '<div class="note forced">FORCED: these runs are not comparable: suite version differs' in page

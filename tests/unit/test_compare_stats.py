@@ -168,3 +168,14 @@ def test_eval_schema_check_names_the_field() -> None:
     res["stories"][0]["status"] = "skipped"
     with pytest.raises(MsvgError, match=r"^f.json: invalid results at stories\.0\.status"):
         check_eval_schema(res, "f.json")
+
+
+def test_comparison_note_fits_mlflow_tag_limit() -> None:
+    from msvg_bench.commands.compare_cmd import MAX_NOTE_CHARS, comparison_note
+
+    many = {f"metric_{i:03d}_with_a_long_name": {**METRICS["mawe"], "metric": f"m{i}"} for i in range(120)}
+    values = {f"s{j}": {key: float(j) for key in many} for j in range(3)}
+    comparison = compare_runs([run("a", results(values, metrics=many)), run("b", results(values, metrics=many))], n_boot=5)
+    note = comparison_note(comparison)
+    assert len(render_markdown(comparison)) > MAX_NOTE_CHARS >= len(note)
+    assert note.startswith("Compared runs:") and "(#/experiments/1/runs/bbbb)" in note and note.endswith("comparison.md)\n")

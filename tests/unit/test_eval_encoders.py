@@ -124,3 +124,32 @@ def test_appearance_hist_crops_ignore_surroundings() -> None:
     b = enc.encode_crops(scene((240, 240, 250), (230, 40, 40)), box)
     c = enc.encode_crops(scene((20, 160, 30), (40, 40, 230)), box)
     assert float(a[0] @ b[0]) > float(a[0] @ c[0]) + 0.3
+
+
+def test_open_clip_from_a_local_checkpoint(tmp_path: Path, frames: np.ndarray) -> None:
+    """A (tiny, random) open_clip architecture saved to a file loads offline and embeds frames and text."""
+    import json
+
+    import open_clip
+
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    (config_dir / "msvg-test-tiny.json").write_text(json.dumps({
+        "embed_dim": 64,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }))
+    open_clip.add_model_config(config_dir)
+    torch.manual_seed(0)
+    model = open_clip.create_model("msvg-test-tiny").eval()
+    torch.save(model.state_dict(), tmp_path / "tiny.pt")
+    enc = load_encoder("open-clip", model="msvg-test-tiny", path=str(tmp_path / "tiny.pt"))
+    assert enc.dim == 64 and enc.supports_text and enc.identity.startswith("open-clip:msvg-test-tiny:")
+    out = enc.encode_frames(frames)
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(model.encode_image(enc.pixel_values(frames)), dim=-1)
+        text_ref = torch.nn.functional.normalize(model.encode_text(open_clip.get_tokenizer("msvg-test-tiny")(["a cat"])), dim=-1)
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert torch.allclose(enc.encode_text(["a cat"]), text_ref, atol=1e-5)
+    with pytest.raises(WeightsNotFoundError, match="open-clip"):
+        load_encoder("open-clip", model="ViT-B-32", path=str(tmp_path / "missing.bin"))
