@@ -148,7 +148,7 @@ class OwlVitPersons(Detector):
                 inputs = self.processor(text=[[self.QUERY]], images=frame, return_tensors="pt").to(self.device)
                 outputs = self.model(**inputs)
                 sizes = self._torch.tensor([[height, width]], device=self.device)
-                result = self.processor.post_process_object_detection(outputs, threshold=self.threshold, target_sizes=sizes)[0]
+                result = self.processor.post_process_grounded_object_detection(outputs, threshold=self.threshold, target_sizes=sizes)[0]
                 if len(result["scores"]) == 0:
                     rows.append(MISSING)
                     continue
@@ -176,7 +176,7 @@ def auto(**_: Any) -> Detector:
 
 
 @DETECTORS.register("owlvit")
-def owlvit(path: str | Path | None = None, device: str | None = None, **_: Any) -> Detector:
+def owlvit(path: str | Path | None = None, device: str | None = None, threshold: float = 0.1, **_: Any) -> Detector:
     """OWL-ViT / OWLv2 zero-shot person detector from a local folder ($MSVG_OWLVIT_DIR or the weights home)."""
     from msvg_bench.eval.encoders.base import weights_home
     from msvg_bench.eval.encoders.clip import is_weights_folder
@@ -188,7 +188,7 @@ def owlvit(path: str | Path | None = None, device: str | None = None, **_: Any) 
         candidates += [weights_home() / "owlv2-base-patch16-ensemble", weights_home() / "owlvit-base-patch32"]
     for folder in candidates:
         if is_weights_folder(folder):
-            return OwlVitPersons(folder, device)
+            return OwlVitPersons(folder, device, threshold)
     raise WeightsNotFoundError(
         "detector owlvit",
         candidates,

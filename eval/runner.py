@@ -73,12 +73,14 @@ def results_path(output_dir: Path, shard: tuple[int, int] | None) -> Path:
 
 
 def scoring_config_hash(cfg: Config) -> str:
-    """The config hash with execution-only settings (shard, resume, video logging) normalised, so the
-    shards of one evaluation and a single-process run of it carry the same hash."""
+    """The config hash with settings that do not change any story's values normalised (shard, limit,
+    resume, video logging, cache and output locations), so the shards of one evaluation, a single-process run of it and a run
+    over more stories carry the same hash."""
     from msvg_bench.config import config_hash
 
     normal = cfg.model_copy(deep=True)
-    normal.eval = normal.eval.model_copy(update={"shard": None, "resume": True, "log_videos": True})
+    neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
+    normal.eval = normal.eval.model_copy(update=neutral)
     return config_hash(normal)
 
 
@@ -169,7 +171,8 @@ def compatible_previous(path: Path, fresh: Results) -> Results | None:
     except DataError:
         return None
     same = (
-        old.suite == fresh.suite
+        old.config_hash == fresh.config_hash
+        and old.suite == fresh.suite
         and old.method == fresh.method
         and old.model_identity == fresh.model_identity
         and old.seed == fresh.seed

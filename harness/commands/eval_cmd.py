@@ -76,7 +76,8 @@ def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Pat
     if method is not None:
         from msvg_bench.hashing import hash_json
 
-        identity = f"{cfg.model.source}:{hash_json(cfg.model.model_dump(mode='json'))[:16]}"
+        settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json")}
+        identity = f"{cfg.model.source}:{hash_json(settings)[:16]}"
         return src.generated_sources(suite, cfg, method, output_dir / "generated", identity, generate), method, identity
     if suite.has_reference_videos:
         from msvg_bench.benchmarks.synth import SYNTH_VERSION

@@ -56,3 +56,20 @@ def test_rescoring_reads_the_cache(outcome, tmp_path: Path) -> None:  # noqa: AN
     assert again.cache["misses"] == 0 and again.cache["hits"] > 0
     assert "decode" not in again.timers  # nothing decoded: every embedding came from the cache
     assert again.results.aggregate == outcome.results.aggregate
+
+
+def test_resume_never_mixes_encoders(outcome) -> None:  # noqa: ANN001
+    """Results made with another encoder are not resumed from: every story is scored again."""
+    import shutil
+
+    out = outcome.path.parent / "other-encoder"
+    out.mkdir()
+    shutil.copy(outcome.path, out / "results.json")
+    metrics = ["scene_consistency", "character_consistency"]  # as the stored results; only the encoder differs
+    cfg = resolve_config(None, [], {"eval.metrics": metrics, "eval.output_dir": str(out), "eval.scene_encoder": "tiny-random"})
+    suite = load_suite("synthetic").limited(2)
+    ctx = MetricContext(cfg.eval, out / "cache")
+    sources = reference_sources(suite, out / "reference")
+    again = run_suite(cfg, suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
+    assert again.kept == [] and again.scored == ["synth_0000", "synth_0001"]
+    assert again.results.metrics["scene_consistency"].encoder.startswith("tiny-random")

@@ -107,3 +107,35 @@ def test_detectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MSVG_OWLVIT_DIR", raising=False)
     with pytest.raises(WeightsNotFoundError, match="owlv2-base-patch16-ensemble"):
         load_detector("owlvit")
+
+
+def test_owlvit_detector_plumbing_with_a_tiny_random_checkpoint(tmp_path: Path) -> None:
+    """Random weights: only the plumbing (local folder, query, boxes in frame, one-character rule) is tested."""
+    import torch
+    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
+
+    from msvg_bench.eval.detectors import load_detector
+    from msvg_bench.eval.encoders.clip import byte_level_vocab, tiny_clip_tokenizer
+    from msvg_bench.eval.inputs import SceneInput
+
+    vocab = byte_level_vocab()
+    tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4}
+    text = {**tower, "vocab_size": len(vocab), "max_position_embeddings": 64, "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"], "pad_token_id": vocab["<|endoftext|>"]}
+    config = OwlViTConfig(text_config=text, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=32)
+    torch.manual_seed(0)
+    folder = tmp_path / "owlvit"
+    OwlViTForObjectDetection(config).save_pretrained(folder)
+    image_processor = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    OwlViTProcessor(image_processor=image_processor, tokenizer=tiny_clip_tokenizer()).save_pretrained(folder)
+
+    detector = load_detector("owlvit", path=folder, threshold=0.0)
+    assert detector.identity.startswith("owlvit:owlvit:")
+    scene = SceneInput(0, "p", tmp_path / "c.mp4", characters=("a",))
+    scene._frames = np.random.default_rng(0).integers(0, 256, (3, 40, 60, 3), dtype=np.uint8)
+    boxes = detector.detect(scene, [0, 2])["a"]
+    assert boxes.shape == (2, 4)
+    assert ((boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])).all()
+    assert (boxes[:, [0, 2]] <= 40).all() and (boxes[:, [1, 3]] <= 60).all() and (boxes >= 0).all()
+    scene.characters = ("a", "b")  # detections carry no identity: two characters cannot be told apart
+    assert detector.detect(scene, [0]) == {}
