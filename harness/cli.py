@@ -35,16 +35,16 @@ _STATE = {"debug": False}
 
 # Each module exposes `register(app)`; its commands import heavy libraries only when run.
 COMMAND_MODULES: tuple[str, ...] = (
-    "msvg_bench.commands.config_cmd",
-    "msvg_bench.commands.info_cmd",
-    "msvg_bench.commands.data_cmd",
-    "msvg_bench.commands.compare_cmd",
-    "msvg_bench.commands.ui_cmd",
     "msvg_bench.commands.demo_cmd",
+    "msvg_bench.commands.data_cmd",
     "msvg_bench.commands.train_cmd",
     "msvg_bench.commands.plan_cmd",
     "msvg_bench.commands.generate_cmd",
     "msvg_bench.commands.eval_cmd",
+    "msvg_bench.commands.compare_cmd",
+    "msvg_bench.commands.ui_cmd",
+    "msvg_bench.commands.config_cmd",
+    "msvg_bench.commands.info_cmd",
 )
 
 

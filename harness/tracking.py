@@ -28,6 +28,8 @@ METRIC_NAME_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_VALUE_CHARS = 6000
 MAX_METRICS_PER_BATCH = 1000
+# Tells the MLflow UI these are model-training experiments (its classic runs/metrics view).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 T = TypeVar("T")
 
@@ -146,7 +148,7 @@ def ensure_experiment(client: Any, uri: str, name: str) -> str:
         existing = with_retry(client.get_experiment_by_name, name)
         if existing is not None:
             return existing.experiment_id
-        return with_retry(client.create_experiment, name, artifact_location=location)
+        return with_retry(client.create_experiment, name, artifact_location=location, tags=EXPERIMENT_TAGS)
 
 
 class Tracker:

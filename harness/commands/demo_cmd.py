@@ -53,4 +53,4 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add the command to the CLI."""
-    app.command("demo", rich_help_panel="Utilities")(demo)
+    app.command("demo", rich_help_panel="Quick start")(demo)

@@ -1,6 +1,6 @@
 """Benchmark: the full metric set on a 4-scene story of 49-frame 480x720 clips (CPU).
 
-Targets (docs/perf/eval.md):
+Targets (docs/performance.md):
   total eval time / floor <= 1.5, floor = video decode + the encoder and flow forward passes timed alone;
   a second run on cached embeddings <= 0.2 of the first.
 

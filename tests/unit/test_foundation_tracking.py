@@ -34,7 +34,9 @@ def test_run_records_params_metrics_tags_artifacts(tracking_uri: str, tmp_path: 
     record = client.get_run(run_id)
     assert record.info.status == "FINISHED"
     assert record.info.run_name == "unit"
-    assert client.get_experiment(record.info.experiment_id).name == experiment_name("train") == "msvg-bench/train"
+    experiment = client.get_experiment(record.info.experiment_id)
+    assert experiment.name == experiment_name("train") == "msvg-bench/train"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert record.data.params["train.steps"] == "5"
     assert record.data.params["seed"] == "9"
     assert record.data.tags["msvg.seed"] == "9"
