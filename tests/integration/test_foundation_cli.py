@@ -65,8 +65,14 @@ def test_config_command_prints_resolved_yaml() -> None:
 
 
 def test_wheel_installs_only_the_msvg_bench_namespace(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # build from a copy: setuptools writes build/ into the source tree
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("harness", "models", "benchmarks", "eval", "launch"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         check=True, capture_output=True, timeout=300,
     )
     wheel = next(tmp_path.glob("msvg_bench-*.whl"))
