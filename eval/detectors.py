@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from msvg_bench.errors import DataError, WeightsNotFoundError
-from msvg_bench.hashing import canonical_json, hash_json
+from msvg_bench.hashing import hash_json
 from msvg_bench.registry import Registry
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ DETECTORS: Registry[Callable[..., Detector]] = Registry("detector")
 """Detector factories by name."""
 
 MISSING = np.array([-1, -1, -1, -1], dtype=np.int64)
-_LOADED: dict[str, Detector] = {}
 
 
 class Detector(ABC):
@@ -200,9 +199,4 @@ def owlvit(path: str | Path | None = None, device: str | None = None, threshold:
 
 def load_detector(name: str, **options: Any) -> Detector:
     """Build (once per process and options) the detector registered as `name`."""
-    factory = DETECTORS.get(name)
-    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
-    key = f"{name}:{canonical_json(options)}"
-    if key not in _LOADED:
-        _LOADED[key] = factory(**options)
-    return _LOADED[key]
+    return DETECTORS.build(name, **options)

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from msvg_bench.errors import WeightsNotFoundError
-from msvg_bench.hashing import canonical_json
 from msvg_bench.registry import Registry
 
 FLOW_BACKENDS: Registry[Callable[..., FlowBackend]] = Registry("flow backend")
@@ -24,7 +23,6 @@ FLOW_BACKENDS: Registry[Callable[..., FlowBackend]] = Registry("flow backend")
 RAFT_LARGE_FILE = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
 """torchvision's `Raft_Large_Weights.DEFAULT` checkpoint (the MAWE reference's flow network)."""
 
-_LOADED: dict[str, FlowBackend] = {}
 
 
 class FlowBackend(ABC):
@@ -159,9 +157,4 @@ def opencv_farneback_backend(**_: Any) -> OpenCVFlow:
 
 def load_flow_backend(name: str, **options: Any) -> FlowBackend:
     """Build (once per process and options) the flow backend registered as `name`."""
-    factory = FLOW_BACKENDS.get(name)
-    options = {k: v for k, v in options.items() if v is not None}
-    key = f"{name}:{canonical_json(options)}"
-    if key not in _LOADED:
-        _LOADED[key] = factory(**options)
-    return _LOADED[key]
+    return FLOW_BACKENDS.build(name, **options)

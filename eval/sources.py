@@ -5,13 +5,12 @@ loader that builds the `StoryInput` (errors surface per story, so one broken sto
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
+from msvg_bench.atomic import file_lock
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.errors import DataError
 from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
@@ -33,18 +32,6 @@ class StorySource:
     video_story: Callable[[], Story | None] = lambda: None
 
 
-@contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """An inter-process lock for drawing shared reference videos once."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{folder}.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def with_annotations(story: Story, template: Story | None) -> Story:
     """`story` with settings/characters filled from the suite's story where the videos' manifest lacks them."""
     if template is None:
@@ -60,7 +47,7 @@ def with_annotations(story: Story, template: Story | None) -> Story:
 
 def reference_sources(suite: Suite, root: Path) -> list[StorySource]:
     """The synthetic suite's own videos, drawn once under `root` (shared safely between shards)."""
-    with folder_lock(root):
+    with file_lock(root):
         drawn = {s.id: s for s in suite.materialize(root)}
     sources = []
     for template in suite.stories:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from msvg_bench.errors import UnknownNameError
+from msvg_bench.hashing import canonical_json
 
 T = TypeVar("T")
 
@@ -17,6 +18,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._built: dict[str, Any] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers an object under `name` (names are unique)."""
@@ -39,6 +41,18 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.unknown_message(name)) from None
+
+    def build(self, name: str, **options: Any) -> Any:
+        """Call the factory registered as `name` with `options` (None values dropped), once per process.
+
+        Later calls with the same name and options return the same object (models load once).
+        """
+        factory = self.get(name)
+        options = {key: value for key, value in options.items() if value is not None}
+        cache_key = f"{name}:{canonical_json(options)}"
+        if cache_key not in self._built:
+            self._built[cache_key] = factory(**options)  # type: ignore[operator]
+        return self._built[cache_key]
 
     def unknown_message(self, name: str) -> str:
         """The one-line error for an unknown name, with suggestions."""

@@ -7,7 +7,6 @@ Default store: `sqlite:///<cwd>/mlflow.db` (override with `--tracking-uri` or
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from msvg_bench import __version__
+from msvg_bench.atomic import file_lock
 from msvg_bench.distributed import get_world_size, is_rank_zero
 from msvg_bench.errors import MsvgError
 
@@ -115,13 +115,8 @@ def store_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(db):
+        yield
 
 
 def make_client(uri: str) -> Any:

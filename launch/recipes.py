@@ -131,7 +131,6 @@ def to_device(batch: dict[str, Any], device: Any, dtype: Any = None) -> dict[str
 
 
 def _mlp_module(width: int, depth: int, in_dim: int, out_dim: int, dropout: float) -> nn.Module:
-    import torch
     from torch import nn
 
     class Block(nn.Module):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from msvg_bench.errors import MsvgError
-from msvg_bench.hashing import canonical_json, hash_bytes
+from msvg_bench.hashing import hash_bytes
 from msvg_bench.registry import Registry
 
 ENCODERS: Registry[Callable[..., Encoder]] = Registry("encoder")
@@ -26,7 +26,6 @@ ENCODERS: Registry[Callable[..., Encoder]] = Registry("encoder")
 
 KINDS = ("learned", "random-init", "handcrafted")
 
-_LOADED: dict[str, Encoder] = {}
 
 
 class Encoder(ABC):
@@ -143,12 +142,7 @@ def load_encoder(name: str, **options: Any) -> Encoder:
     Common options: `path` (local weights folder), `device` (cpu | cuda | auto), `batch_size`;
     options left at None are ignored.
     """
-    factory = ENCODERS.get(name)
-    options = {k: v for k, v in options.items() if v is not None}
-    key = f"{name}:{canonical_json(options)}"
-    if key not in _LOADED:
-        _LOADED[key] = factory(**options)
-    return _LOADED[key]
+    return ENCODERS.build(name, **options)
 
 
 def resolve_device(device: str | None) -> torch.device:

@@ -74,7 +74,6 @@ def main() -> None:
     for method in ("plain", "msvg"):
         gen.run_scene(method, 0, texts[0], negative, StoryState(), seed=0)
 
-    forward = {"msvg": [], "plain": []}
     for index, text in enumerate(texts):
         for method in ("msvg", "plain"):
             calls = gen.forward_calls
