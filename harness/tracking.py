@@ -273,6 +273,13 @@ class Tracker:
         for start in range(0, len(items), MAX_METRICS_PER_BATCH):
             with_retry(self._client.log_batch, self._run_id, metrics=items[start : start + MAX_METRICS_PER_BATCH])
 
+    def last_step(self, metric: str) -> int:
+        """The highest step logged for `metric` in this run (-1 if none, or on non-logging ranks)."""
+        if not self.enabled or self._run_id is None:
+            return -1
+        history = with_retry(self._client.get_metric_history, self._run_id, metric)
+        return max((m.step for m in history), default=-1)
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set run tags (values stringified)."""
         if not self.enabled or not tags:

@@ -237,6 +237,9 @@ def train(config: Config) -> TrainResult:
             tracker.log_dict(ds_config, "config/deepspeed.json")
         else:
             tracker.set_tags({"msvg.resumed_from": str(resume_dir), "msvg.resumed_at_step": start_step})
+        # Steps a killed job logged after its last checkpoint are replayed exactly on resume; they are
+        # not logged twice, so the run keeps one continuous history.
+        logged_through = tracker.last_step("train/loss") if resume_dir is not None else -1
         if rank == 0:
             print(
                 f"training {tc.stage}: {counts.trainable:,} trainable / {counts.frozen:,} frozen parameters, "
@@ -278,7 +281,7 @@ def train(config: Config) -> TrainResult:
                 number = step + 1
                 result.losses[number] = mean_loss
                 result.final_step = number
-                if number % tc.log_every == 0 or number == total_steps:
+                if number > logged_through and (number % tc.log_every == 0 or number == total_steps):
                     tracker.log_metrics(
                         {
                             "train/loss": mean_loss,

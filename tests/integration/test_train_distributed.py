@@ -79,10 +79,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         proc = run_train([*args, "--data", str(data), "-o", str(root / name)], uri)
         assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
         out[name] = root / name
-    # killed at step 4 (SIGKILL on rank 1, after the step-3 checkpoint), then resumed
+    # SIGKILL on rank 1 before step 5: step 4 is already logged past the step-3 checkpoint; resumed
     killed = root / "killed"
     args = ["--zero", "2", "--nproc-per-node", "2", "--steps", "6", "--checkpoint-every", "3", "--data", str(data), "-o", str(killed)]
-    proc = run_train(args, uri, env={"MSVG_TRAIN_FAULT": "kill:1:4"})
+    proc = run_train(args, uri, env={"MSVG_TRAIN_FAULT": "kill:1:5"})
     out["killed_proc"] = proc
     out["killed_run_id"] = (killed / "mlflow_run_id").read_text().strip()
     out["resumed_proc"] = run_train([*args, "--resume", "latest"], uri)

@@ -76,6 +76,8 @@ def test_resume_continues_same_run(tracking_uri: str) -> None:
         run_id = first.run_id
     with Tracker("train", run_id=run_id) as second:
         second.log_metrics({"train/loss": 1.0}, step=1)
+        assert second.last_step("train/loss") == 1
+        assert second.last_step("train/never") == -1
     client = MlflowClient(tracking_uri)
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [0, 1]
     assert len(client.search_runs([client.get_experiment_by_name("msvg-bench/train").experiment_id])) == 1
