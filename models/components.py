@@ -115,30 +115,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def text_length(model_cfg: ModelConfig) -> int:
-    """Tokens per prompt for this config (226 for CogVideoX, `tiny_text_len` for the tiny preset)."""
-    if model_cfg.source == "tiny":
-        return model_cfg.tiny_text_len
+def _pretrained_transformer_setting(model_cfg: ModelConfig, key: str) -> int:
+    """`key` from `<model_dir>/transformer/config.json`, else CogVideoX-2b's value."""
+    default = int(COGVIDEOX_2B_TRANSFORMER[key])
     if model_cfg.model_dir is not None:
         config_path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
         if config_path.is_file():
             import json
 
-            return int(json.loads(config_path.read_text(encoding="utf-8")).get("max_text_seq_length", 226))
-    return int(COGVIDEOX_2B_TRANSFORMER["max_text_seq_length"])
+            return int(json.loads(config_path.read_text(encoding="utf-8")).get(key, default))
+    return default
+
+
+def text_length(model_cfg: ModelConfig) -> int:
+    """Tokens per prompt for this config (226 for CogVideoX, `tiny_text_len` for the tiny preset)."""
+    if model_cfg.source == "tiny":
+        return model_cfg.tiny_text_len
+    return _pretrained_transformer_setting(model_cfg, "max_text_seq_length")
 
 
 def text_embed_dim(model_cfg: ModelConfig) -> int:
     """Width of the text-encoder embeddings (the transformer's text_embed_dim)."""
     if model_cfg.source == "tiny":
         return model_cfg.tiny_text_dim
-    if model_cfg.model_dir is not None:
-        config_path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
-        if config_path.is_file():
-            import json
-
-            return int(json.loads(config_path.read_text(encoding="utf-8")).get("text_embed_dim", 4096))
-    return int(COGVIDEOX_2B_TRANSFORMER["text_embed_dim"])
+    return _pretrained_transformer_setting(model_cfg, "text_embed_dim")
 
 
 def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
