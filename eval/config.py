@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -26,8 +26,14 @@ class EvalConfig(StrictModel):
     flow_backend: str = Field("opencv-dis", description="MAWE flow: raft-large (reference, local weights) | opencv-dis | opencv-farneback")
     flow_weights: Path | None = Field(None, description="RAFT-large checkpoint file (default: the weights home / torch hub cache)")
     mawe_size: int = Field(720, ge=8, description="frames are resized to size x size before flow (720 in the definition)")
-    detector: str = Field("auto", description="character detector: auto (annotated boxes, else full-frame) | annotated | full-frame | owlvit")
-    detector_path: Path | None = Field(None, description="local weights folder of a learned detector")
+    detector: str = Field(
+        "auto",
+        description="character detector: auto (annotated boxes > learned (detector_path) > face > person > unavailable) | "
+        "annotated | face | person | owlvit | full-frame (scene-level proxy)",
+    )
+    detector_path: Path | None = Field(None, description="local weights folder of a learned detector (owlvit; also used by auto)")
+    face_model: Literal["hog", "cnn"] = Field("hog", description="dlib face detector for face / auto / face_consistency: hog (CPU) | cnn")
+    face_encoder: str = Field("face-id", description="identity encoder of face crops for face_consistency")
     crop_frames: int = Field(8, ge=1, description="frames per scene sampled (uniformly) for character crops")
     device: str = Field("cpu", description="cpu | cuda | auto for encoders and flow")
     batch_size: int = Field(32, ge=1, description="frames per encoder forward")

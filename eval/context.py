@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from msvg_bench.eval.flow import FlowBackend
     from msvg_bench.eval.inputs import SceneInput
 
-ENCODER_ROLES = ("scene", "character", "text")
+ENCODER_ROLES = ("scene", "character", "text", "face")
 
 
 class MetricContext:
@@ -50,8 +50,9 @@ class MetricContext:
     # -- components --------------------------------------------------------------------------------
 
     def encoder_name(self, role: str) -> str:
-        """The encoder configured for `role` (scene, character or text)."""
-        return {"scene": self.cfg.scene_encoder, "character": self.cfg.character_encoder, "text": self.cfg.text_encoder}[role]
+        """The encoder configured for `role` (scene, character, text or face)."""
+        roles = {"scene": self.cfg.scene_encoder, "character": self.cfg.character_encoder, "text": self.cfg.text_encoder, "face": self.cfg.face_encoder}
+        return roles[role]
 
     def encoder(self, role: str) -> Encoder:
         """The (once-loaded) encoder for `role`."""
@@ -60,7 +61,7 @@ class MetricContext:
         name = self.encoder_name(role)
         path = self.cfg.encoder_paths.get(name) or self.default_paths.get(name)
         options: dict[str, Any] = {"path": str(path) if path else None}
-        if name != "appearance-hist":
+        if name not in ("appearance-hist", "face-id"):
             options.update(device=self.cfg.device, batch_size=self.cfg.batch_size)
         with self.timer("load"):
             return load_encoder(name, **options)
@@ -75,12 +76,13 @@ class MetricContext:
         with self.timer("load"):
             return load_flow_backend(self.cfg.flow_backend, **options)
 
-    def detector(self) -> Detector:
-        """The configured character detector."""
+    def detector(self, name: str | None = None) -> Detector:
+        """The configured character detector (or the detector registered as `name`, with the same options)."""
         from msvg_bench.eval.detectors import load_detector
 
+        path = str(self.cfg.detector_path) if self.cfg.detector_path is not None else None
         with self.timer("load"):
-            return load_detector(self.cfg.detector, path=self.cfg.detector_path, device=self.cfg.device)
+            return load_detector(name or self.cfg.detector, path=path, device=self.cfg.device, model=self.cfg.face_model, face_model=self.cfg.face_model)
 
     # -- timing --------------------------------------------------------------------------------------
 

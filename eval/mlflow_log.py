@@ -28,6 +28,40 @@ def eval_tags(results: Results) -> dict[str, str]:
     }
     for role, description in results.encoders.items():
         tags[f"msvg.encoder.{role}"] = str(description.get("identity"))
+    tags.update(unavailable_tags(results))
+    return tags
+
+
+TAG_LIMIT = 4000
+
+
+def unavailable_tags(results: Results) -> dict[str, str]:
+    """Tags for what could not be measured and which detector each story used (tags, never numbers).
+
+    `msvg.unavailable.<key>`: "<k> of <n> stories unavailable: <reason> [<story ids>]; ..." (truncated);
+    `msvg.detector_used.<metric>`: "<detector>: <count>, ..." over `ok` stories ("none" when nothing was found).
+    """
+    from msvg_bench.eval.results import unavailable_counts
+
+    tags: dict[str, str] = {}
+    ok = [s for s in results.stories if s.status == "ok"]
+    for key, (scored, defined) in unavailable_counts(results).items():
+        by_reason: dict[str, list[str]] = {}
+        for story in ok:
+            if key in story.unavailable:
+                by_reason.setdefault(story.unavailable[key], []).append(story.id)
+        reasons = "; ".join(f"{reason} [{', '.join(ids)}]" for reason, ids in by_reason.items())
+        text = f"{defined - scored} of {defined} stories unavailable: {reasons}"
+        tags[f"msvg.unavailable.{key}"] = text if len(text) <= TAG_LIMIT else text[: TAG_LIMIT - 3] + "..."
+    used: dict[str, dict[str, int]] = {}
+    for story in ok:
+        for metric, info in story.details.items():
+            if isinstance(info, dict) and "detector" in info:
+                name = str(info["detector"] or "none") + (f" ({info['proxy']})" if info.get("proxy") else "")
+                used.setdefault(metric, {}).setdefault(name, 0)
+                used[metric][name] += 1
+    for metric, counts in used.items():
+        tags[f"msvg.detector_used.{metric}"] = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
     return tags
 
 

@@ -30,15 +30,23 @@ def results_table(results: Results) -> Any:
     table.add_column("n", justify="right")
     table.add_column("better")
     table.add_column("encoder / backend", overflow="fold")
+    from msvg_bench.eval.results import unavailable_counts
+
+    missing = unavailable_counts(results)
     for key, info in results.metrics.items():
         agg = results.aggregate.get(key)
         component = " · ".join(x for x in (info.encoder, info.backend) if x) or "-"
+        count = f"{agg.n if agg else 0} of {missing[key][1]}" if key in missing else str(agg.n if agg else 0)
         if agg is None:
-            table.add_row(key, "-", "-", "0", "↑" if info.higher_is_better else "↓", component)
+            table.add_row(key, "unavailable" if key in missing else "-", "-", count, "↑" if info.higher_is_better else "↓", component)
         else:
-            table.add_row(key, _fmt(agg.mean), _fmt(agg.std), str(agg.n), "↑" if info.higher_is_better else "↓", component)
+            table.add_row(key, _fmt(agg.mean), _fmt(agg.std), count, "↑" if info.higher_is_better else "↓", component)
     ok = sum(1 for s in results.stories if s.status == "ok")
-    table.caption = f"{ok} of {len(results.stories)} stories scored" + (f"; {NON_SEMANTIC_NOTE}" if results.non_semantic else "")
+    notes = [f"{ok} of {len(results.stories)} stories scored"]
+    notes += [f"{key} unavailable in {defined - scored} of {defined} stories (reasons in results.json)" for key, (scored, defined) in missing.items()]
+    if results.non_semantic:
+        notes.append(NON_SEMANTIC_NOTE)
+    table.caption = "; ".join(notes)
     return table
 
 

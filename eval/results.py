@@ -6,12 +6,15 @@ Layout::
      "method", "model_identity", "config_hash", "seed", "non_semantic",
      "metrics": {<key>: {"metric", "version", "higher_is_better", "encoder", "backend"}},
      "stories": [{"id", "status": "ok"|"failed", "error", "prompts", "annotations",
-                  "values": {<key>: float}, "scenes": [{"index", "values"}]}],
+                  "values": {<key>: float}, "unavailable": {<key>: reason}, "details": {<metric>: {...}},
+                  "scenes": [{"index", "values", "unavailable", "details"}]}],
      "aggregate": {<key>: {"mean", "std", "n"}}, "created": iso-time,
      "encoders": {...}, "shard": {...} | null}
 
 `values` hold only defined numbers (a story without non-shared pairs has no `*_nonshared` key);
-aggregates are over `ok` stories that define the key: mean, sample standard deviation (ddof 1; 0
+a key the story defines but that could not be measured is in `unavailable` with the reason (never a
+number), and `details` hold per-metric diagnostics (e.g. which detector found the characters);
+aggregates are over `ok` stories that have a value for the key: mean, sample standard deviation (ddof 1; 0
 when n is 1) and n. Two results are comparable when `comparable(a, b)` is empty.
 """
 
@@ -59,6 +62,8 @@ class SceneResult(_Model):
 
     index: int
     values: dict[str, float] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(default_factory=dict, description="key -> why it could not be measured in this scene")
+    details: dict[str, Any] = Field(default_factory=dict, description="metric -> diagnostics")
 
 
 class StoryResult(_Model):
@@ -70,6 +75,8 @@ class StoryResult(_Model):
     prompts: list[str] = Field(default_factory=list)
     annotations: list[dict[str, Any]] = Field(default_factory=list)
     values: dict[str, float] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(default_factory=dict, description="key -> why the story could not be scored on it")
+    details: dict[str, Any] = Field(default_factory=dict, description="metric -> diagnostics (detector used, per-character values)")
     scenes: list[SceneResult] = Field(default_factory=list)
     seed: int | None = None
 
@@ -112,6 +119,13 @@ class Results(_Model):
     def story(self, story_id: str) -> StoryResult | None:
         """The result of one story, if present."""
         return next((s for s in self.stories if s.id == story_id), None)
+
+
+def unavailable_counts(results: Results) -> dict[str, tuple[int, int]]:
+    """Per metric key with any unavailable story: (stories with a value, `ok` stories that define the key)."""
+    ok = [s for s in results.stories if s.status == "ok"]
+    keys = {key for s in ok for key in s.unavailable}
+    return {key: (sum(1 for s in ok if key in s.values), sum(1 for s in ok if key in s.values or key in s.unavailable)) for key in sorted(keys)}
 
 
 def now_iso() -> str:

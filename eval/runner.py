@@ -106,6 +106,8 @@ def encoder_descriptions(metrics: Sequence[Metric], ctx: MetricContext) -> dict[
             out["flow"] = {"name": backend.name, "identity": backend.identity, "non_semantic": backend.non_semantic}
         if metric.name == "character_consistency":
             out["detector"] = {"name": ctx.detector().name, "identity": ctx.detector().identity}
+        if metric.name == "face_consistency":
+            out["face_detector"] = {"name": "face", "identity": ctx.detector("face").identity}
     return out
 
 
@@ -135,19 +137,25 @@ def score_story(source: StorySource, metrics: Sequence[Metric], ctx: MetricConte
         story = source.load()
         result.prompts = story.prompts
         result.annotations = [s.annotation() for s in story.scenes]
-        scenes: dict[int, dict[str, float]] = {s.index: {} for s in story.scenes}
+        scenes: dict[int, SceneResult] = {s.index: SceneResult(index=s.index) for s in story.scenes}
         for metric in metrics:
             values = metric.compute(story, ctx)
             result.values.update(values.story)
+            result.unavailable.update(values.unavailable)
+            result.details.update(values.details)
             for index, scene_values in values.scenes.items():
-                scenes.setdefault(index, {}).update(scene_values)
-        result.scenes = [SceneResult(index=i, values=v) for i, v in sorted(scenes.items())]
+                scenes.setdefault(index, SceneResult(index=index)).values.update(scene_values)
+            for index, reasons in values.scene_unavailable.items():
+                scenes.setdefault(index, SceneResult(index=index)).unavailable.update(reasons)
+            for index, info in values.scene_details.items():
+                scenes.setdefault(index, SceneResult(index=index)).details.update(info)
+        result.scenes = [scenes[i] for i in sorted(scenes)]
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - one broken story must not stop the suite
         result.status = "failed"
         result.error = one_line_error(exc)
-        result.values, result.scenes = {}, []
+        result.values, result.scenes, result.unavailable, result.details = {}, [], {}, {}
         if not isinstance(exc, MsvgError):
             result.error += " @ " + _where(exc)
     finally:

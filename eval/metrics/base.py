@@ -3,7 +3,9 @@
 A metric has a name, a version (bump when its numbers change), what it needs (frames at which size,
 which encoder role or flow backend), its keys with their direction, and `compute(story, ctx)` that
 returns per-story and per-scene values. Values that are undefined for a story (no pair of scenes
-sharing a setting, say) are left out rather than stored as NaN.
+sharing a setting, say) are left out rather than stored as NaN. Values the story defines but that
+could not be measured (no detector found the annotated characters, say) are *unavailable*: left out
+of the values and recorded with the reason, so that no aggregate or comparison counts them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ class MetricValues:
 
     story: dict[str, float] = field(default_factory=dict)
     scenes: dict[int, dict[str, float]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Story-level keys the story defines but that could not be measured, with the reason."""
+    scene_unavailable: dict[int, dict[str, str]] = field(default_factory=dict)
+    """Per scene: keys that could not be measured there, with the reason."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Story-level diagnostics by metric name (which detector was used, per-character values, ...)."""
+    scene_details: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per-scene diagnostics by metric name (detected vs annotated characters, ...)."""
 
     def scene(self, index: int) -> dict[str, float]:
         """The (created on demand) value dict of scene `index`."""

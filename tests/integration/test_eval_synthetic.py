@@ -29,7 +29,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 def test_default_offline_configuration_is_what_runs(outcome) -> None:  # noqa: ANN001
     results = outcome.results
     assert results.metrics["scene_consistency"].encoder.startswith("appearance-hist")
-    assert results.metrics["character_consistency"].backend == "auto"
+    assert results.metrics["character_consistency"].backend.startswith("auto[annotated")
+    assert {s.details["character_consistency"]["detector"] for s in results.stories} == {"annotated"}  # boxes shipped: used
     assert results.non_semantic  # handcrafted descriptor: flagged
     assert len(results.stories) == 12 and not results.failed
 
@@ -73,3 +74,32 @@ def test_resume_never_mixes_encoders(outcome) -> None:  # noqa: ANN001
     again = run_suite(cfg, suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
     assert again.kept == [] and again.scored == ["synth_0000", "synth_0001"]
     assert again.results.metrics["scene_consistency"].encoder.startswith("tiny-random")
+
+
+def test_without_boxes_the_gap_is_never_a_whole_frame_artefact(outcome, tmp_path: Path) -> None:  # noqa: ANN001
+    """Boxes withheld: no silent full-frame fallback. Each story either has its characters found (then the
+    gap is positive) or is unavailable with a reason, never a number."""
+    import shutil
+
+    reference = outcome.path.parent / "reference"
+    bare = tmp_path / "reference"
+    shutil.copytree(reference, bare, ignore=shutil.ignore_patterns("*.boxes.json"))
+    assert not list(bare.rglob("*.boxes.json"))
+    cfg = resolve_config(None, [], {"eval.metrics": ["character_consistency"], "eval.output_dir": str(tmp_path), "eval.cache": False})
+    suite = load_suite("synthetic")
+    ctx = MetricContext(cfg.eval)
+    results = run_suite(cfg, suite, reference_sources(suite, bare), resolve_metrics(cfg.eval.metrics), ctx, tmp_path, "reference", "synthetic-world").results
+    assert not results.failed
+    key = "character_consistency"
+    for story in results.stories:
+        defined = {k for k in (key, f"{key}_nonshared", f"{key}_gap") if k in outcome.results.story(story.id).values}
+        assert defined <= set(story.values) | set(story.unavailable), story.id  # every defined key: a value or a reason
+        assert not set(story.values) & set(story.unavailable)
+        if f"{key}_gap" in story.values:
+            assert story.values[f"{key}_gap"] > 0, story.id
+        if story.unavailable:
+            assert story.details[key]["detector"] != "full-frame"
+            assert all(reason for reason in story.unavailable.values())
+    assert all(s.details[key]["detector"] not in ("annotated", "full-frame") for s in results.stories)
+    if not any(k.startswith(key) for k in results.aggregate):  # nothing measurable: no number at all
+        assert all(key in s.unavailable for s in results.stories if key in outcome.results.story(s.id).values)

@@ -92,17 +92,18 @@ def test_detectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scene = SceneInput(0, "p", tmp_path / "c.mp4", characters=("a", "b"))
     scene._frames = np.zeros((4, 20, 30, 3), np.uint8)
     scene.boxes = {"a": np.array([[1, 2, 10, 12]] * 4), "b": np.array([[0, 0, 5, 5]] * 2)}
-    annotated = load_detector("annotated").detect(scene, [0, 3])
+    annotated = load_detector("annotated").detect(scene, [0, 3]).boxes
     assert annotated["a"].tolist() == [[1, 2, 10, 12]] * 2
     assert annotated["b"].tolist() == [[0, 0, 5, 5], [-1, -1, -1, -1]]  # not present in frame 3
-    full = load_detector("full-frame").detect(scene, [1])
-    assert {k: v.tolist() for k, v in full.items()} == {"a": [[0, 0, 20, 30]], "b": [[0, 0, 20, 30]]}
+    full = load_detector("full-frame")
+    assert full.proxy and "scene-level proxy" in full.identity
+    assert {k: v.tolist() for k, v in full.detect(scene, [1]).boxes.items()} == {"a": [[0, 0, 20, 30]], "b": [[0, 0, 20, 30]]}
     auto = load_detector("auto")
-    assert auto.scene_identity(scene).startswith("annotated:")
+    assert [d.name for d in auto.chain([scene])[0]] == ["annotated"]
     scene.boxes = None
-    assert auto.scene_identity(scene) == "full-frame"
-    with pytest.raises(DataError, match="no character boxes"):
-        load_detector("annotated").detect(scene, [0])
+    chain, notes = auto.chain([scene])
+    assert "full-frame" not in [d.name for d in chain] and notes[0].startswith("annotated: no boxes")
+    assert not load_detector("annotated").detect(scene, [0]).found  # no sidecar: nothing found, no error
     monkeypatch.setenv("MSVG_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.delenv("MSVG_OWLVIT_DIR", raising=False)
     with pytest.raises(WeightsNotFoundError, match="owlv2-base-patch16-ensemble"):
@@ -133,9 +134,8 @@ def test_owlvit_detector_plumbing_with_a_tiny_random_checkpoint(tmp_path: Path) 
     assert detector.identity.startswith("owlvit:owlvit:")
     scene = SceneInput(0, "p", tmp_path / "c.mp4", characters=("a",))
     scene._frames = np.random.default_rng(0).integers(0, 256, (3, 40, 60, 3), dtype=np.uint8)
-    boxes = detector.detect(scene, [0, 2])["a"]
-    assert boxes.shape == (2, 4)
-    assert ((boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])).all()
-    assert (boxes[:, [0, 2]] <= 40).all() and (boxes[:, [1, 3]] <= 60).all() and (boxes >= 0).all()
-    scene.characters = ("a", "b")  # detections carry no identity: two characters cannot be told apart
-    assert detector.detect(scene, [0]) == {}
+    candidates = detector.detect(scene, [0, 2]).candidates
+    assert candidates is not None and len(candidates) == 2
+    for boxes in candidates:  # every box above the threshold, unattributed
+        assert ((boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])).all()
+        assert (boxes[:, [0, 2]] <= 40).all() and (boxes[:, [1, 3]] <= 60).all() and (boxes >= 0).all()
