@@ -40,6 +40,8 @@ DEFAULT_SEED = 0
 CONFIDENCE_LEVEL = 0.95
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EVAL_EXPERIMENT = "msvg-bench/eval"
+PROXY_LABEL = "scene-level proxy"
+"""Marks a character metric measured on whole frames (the `full-frame` detector)."""
 
 
 class NotComparableError(MsvgError):
@@ -296,6 +298,15 @@ def story_values(results: Mapping[str, Any], key: str) -> dict[str, float]:
     return values
 
 
+def scored_counts(results: Mapping[str, Any], key: str) -> tuple[int, int]:
+    """(stories scored ok with a value for `key`, those plus the stories where it was unavailable)."""
+    scored = len(story_values(results, key))
+    unavailable = sum(
+        1 for story in results.get("stories", []) if story.get("status", "ok") == "ok" and key in (story.get("unavailable") or {})
+    )
+    return scored, scored + unavailable
+
+
 def aggregate_value(results: Mapping[str, Any], key: str) -> tuple[float, int]:
     """A run's aggregate mean and count for `key` (from `aggregate`, else the mean over stories)."""
     entry = (results.get("aggregate") or {}).get(key)
@@ -513,6 +524,13 @@ def headline_notes(comparison: Comparison) -> list[str]:
             notes.append(f"run {run.label} is {run.status}: its results may be incomplete")
     if comparison.non_semantic:
         notes.append("random-init encoders in at least one run: scores test plumbing, not semantics")
+    for info in comparison.metrics:
+        counts = [(run.label, *scored_counts(run.results, info.key)) for run in comparison.runs]
+        if any(scored < defined for _, scored, defined in counts):
+            notes.append(
+                f"{info.key}: unavailable stories left out; scored "
+                + ", ".join(f"{scored} of {defined} ({label})" for label, scored, defined in counts)
+            )
     if comparison.unshared:
         notes.append(
             "not in every run (left out): "
@@ -539,7 +557,8 @@ def table_rows(comparison: Comparison) -> list[TableRow]:
     rows: list[TableRow] = []
     for info in comparison.metrics:
         reference = comparison.reference
-        rows.append(TableRow(info, reference, None, [info.key, info.arrow, f"{reference.label} (ref)", fmt(info.reference_value), "", "", ""]))
+        label = f"{info.key} [{PROXY_LABEL}]" if PROXY_LABEL in str(info.backend) else info.key
+        rows.append(TableRow(info, reference, None, [label, info.arrow, f"{reference.label} (ref)", fmt(info.reference_value), "", "", ""]))
         for other in comparison.others:
             pair = other.metrics[info.key]
             cells = ["", "", other.run.label, fmt(pair.value), fmt_delta(pair.delta), fmt_ci(pair.ci_low, pair.ci_high), fmt_win(pair)]
@@ -642,6 +661,10 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
             "non_semantic": comparison.non_semantic,
             "bootstrap": {"resamples": comparison.n_boot, "seed": comparison.seed, "level": CONFIDENCE_LEVEL},
             "unshared_metrics": comparison.unshared,
+            "scored": {
+                info.key: {run.label: dict(zip(("scored", "defined"), scored_counts(run.results, info.key), strict=True)) for run in comparison.runs}
+                for info in comparison.metrics
+            },
             "metrics": [
                 {**asdict(info), "direction": info.arrow}
                 for info in comparison.metrics

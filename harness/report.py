@@ -341,8 +341,21 @@ def _story_html(
         for run in runs:
             record = records.get(run.run_id) or {}
             value = (record.get("values") or {}).get(info.key)
-            values.append(f"<td>{_esc(fmt(float(value)) if value is not None else 'n/a')}</td>")
+            reason = (record.get("unavailable") or {}).get(info.key)
+            if value is None and reason:
+                values.append(f'<td class="unavailable" title="{_esc(reason)}">unavailable</td>')
+            else:
+                values.append(f"<td>{_esc(fmt(float(value)) if value is not None else 'n/a')}</td>")
         value_rows.append(f'<tr><td class="text">{_esc(info.key)} {info.arrow}</td>{"".join(values)}</tr>')
+    for metric in dict.fromkeys(info.metric for info in comparison.metrics):
+        picks = [((records.get(run.run_id) or {}).get("details") or {}).get(metric) for run in runs]
+        if any(isinstance(p, dict) and "detector" in p for p in picks):
+            cells = "".join(
+                f"<td>{_esc((p.get('detector') or 'none found') if isinstance(p, dict) else 'n/a')}"
+                f"{' (' + _esc(p['proxy']) + ')' if isinstance(p, dict) and p.get('proxy') else ''}</td>"
+                for p in picks
+            )
+            value_rows.append(f'<tr><td class="text">{_esc(metric)}: detector</td>{cells}</tr>')
     value_header = "".join(f"<th>{_esc(run.label)}</th>" for run in runs)
     return (
         f'<div class="story" id="story-{_esc(story_id)}"><h3>Story {_esc(story_id)}</h3>'
