@@ -67,9 +67,13 @@ def paste(canvas: np.ndarray, face: np.ndarray, top: int, left: int, angle: floa
     return out
 
 
-def scene_frames(backdrop: str, placements: list[tuple[np.ndarray, int, int, float, float, bool]], frames: int, drift: int = 3) -> np.ndarray:
-    """`frames` frames of a backdrop with faces (face, top, left, angle, scale, mirror) drifting `drift` px per frame."""
-    base = background(backdrop)
+def scene_frames(
+    backdrop: str, placements: list[tuple[np.ndarray, int, int, float, float, bool]], frames: int, drift: int = 3, zoom: float = 1.0
+) -> np.ndarray:
+    """`frames` frames of a backdrop with faces (face, top, left, angle, scale, mirror) drifting `drift` px per frame;
+    `zoom` scales the frame size, the positions and the faces together."""
+    base = background(backdrop, round(HEIGHT * zoom), round(WIDTH * zoom))
+    placements = [(face, round(top * zoom), round(left * zoom), angle, scale * zoom, mirror) for face, top, left, angle, scale, mirror in placements]
     out = []
     for t in range(frames):
         frame = base
@@ -79,33 +83,37 @@ def scene_frames(backdrop: str, placements: list[tuple[np.ndarray, int, int, flo
     return np.stack(out)
 
 
-def photo_story_scenes(frames: int = 6) -> dict[str, list[tuple[str, list[str], np.ndarray]]]:
+def photo_story_scenes(frames: int = 6, zoom: float = 1.0) -> dict[str, list[tuple[str, list[str], np.ndarray]]]:
     """Two stories of (setting, characters, frames) scenes.
 
     `photo_cast`: the astronaut (`astro`) and an LFW face (`lfw0`) cross two settings and meet in the
-    last scene; `photo_empty`: characters are annotated but no face is on screen.
+    last scene; `photo_empty`: characters are annotated but no face is on screen. Frames are
+    240 x 320 times `zoom`.
     """
     astro, other = astronaut_head(), lfw_face(0, 130)
     cast = [
-        ("cafe", ["astro"], scene_frames("coffee", [(astro, 40, 40, 0.0, 1.0, False)], frames)),
-        ("launch", ["lfw0"], scene_frames("rocket", [(other, 60, 150, 8.0, 0.9, False)], frames)),
-        ("cafe", ["lfw0"], scene_frames("coffee", [(other, 30, 60, -6.0, 1.0, True)], frames)),
-        ("launch", ["astro"], scene_frames("rocket", [(astro, 50, 120, 10.0, 0.85, True)], frames)),
-        ("cafe", ["astro", "lfw0"], scene_frames("coffee", [(astro, 40, 10, -5.0, 0.8, False), (other, 70, 170, 4.0, 0.8, False)], frames)),
+        ("cafe", ["astro"], scene_frames("coffee", [(astro, 40, 40, 0.0, 1.0, False)], frames, zoom=zoom)),
+        ("launch", ["lfw0"], scene_frames("rocket", [(other, 60, 150, 8.0, 0.9, False)], frames, zoom=zoom)),
+        ("cafe", ["lfw0"], scene_frames("coffee", [(other, 30, 60, -6.0, 1.0, True)], frames, zoom=zoom)),
+        ("launch", ["astro"], scene_frames("rocket", [(astro, 50, 120, 10.0, 0.85, True)], frames, zoom=zoom)),
+        ("cafe", ["astro", "lfw0"], scene_frames("coffee", [(astro, 40, 10, -5.0, 0.8, False), (other, 70, 170, 4.0, 0.8, False)], frames, zoom=zoom)),
     ]
     empty = [
-        ("cafe", ["astro"], scene_frames("coffee", [], frames)),
-        ("launch", ["astro"], scene_frames("rocket", [], frames)),
-        ("cafe", ["lfw0"], scene_frames("hubble_deep_field", [], frames)),
+        ("cafe", ["astro"], scene_frames("coffee", [], frames, zoom=zoom)),
+        ("launch", ["astro"], scene_frames("rocket", [], frames, zoom=zoom)),
+        ("cafe", ["lfw0"], scene_frames("hubble_deep_field", [], frames, zoom=zoom)),
     ]
     return {"photo_cast": cast, "photo_empty": empty}
 
 
-def write_photo_suite(folder: Path, frames: int = 6, fps: float = 8.0) -> tuple[Path, Path, int]:
-    """A suite file and one H.264 video per story under `folder`; returns (suite, videos folder, frames per scene)."""
+def write_photo_suite(folder: Path, frames: int = 6, fps: float = 8.0, zoom: float = 1.0, only: tuple[str, ...] | None = None) -> tuple[Path, Path, int]:
+    """A suite file and one H.264 video per story under `folder` (the stories in `only`, default all);
+    returns (suite, videos folder, frames per scene)."""
     from msvg_bench.video import write_video
 
-    stories = photo_story_scenes(frames)
+    stories = photo_story_scenes(frames, zoom)
+    if only is not None:
+        stories = {k: v for k, v in stories.items() if k in only}
     videos = folder / "videos"
     videos.mkdir(parents=True, exist_ok=True)
     entries = []

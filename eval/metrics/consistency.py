@@ -43,7 +43,7 @@ from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues, pair_mea
 
 if TYPE_CHECKING:
     from msvg_bench.eval.context import MetricContext
-    from msvg_bench.eval.detectors import Detector
+    from msvg_bench.eval.detectors import Detections, Detector
     from msvg_bench.eval.encoders import Encoder
     from msvg_bench.eval.inputs import SceneInput, StoryInput
 
@@ -187,6 +187,33 @@ def assign_candidates(
     return assignment
 
 
+def scene_detections(scene: SceneInput, detector: Detector, indices: list[int], ctx: MetricContext) -> Detections:
+    """`detector.detect` on the sampled frames, cached by content + detector identity (shared by the metrics that use it)."""
+    from msvg_bench.eval.detectors import Detections
+
+    params = {"what": "detections", "frames": indices, "characters": list(scene.characters)}
+
+    def compute() -> dict[str, torch.Tensor]:
+        with ctx.timer("decode"):
+            scene.frames  # noqa: B018 - decoded here so that the detector's time is its own
+        with ctx.timer("detect"):
+            found = detector.detect(scene, indices)
+        out = {f"box/{cid}": torch.from_numpy(np.asarray(rows, dtype=np.int64)) for cid, rows in found.boxes.items()}
+        if found.candidates is not None:
+            out["cand/count"] = torch.tensor([len(rows) for rows in found.candidates], dtype=torch.int64)
+            out["cand/boxes"] = torch.from_numpy(np.concatenate([np.asarray(r, dtype=np.int64).reshape(-1, 4) for r in found.candidates] or [np.zeros((0, 4), np.int64)]))
+        out["frames"] = torch.tensor(indices, dtype=torch.int64)
+        return out
+
+    tensors = ctx.cached(scene.content_hash, detector.scene_identity(scene), params, compute)
+    boxes = {k[len("box/") :]: v.numpy() for k, v in tensors.items() if k.startswith("box/")}
+    candidates = None
+    if "cand/count" in tensors:
+        split = np.cumsum(tensors["cand/count"].numpy())[:-1]
+        candidates = np.split(tensors["cand/boxes"].numpy(), split)
+    return Detections(boxes=boxes, candidates=candidates)
+
+
 def definable_keys(name: str, characters: dict[int, Sequence[str]]) -> set[str]:
     """The story-level keys the annotations define: shared (some character in two scenes), non-shared, gap."""
     items = [(si, cid) for si, chars in characters.items() for cid in chars]
@@ -234,10 +261,9 @@ class CharacterConsistency(_PairMetric):
         }
 
         def compute() -> dict[str, torch.Tensor]:
+            found = scene_detections(scene, detector, indices, ctx)
             with ctx.timer("decode"):
                 frames = scene.frames
-            with ctx.timer("detect"):
-                found = detector.detect(scene, indices)
             height, width = frames.shape[1:3]
             counts = [0] * len(indices)
             result: dict[str, torch.Tensor] = {}
