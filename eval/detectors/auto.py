@@ -28,11 +28,11 @@ class AutoDetector(Detector):
 
     name = "auto"
 
-    def __init__(self, learned_path: str | Path | None = None, device: str | None = None, face_model: str = "hog") -> None:
+    def __init__(self, learned_path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1) -> None:
         from msvg_bench.eval.dlib_models import faces_available
 
         self.learned_path = learned_path if learned_path is not None else os.environ.get("MSVG_OWLVIT_DIR")
-        self.device, self.face_model = device, face_model
+        self.device, self.face_model, self.upsample = device, face_model, upsample
         from msvg_bench.eval.detectors.person import hog_people_missing
 
         self._faces_missing = faces_available()
@@ -41,7 +41,7 @@ class AutoDetector(Detector):
         if self.learned_path is not None:
             parts.append(self._learned().identity)
         if self._faces_missing is None:
-            parts.append(load_detector("face", model=face_model).identity)
+            parts.append(load_detector("face", model=face_model, upsample=upsample).identity)
         if self._people_missing is None:
             parts.append(load_detector("person").identity)
         self.identity = "auto[" + " > ".join(parts) + "]"
@@ -63,7 +63,7 @@ class AutoDetector(Detector):
         else:
             notes.append("learned: none configured (eval.detector_path or $MSVG_OWLVIT_DIR)")
         if self._faces_missing is None:
-            chain.append(load_detector("face", model=self.face_model))
+            chain.append(load_detector("face", model=self.face_model, upsample=self.upsample))
         else:
             notes.append(f"face: {self._faces_missing}")
         if self._people_missing is None:
@@ -86,6 +86,6 @@ class AutoDetector(Detector):
 
 
 @DETECTORS.register("auto")
-def auto(path: str | Path | None = None, device: str | None = None, face_model: str = "hog", **_: Any) -> Detector:
+def auto(path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1, **_: Any) -> Detector:
     """Annotated boxes, else a configured learned detector, else dlib faces, else OpenCV people; never the full frame."""
-    return AutoDetector(path, device, face_model)
+    return AutoDetector(path, device, face_model, upsample)

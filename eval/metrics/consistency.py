@@ -25,7 +25,8 @@ defines but no detector could measure (the characters were not found) are *unava
 reason, per story and per scene; there is never a whole-frame fallback (`full-frame` is an explicit,
 labelled scene-level proxy). Per-scene values: the mean cosine of the scene with the scenes it shares
 a setting (character) with; per-scene details: the detector used, detected vs annotated characters
-(median over sampled frames) and the characters not found; story details: per-character values.
+(median over sampled frames) and the characters not found; story details: per-character values and
+in how many scenes the detected count equals the annotated one (`count_match`).
 """
 
 from __future__ import annotations
@@ -358,6 +359,8 @@ class CharacterConsistency(_PairMetric):
             if si != sj and a == b:
                 per_character.setdefault(a, []).append(float(ea @ eb))
         details["per_character"] = {cid: sum(v) / len(v) for cid, v in sorted(per_character.items())}
+        matched = sum(1 for info in scene_details.values() if info["detected"] == info["annotated"])
+        details["count_match"] = {"scenes": matched, "of": len(scene_details)}  # detected == annotated characters
         out.details[self.name] = details
         if details["detector"] is None:
             reason = "no detector found the annotated characters (" + "; ".join(details["notes"]) + ")"

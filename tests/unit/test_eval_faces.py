@@ -126,6 +126,7 @@ def test_two_faces_in_one_scene_are_matched_to_their_characters(face) -> None:  
     # the contrast: the same face across scenes is closer than different faces
     assert values.story["face_consistency_gap"] > 0.1
     assert set(values.details["face_consistency"]["per_character"]) == {"astro", "lfw0"}
+    assert values.details["face_consistency"]["count_match"] == {"scenes": 5, "of": 5}
     assert not values.unavailable
 
 
