@@ -18,6 +18,9 @@ class SynthConfig(StrictModel):
     height: int = Field(64, ge=16, description="frame height in pixels")
     width: int = Field(96, ge=16, description="frame width in pixels")
     fps: float = Field(8.0, gt=0, description="frames per second of the written clips")
+    caption_register: Literal["reference", "described"] = Field(
+        "reference", description="captions: reference ('Actor 2 is skiing on the snow.') or described (looks in words)"
+    )
 
 
 class PrepareConfig(StrictModel):

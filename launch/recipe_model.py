@@ -320,6 +320,20 @@ class JointRecipe(Recipe):
             return [r"^decoupler\.", r"^transformer\."]
         return [r"^decoupler\.", r"^transformer\..*history_"]
 
+    def default_lr_multipliers(self, config: Config) -> dict[str, float]:
+        """The modules new to the backbone (decoupler, history weights) at `train.new_module_lr_multiplier`.
+
+        They start at zero (the history gate, the decoupler's output, adaLN-Zero history modulation), so
+        at a fine-tuning learning rate such as 2e-5 they would move too little to ever open the history path.
+        """
+        mult = config.train.new_module_lr_multiplier
+        return {} if mult == 1.0 else {r"^decoupler\.": mult, r"^transformer\..*history_": mult}
+
+    def monitor(self, model: nn.Module, config: Config) -> dict[str, float]:
+        """`train/history_gate_abs`: mean |per-head history gate| over the transformer's blocks."""
+        gates = [p.detach().float().abs().mean() for n, p in model.named_parameters() if n.endswith("history_gate") and p.numel()]
+        return {"train/history_gate_abs": float(sum(gates) / len(gates))} if gates else {}
+
     def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
         """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
         history and no-history features (computed once here by the frozen extractor)."""
