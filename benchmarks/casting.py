@@ -22,8 +22,16 @@ import numpy as np
 from msvg_bench.benchmarks.world import ACTIONS, SETTING_VARIANTS, SETTINGS, Character
 from msvg_bench.seeding import derive_seed
 
-REGISTERS: tuple[str, ...] = ("reference", "described")
-"""Caption registers: reference (names only) and described (appearance spelled out)."""
+REGISTERS: tuple[str, ...] = ("reference", "described", "mixed")
+"""Caption registers: reference (names only), described (appearance spelled out), and mixed
+(training data: even stories reference, odd stories described)."""
+
+
+def story_register(register: str, story_index: int) -> str:
+    """The register story `story_index` is captioned in (`mixed` alternates, starting with reference)."""
+    if register == "mixed":
+        return "described" if story_index % 2 else "reference"
+    return register
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.90, 0.10, 0.12),

@@ -127,6 +127,7 @@ def read_suite_file(path: Path) -> Suite:
 
 def synthetic_stories(params: dict[str, Any]) -> list[Story]:
     """The synthetic suite's prompts and annotations, planned without drawing."""
+    from msvg_bench.benchmarks.casting import story_register
     from msvg_bench.benchmarks.synth import clip_name, plan_story, scene_caption, story_cast, story_id
 
     stories = []
@@ -136,11 +137,12 @@ def synthetic_stories(params: dict[str, Any]) -> list[Story]:
         cast = story_cast(plan, i, int(params["seed"]))
         sid = story_id(i)
         scenes = tuple(
-            Scene(f"videos/{sid}/{clip_name(j)}", scene_caption(p, cast, register), float(params["fps"]), int(params["frames"]),
+            Scene(f"videos/{sid}/{clip_name(j)}", scene_caption(p, cast, story_register(register, i)), float(params["fps"]),
+                  int(params["frames"]),
                   p.setting, tuple(p.characters))
             for j, p in enumerate(plan)
         )
-        meta = {"source": "synth", "pattern": pattern, "register": register, "cast": cast.to_json()}
+        meta = {"source": "synth", "pattern": pattern, "register": story_register(register, i), "cast": cast.to_json()}
         stories.append(Story(sid, scenes, None, meta))
     return stories
 

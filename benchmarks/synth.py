@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from msvg_bench.benchmarks.casting import REGISTERS, StoryCast, cast_story, described_caption
+from msvg_bench.benchmarks.casting import REGISTERS, StoryCast, cast_story, described_caption, story_register
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, SceneSpec, caption, compatible_actions, render_scene
 from msvg_bench.seeding import derive_seed
@@ -130,7 +130,7 @@ def story_cast(plan: list[PlannedScene], story_index: int, seed: int) -> StoryCa
 
 
 def scene_caption(plan: PlannedScene, cast: StoryCast, register: str) -> str:
-    """The prompt of a planned scene in `register` (reference: names only; described: looks in words)."""
+    """The prompt of a planned scene in `register` (reference: names only; described: looks and light in words)."""
     if register == "reference":
         return plan.caption
     return described_caption(plan.setting, cast.variants[plan.setting], cast.characters(plan.characters), plan.action)
@@ -151,7 +151,8 @@ def synthesize(
     """Draw `stories` stories of `scenes` scenes and write them in the data format under `out_dir`.
 
     Writes `videos/<id>/scene_NN.mp4` (H.264), `prompts/<id>.json` and `manifest.jsonl` (with
-    `setting` / `characters` annotations and the pattern and actions in each story's `meta`); with
+    `setting` / `characters` annotations and the pattern, actions, caption register and casting —
+    each role's look id and each setting's variant — in each story's `meta`); with
     `boxes`, also each clip's per-frame character boxes as `<clip>.boxes.json`
     (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
@@ -183,11 +184,11 @@ def synthesize(
                 if boxes:
                     atomic_write_json((root / rel).with_suffix(".boxes.json"),
                                       {cid: b.tolist() for cid, b in rendered.boxes.items()}, indent=None)
-                scene_list.append(Scene(rel, scene_caption(planned, cast, register), float(fps), frames, planned.setting,
-                                        planned.characters))
+                scene_list.append(Scene(rel, scene_caption(planned, cast, story_register(register, i)), float(fps), frames,
+                                        planned.setting, planned.characters))
                 bar.advance(task)
             meta = {"source": "synth", "synth_version": SYNTH_VERSION, "seed": seed, "pattern": pattern,
-                    "actions": [p.action for p in plan], "register": register, "cast": cast.to_json()}
+                    "actions": [p.action for p in plan], "register": story_register(register, i), "cast": cast.to_json()}
             story = Story(sid, tuple(scene_list), root, meta)
             atomic_write_json(root / "prompts" / f"{sid}.json", {prompts_key(sid, s.path): s.caption for s in scene_list})
             result.append(story)

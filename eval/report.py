@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
     from msvg_bench.eval.results import Results
 
+WORLD_TRAINED_NOTE = "WORLD-TRAINED: encoders trained on the synthetic story world; semantic inside that world only."
 NON_SEMANTIC_NOTE = (
     "NON-SEMANTIC: random-init or handcrafted encoders/backends were used; these numbers test plumbing "
     "and appearance, not meaning. Provide real weights (see docs) for semantic scores."
@@ -39,6 +40,8 @@ def results_table(results: Results) -> Any:
             table.add_row(key, _fmt(agg.mean), _fmt(agg.std), str(agg.n), "↑" if info.higher_is_better else "↓", component)
     ok = sum(1 for s in results.stories if s.status == "ok")
     table.caption = f"{ok} of {len(results.stories)} stories scored" + (f"; {NON_SEMANTIC_NOTE}" if results.non_semantic else "")
+    if any(d.get("kind") == "world-trained" for d in results.encoders.values()):
+        table.caption += f"; {WORLD_TRAINED_NOTE}"
     return table
 
 

@@ -374,13 +374,9 @@ class JointRecipe(Recipe):
         generators: list[torch.Generator],
         config: Config,
     ) -> torch.Tensor:
-        """Mean of the stage-2 loss of each sample, each drawn from that sample's own generator."""
+        """The stage-2 loss of the micro-batch in one forward, each sample's draws from its own generator."""
         keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features")
-        losses = []
-        for i, generator in enumerate(generators):
-            sample = {k: batch[k][i : i + 1] for k in keys}
-            losses.append(model(sample, generator))
-        return sum(losses) / len(losses)
+        return model({k: batch[k] for k in keys}, list(generators))
 
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """diffusers' block-level checkpointing in the transformer."""

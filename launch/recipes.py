@@ -94,7 +94,7 @@ class Recipe:
 
 
 RECIPES: Registry[type[Recipe]] = Registry("training recipe")
-BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model",)
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model", "msvg_bench.launch.recipe_world")
 
 
 def get_recipe(name: str) -> Recipe:

@@ -75,6 +75,8 @@ class StoryGenerator:
     def encoder(self) -> Any:
         """The history frame encoder (`model.history_encoder`)."""
         if self._encoder is None:
+            from msvg_bench.benchmarks.precompute import load_history_encoder
+
             self._encoder = load_history_encoder(self.model_cfg)
         return self._encoder
 
@@ -308,21 +310,6 @@ def streaming_hook(
         return out
 
     return hook
-
-
-def load_history_encoder(model_cfg: Any) -> Any:
-    """The frame encoder named by `model.history_encoder` (CLIP4Clip from `model.clip4clip_dir` when set)."""
-    from msvg_bench.eval.encoders import load_encoder
-
-    options: dict[str, Any] = {}
-    if model_cfg.history_encoder == "clip4clip" and model_cfg.clip4clip_dir is not None:
-        options["path"] = model_cfg.clip4clip_dir
-    encoder = load_encoder(model_cfg.history_encoder, **options)
-    if int(encoder.dim) != model_cfg.history_dim:
-        raise ConfigError(
-            f"model.history_dim={model_cfg.history_dim} but encoder {model_cfg.history_encoder!r} gives {encoder.dim}-d embeddings"
-        )
-    return encoder
 
 
 _GENERATORS: dict[str, StoryGenerator] = {}

@@ -6,8 +6,10 @@ same compression, same `encode(...).latent_dist` / `decode(...).sample` interfac
 the pipelines read (`block_out_channels`, `temporal_compression_ratio`, `scaling_factor`,
 `latent_channels`) — but replaces the causal 3D convolutions, which take tens of seconds a step on
 two CPU cores at 64x64, by a 2D residual network over each group's 4 frames stacked as channels
-(frame 0 is repeated 4 times, like the causal padding of CogVideoX's first latent frame). Each
-latent frame therefore sees exactly the frames CogVideoX's latent frame covers.
+(frame 0 is repeated 4 times, like the causal padding of CogVideoX's first latent frame), with a
+4x4 patchify stem and a pixel-shuffle head so that no layer runs at full resolution. Each latent
+frame therefore sees exactly the frames CogVideoX's latent frame covers. `block_out_channels` keeps
+four entries (the pipelines derive the 8x spatial factor from its length); the first is unused.
 """
 
 from __future__ import annotations
@@ -34,23 +36,22 @@ class _ResBlock(nn.Module):
 
 
 def _encoder(in_channels: int, widths: tuple[int, ...], out_channels: int, groups: int) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1)]
-    for i, width in enumerate(widths):
-        layers.append(_ResBlock(width, groups))
-        if i + 1 < len(widths):
-            layers.append(nn.Conv2d(width, widths[i + 1], 3, stride=2, padding=1))
-    layers += [nn.GroupNorm(groups, widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], out_channels, 3, padding=1)]
+    """4x4 patchify stem to widths[1] at 1/4 resolution, residual stages, one stride-2 step to 1/8."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[1], 4, stride=4), _ResBlock(widths[1], groups),
+                               nn.Conv2d(widths[1], widths[2], 3, stride=2, padding=1), _ResBlock(widths[2], groups),
+                               nn.Conv2d(widths[2], widths[3], 3, padding=1), _ResBlock(widths[3], groups),
+                               nn.GroupNorm(groups, widths[3]), nn.SiLU(), nn.Conv2d(widths[3], out_channels, 3, padding=1)]
     return nn.Sequential(*layers)
 
 
 def _decoder(in_channels: int, widths: tuple[int, ...], out_channels: int, groups: int) -> nn.Sequential:
-    rev = tuple(reversed(widths))
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, rev[0], 3, padding=1)]
-    for i, width in enumerate(rev):
-        layers.append(_ResBlock(width, groups))
-        if i + 1 < len(rev):
-            layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(width, rev[i + 1], 3, padding=1)]
-    layers += [nn.GroupNorm(groups, rev[-1]), nn.SiLU(), nn.Conv2d(rev[-1], out_channels, 3, padding=1)]
+    """The mirror of `_encoder`: residual stages at 1/8 and 1/4, then a 4x4 pixel-shuffle head."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[3], 3, padding=1), _ResBlock(widths[3], groups),
+                               nn.Conv2d(widths[3], widths[2], 3, padding=1), _ResBlock(widths[2], groups),
+                               nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(widths[2], widths[1], 3, padding=1),
+                               _ResBlock(widths[1], groups),
+                               nn.GroupNorm(groups, widths[1]), nn.SiLU(),
+                               nn.Conv2d(widths[1], out_channels * 16, 3, padding=1), nn.PixelShuffle(4)]
     return nn.Sequential(*layers)
 
 
@@ -68,7 +69,7 @@ class WorldVAE(ModelMixin, ConfigMixin):
         self,
         in_channels: int = 3,
         out_channels: int = 3,
-        block_out_channels: tuple[int, ...] = (32, 48, 64, 96),
+        block_out_channels: tuple[int, ...] = (32, 64, 96, 128),
         latent_channels: int = 16,
         norm_num_groups: int = 8,
         temporal_compression_ratio: int = 4,
@@ -110,18 +111,18 @@ class WorldVAE(ModelMixin, ConfigMixin):
         video = torch.cat([first, rest], dim=1).permute(0, 2, 1, 3, 4)
         return DecoderOutput(sample=video) if return_dict else (video,)
 
-    def reconstruction_loss(self, video: torch.Tensor, kl_weight: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """L1 + MSE of the reconstruction from a posterior sample, plus `kl_weight` x KL (training objective).
+    def forward(self, video: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
+        """Training objective: L1 + MSE of the reconstruction from the posterior mean, plus `kl_weight` x KL.
 
-        Group 0's 4 outputs are all trained towards frame 0 (decode averages them).
+        The decoder reads the posterior mean, the latent the pipelines encode with (`latent_dist.mode()`):
+        the KL term only keeps the latent scale bounded. Group 0's 4 outputs are all trained towards
+        frame 0 (decode averages them).
         """
         dist = self.encode(video).latent_dist
-        noise = torch.randn(dist.mean.shape, generator=generator, device="cpu").to(dist.mean)
-        z = dist.mean + dist.std * noise
-        b, c = z.shape[:2]
-        g = self.config.temporal_compression_ratio
+        z = dist.mean
+        c = z.shape[1]
         target = self._groups(video)
         pred = self.decoder(z.permute(0, 2, 1, 3, 4).reshape(-1, c, *z.shape[-2:]))
         recon = F.l1_loss(pred, target) + F.mse_loss(pred, target)
-        kl = dist.kl().mean() / (c * g)
+        kl = dist.kl().mean() / (c * self.config.temporal_compression_ratio)
         return recon + kl_weight * kl
