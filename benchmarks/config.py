@@ -18,6 +18,12 @@ class SynthConfig(StrictModel):
     height: int = Field(64, ge=16, description="frame height in pixels")
     width: int = Field(96, ge=16, description="frame width in pixels")
     fps: float = Field(8.0, gt=0, description="frames per second of the written clips")
+    caption_register: Literal["reference", "described", "mixed"] = Field(
+        "reference",
+        description="captions: reference ('Actor 2 is skiing on the snow.'), described (looks in words), or mixed "
+        "(alternating by story)",
+    )
+    boxes: bool = Field(False, description="also write each clip's per-frame character boxes (<clip>.boxes.json)")
 
 
 class PrepareConfig(StrictModel):
@@ -62,5 +68,6 @@ def resolve_cache_dir(data: DataConfig, root: Path | None = None) -> Path:
 
 DATA_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"synth": {"frames": 25, "height": 64, "width": 96}},
+    "world": {"synth": {"frames": 9, "height": 64, "width": 64}},
     "cogvideox-2b": {"synth": {"frames": 49, "height": 480, "width": 720}},
 }

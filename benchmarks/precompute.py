@@ -204,16 +204,23 @@ class ModelEncoders(CacheEncoders):
 
 
 def load_history_encoder(model_cfg: ModelConfig) -> Any:
-    """The frame encoder named by `model_cfg.history_encoder` (with `clip4clip_dir` when it is set)."""
+    """The frame encoder named by `model_cfg.history_encoder` (CLIP4Clip from `clip4clip_dir`, the world
+    CLIP from `world_dir/clip`), checked to give `history_dim`-wide embeddings."""
+    from msvg_bench.errors import ConfigError
     from msvg_bench.eval.encoders import load_encoder
 
     name = getattr(model_cfg, "history_encoder", None) or ("tiny-random" if model_cfg.source == "tiny" else "clip4clip")
     options: dict[str, Any] = {}
     if name == "clip4clip" and getattr(model_cfg, "clip4clip_dir", None) is not None:
         options["path"] = model_cfg.clip4clip_dir
+    if name == "world-clip" and getattr(model_cfg, "world_dir", None) is not None:
+        options["path"] = Path(model_cfg.world_dir) / "clip"
     if name != "appearance-hist":  # the weight-free descriptor runs on the CPU only
         options["device"] = model_cfg.device
-    return load_encoder(name, **options)
+    encoder = load_encoder(name, **options)
+    if int(encoder.dim) != model_cfg.history_dim:
+        raise ConfigError(f"model.history_dim={model_cfg.history_dim} but encoder {name!r} gives {encoder.dim}-d embeddings")
+    return encoder
 
 
 def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:

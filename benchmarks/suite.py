@@ -6,7 +6,7 @@ A suite file is JSON under `benchmarks/suites/` (or any path given to `load_suit
                     "scenes": [{"caption", "setting", "characters"}]}]}` — prompts to generate from
                     (or to match against `--videos`).
 - kind `synthetic`: `{"name", "version", "kind": "synthetic", "description", "params": {"stories",
-                    "scenes", "frames", "height", "width", "seed", "fps"}}` — the synthetic story world
+                    "scenes", "frames", "height", "width", "seed", "fps", "register"?}}` — the synthetic story world
                     (`msvg_bench.benchmarks.synth`). Its reference videos are drawn by `materialize`,
                     with each clip's character boxes written beside it (`<clip>.boxes.json`), so the
                     ground truth of shared settings and characters is known exactly.
@@ -30,6 +30,7 @@ SUITES: Registry[Path] = Registry("suite")
 """Suite files by suite name."""
 
 SYNTH_PARAM_KEYS = ("stories", "scenes", "frames", "height", "width", "seed", "fps")
+SYNTH_OPTIONAL_KEYS = ("register",)  # reference (default) | described
 
 
 @dataclass
@@ -84,13 +85,14 @@ class Suite:
 def write_synthetic_boxes(stories: list[Story], params: dict[str, Any]) -> None:
     """Write each synthetic clip's per-frame character boxes as `<clip>.boxes.json` (re-drawn from its spec)."""
     from msvg_bench.atomic import atomic_write_json
-    from msvg_bench.benchmarks.synth import plan_story, scene_spec
+    from msvg_bench.benchmarks.synth import plan_story, scene_spec, story_cast
     from msvg_bench.benchmarks.world import render_scene
 
     for story_index, story in enumerate(stories):
         _, plan = plan_story(story_index, len(story.scenes), params["seed"])
+        cast = story_cast(plan, story_index, params["seed"])
         for j, planned in enumerate(plan):
-            spec = scene_spec(planned, story_index, j, params["frames"], params["height"], params["width"], params["seed"])
+            spec = scene_spec(planned, story_index, j, params["frames"], params["height"], params["width"], params["seed"], cast)
             boxes = render_scene(spec).boxes
             atomic_write_json(story.clip_path(j).with_suffix(".boxes.json"), {k: v.tolist() for k, v in boxes.items()}, indent=None)
 
@@ -125,17 +127,23 @@ def read_suite_file(path: Path) -> Suite:
 
 def synthetic_stories(params: dict[str, Any]) -> list[Story]:
     """The synthetic suite's prompts and annotations, planned without drawing."""
-    from msvg_bench.benchmarks.synth import clip_name, plan_story, story_id
+    from msvg_bench.benchmarks.casting import story_register
+    from msvg_bench.benchmarks.synth import clip_name, plan_story, scene_caption, story_cast, story_id
 
     stories = []
+    register = params.get("register", "reference")
     for i in range(int(params["stories"])):
         pattern, plan = plan_story(i, int(params["scenes"]), int(params["seed"]))
+        cast = story_cast(plan, i, int(params["seed"]))
         sid = story_id(i)
         scenes = tuple(
-            Scene(f"videos/{sid}/{clip_name(j)}", p.caption, float(params["fps"]), int(params["frames"]), p.setting, tuple(p.characters))
+            Scene(f"videos/{sid}/{clip_name(j)}", scene_caption(p, cast, story_register(register, i)), float(params["fps"]),
+                  int(params["frames"]),
+                  p.setting, tuple(p.characters))
             for j, p in enumerate(plan)
         )
-        stories.append(Story(sid, scenes, None, {"source": "synth", "pattern": pattern}))
+        meta = {"source": "synth", "pattern": pattern, "register": story_register(register, i), "cast": cast.to_json()}
+        stories.append(Story(sid, scenes, None, meta))
     return stories
 
 

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from msvg_bench.benchmarks.casting import REGISTERS, StoryCast, cast_story, described_caption, story_register
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, SceneSpec, caption, compatible_actions, render_scene
 from msvg_bench.seeding import derive_seed
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 """Bump when drawing changes so caches and results keyed on synthetic data are not mixed up."""
 
 BRIEF_PATTERN: tuple[tuple[str, str, str], ...] = (
@@ -116,10 +117,23 @@ def clip_name(scene_index: int) -> str:
 
 
 def scene_spec(plan: PlannedScene, story_index: int, scene_index: int, frames: int, height: int, width: int,
-               seed: int) -> SceneSpec:
-    """The full drawing spec of one planned scene."""
+               seed: int, cast: StoryCast | None = None) -> SceneSpec:
+    """The full drawing spec of one planned scene (with `cast`: the story's looks and setting variant)."""
+    extra = {} if cast is None else {"variant": cast.variants[plan.setting], "looks": cast.characters(plan.characters)}
     return SceneSpec(plan.setting, plan.characters, plan.action, frames, height, width,
-                     derive_seed(seed, "synth", story_index, "scene", scene_index) % (2**32))
+                     derive_seed(seed, "synth", story_index, "scene", scene_index) % (2**32), **extra)
+
+
+def story_cast(plan: list[PlannedScene], story_index: int, seed: int) -> StoryCast:
+    """The story's casting: a look for every role its plan uses, a variant for every setting class."""
+    return cast_story(seed, story_index, [c for p in plan for c in p.characters])
+
+
+def scene_caption(plan: PlannedScene, cast: StoryCast, register: str) -> str:
+    """The prompt of a planned scene in `register` (reference: names only; described: looks and light in words)."""
+    if register == "reference":
+        return plan.caption
+    return described_caption(plan.setting, cast.variants[plan.setting], cast.characters(plan.characters), plan.action)
 
 
 def synthesize(
@@ -132,11 +146,13 @@ def synthesize(
     seed: int = 0,
     fps: float = 8.0,
     boxes: bool = False,
+    register: str = "reference",
 ) -> list[Story]:
     """Draw `stories` stories of `scenes` scenes and write them in the data format under `out_dir`.
 
     Writes `videos/<id>/scene_NN.mp4` (H.264), `prompts/<id>.json` and `manifest.jsonl` (with
-    `setting` / `characters` annotations and the pattern and actions in each story's `meta`); with
+    `setting` / `characters` annotations and the pattern, actions, caption register and casting —
+    each role's look id and each setting's variant — in each story's `meta`); with
     `boxes`, also each clip's per-frame character boxes as `<clip>.boxes.json`
     (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
@@ -148,6 +164,8 @@ def synthesize(
 
     if stories < 1 or scenes < 1 or frames < 1:
         raise DataError(f"synth needs at least 1 story, scene and frame (got {stories}, {scenes}, {frames})")
+    if register not in REGISTERS:
+        raise DataError(f"unknown caption register {register!r}; choose from {list(REGISTERS)}")
     if height < 16 or width < 16:
         raise DataError(f"synth frames must be at least 16x16 pixels (got {height}x{width})")
     root = Path(out_dir)
@@ -157,18 +175,20 @@ def synthesize(
         for i in range(stories):
             sid = story_id(i)
             pattern, plan = plan_story(i, scenes, seed)
+            cast = story_cast(plan, i, seed)
             scene_list: list[Scene] = []
             for j, planned in enumerate(plan):
                 rel = f"videos/{sid}/{clip_name(j)}"
-                rendered = render_scene(scene_spec(planned, i, j, frames, height, width, seed))
+                rendered = render_scene(scene_spec(planned, i, j, frames, height, width, seed, cast))
                 write_video(root / rel, rendered.frames, fps)
                 if boxes:
                     atomic_write_json((root / rel).with_suffix(".boxes.json"),
                                       {cid: b.tolist() for cid, b in rendered.boxes.items()}, indent=None)
-                scene_list.append(Scene(rel, planned.caption, float(fps), frames, planned.setting, planned.characters))
+                scene_list.append(Scene(rel, scene_caption(planned, cast, story_register(register, i)), float(fps), frames,
+                                        planned.setting, planned.characters))
                 bar.advance(task)
             meta = {"source": "synth", "synth_version": SYNTH_VERSION, "seed": seed, "pattern": pattern,
-                    "actions": [p.action for p in plan]}
+                    "actions": [p.action for p in plan], "register": story_register(register, i), "cast": cast.to_json()}
             story = Story(sid, tuple(scene_list), root, meta)
             atomic_write_json(root / "prompts" / f"{sid}.json", {prompts_key(sid, s.path): s.caption for s in scene_list})
             result.append(story)

@@ -171,10 +171,10 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def _draw_playground(h: int, w: int) -> np.ndarray:
+def _draw_playground(h: int, w: int, layout: int = 0) -> np.ndarray:
     img = _vertical_gradient(h, w, (0.45, 0.68, 0.95), (0.75, 0.87, 0.98), 0, 0.3 * h)
     horizon = 0.3 * h
-    noise = _value_noise(h, w, max(2.0, h / 20), 11)
+    noise = _value_noise(h, w, max(2.0, h / 20), 11 + 1000 * layout)
     grass = np.zeros((h, w, 3), np.float32)
     _, xx = _grid(h, w)
     stripe = ((xx // max(3.0, 0.14 * h)) % 2).astype(np.float32)[..., None]
@@ -202,9 +202,9 @@ def _draw_playground(h: int, w: int) -> np.ndarray:
     return img
 
 
-def _draw_snow(h: int, w: int) -> np.ndarray:
+def _draw_snow(h: int, w: int, layout: int = 0) -> np.ndarray:
     img = _vertical_gradient(h, w, (0.62, 0.70, 0.82), (0.86, 0.89, 0.94), 0, 0.35 * h)
-    rng = np.random.default_rng(21)
+    rng = np.random.default_rng(21 + 1000 * layout)
     for x in np.arange(-0.2 * h, w + 0.3 * h, 0.45 * h):  # mountains with snow caps
         peak = (0.08 + 0.1 * rng.random()) * h
         half = (0.3 + 0.15 * rng.random()) * h
@@ -212,7 +212,7 @@ def _draw_snow(h: int, w: int) -> np.ndarray:
         fill_triangle(img, (peak, x), peak + 0.08 * h, half * 0.08 / max((0.42 * h - peak) / h, 0.05), (0.97, 0.97, 1.0))
     yy, xx = _grid(h, w)
     slope = 0.4 * h + 0.06 * h * np.sin(xx / (0.9 * h))
-    noise = _value_noise(h, w, max(2.0, h / 12), 22)
+    noise = _value_noise(h, w, max(2.0, h / 12), 22 + 1000 * layout)
     snow = _rgb((0.93, 0.95, 1.0)) - (0.10 * noise)[..., None] * _rgb((1.0, 0.7, 0.2))
     shade = np.clip((yy - slope) / h, 0, 1)[..., None]
     snow = snow - 0.08 * shade
@@ -231,11 +231,11 @@ def _draw_snow(h: int, w: int) -> np.ndarray:
     return img
 
 
-def _draw_beach(h: int, w: int) -> np.ndarray:
+def _draw_beach(h: int, w: int, layout: int = 0) -> np.ndarray:
     img = _vertical_gradient(h, w, (0.20, 0.55, 0.95), (0.62, 0.84, 1.0), 0, 0.32 * h)
     fill_ellipse(img, 0.1 * h, 0.7 * w, 0.07 * h, 0.07 * h, (1.0, 0.95, 0.6))
     yy, xx = _grid(h, w)
-    noise = _value_noise(h, w, max(1.5, h / 30), 31)
+    noise = _value_noise(h, w, max(1.5, h / 30), 31 + 1000 * layout)
     sand = _rgb((0.93, 0.82, 0.58)) - (0.12 * noise)[..., None]
     sand_top = 0.56 * h + 0.02 * h * np.sin(xx / (0.35 * h))
     ground = yy >= sand_top
@@ -266,9 +266,9 @@ def _beach_sea(h: int, w: int, phase: float, x_offset: float, row0: int, row1: i
     return sea, mask
 
 
-def _draw_street(h: int, w: int) -> np.ndarray:
+def _draw_street(h: int, w: int, layout: int = 0) -> np.ndarray:
     img = _vertical_gradient(h, w, (0.55, 0.62, 0.72), (0.75, 0.78, 0.82), 0, 0.2 * h)
-    rng = np.random.default_rng(41)
+    rng = np.random.default_rng(41 + 1000 * layout)
     palette = [(0.62, 0.25, 0.20), (0.55, 0.55, 0.58), (0.78, 0.68, 0.50), (0.35, 0.38, 0.48), (0.70, 0.45, 0.30)]
     x = 0.0
     while x < w:
@@ -290,15 +290,15 @@ def _draw_street(h: int, w: int) -> np.ndarray:
     for lx in np.arange(0.2 * h, w, 0.9 * h):  # street lamps
         fill_rect(img, 0.3 * h, 0.7 * h, lx, lx + max(1.0, 0.02 * h), (0.15, 0.15, 0.15))
         fill_ellipse(img, 0.3 * h, lx + 0.01 * h, 0.03 * h, 0.05 * h, (1.0, 0.95, 0.7))
-    grain = _value_noise(h, w, max(1.5, h / 40), 42)  # weathered facades and asphalt
+    grain = _value_noise(h, w, max(1.5, h / 40), 42 + 1000 * layout)  # weathered facades and asphalt
     return img * (0.9 + 0.2 * grain)[..., None]
 
 
-def _draw_forest(h: int, w: int) -> np.ndarray:
-    noise = _value_noise(h, w, max(2.0, h / 10), 51)
+def _draw_forest(h: int, w: int, layout: int = 0) -> np.ndarray:
+    noise = _value_noise(h, w, max(2.0, h / 10), 51 + 1000 * layout)
     img = (_rgb((0.05, 0.22, 0.08)) + (0.18 * noise)[..., None] * _rgb((0.4, 1.0, 0.3))).astype(np.float32)
     img = np.broadcast_to(img, (h, w, 3)).copy()
-    rng = np.random.default_rng(52)
+    rng = np.random.default_rng(52 + 1000 * layout)
     for x in np.arange(0, w, 0.22 * h):  # trunks
         tw = (0.03 + 0.04 * rng.random()) * h
         xo = x + 0.1 * h * rng.random()
@@ -317,7 +317,7 @@ def _draw_forest(h: int, w: int) -> np.ndarray:
     return img
 
 
-def _draw_hall(h: int, w: int) -> np.ndarray:
+def _draw_hall(h: int, w: int, layout: int = 0) -> np.ndarray:
     img = np.empty((h, w, 3), np.float32)
     img[:] = _rgb((0.78, 0.72, 0.90))  # lavender walls
     fill_rect(img, 0, 0.08 * h, 0, w, (0.55, 0.52, 0.50))  # ceiling
@@ -331,7 +331,7 @@ def _draw_hall(h: int, w: int) -> np.ndarray:
         fill_rect(img, 0.32 * h, 0.33 * h + 0.5, wx, wx + 0.22 * h, (0.95, 0.95, 0.95))
     fill_rect(img, 0.58 * h, 0.62 * h, 0, w, (0.35, 0.22, 0.12))  # baseboard
     yy, xx = _grid(h, w)
-    noise = _value_noise(h, w, max(1.5, h / 25), 61)
+    noise = _value_noise(h, w, max(1.5, h / 25), 61 + 1000 * layout)
     floor = _rgb((0.80, 0.52, 0.26)) + (0.08 * noise - 0.04)[..., None]
     plank_h = max(2.0, 0.06 * h)
     row = ((yy - 0.62 * h) // plank_h).astype(int)
@@ -354,10 +354,36 @@ _SETTING_PAINTERS = {
 }
 
 
-@lru_cache(maxsize=32)
-def setting_canvas(setting_id: str, height: int, width: int) -> np.ndarray:
-    """The static background of a setting at (height, width), float32 in [0, 1] (read-only, cached)."""
-    canvas = np.clip(_SETTING_PAINTERS[setting_id](height, width), 0.0, 1.0).astype(np.float32)
+@dataclass(frozen=True)
+class Lighting:
+    """A setting variant's light: a per-channel gain and offset applied to the background, and its words."""
+
+    name: str
+    phrase: str  # how a described caption says it, e.g. "at dusk"
+    gain: RGB
+    offset: RGB
+
+
+SETTING_VARIANTS: tuple[Lighting, ...] = (
+    Lighting("sunny", "in the sun", (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)),
+    Lighting("dusk", "at dusk", (1.0, 0.66, 0.48), (0.06, 0.0, 0.03)),
+    Lighting("foggy", "in the fog", (0.45, 0.45, 0.45), (0.42, 0.43, 0.45)),
+    Lighting("night", "at night", (0.32, 0.38, 0.62), (0.0, 0.0, 0.02)),
+)
+"""Variants of every setting: variant v has its own layout (props, texture) and its own light."""
+
+
+@lru_cache(maxsize=64)
+def setting_canvas(setting_id: str, height: int, width: int, variant: int = 0) -> np.ndarray:
+    """The static background of a setting variant at (height, width), float32 in [0, 1] (read-only, cached).
+
+    Variant 0 is the setting's original look; variant v > 0 moves its props and textures (a layout
+    seed of its own) and relights it with `SETTING_VARIANTS[v]`.
+    """
+    light = SETTING_VARIANTS[variant]
+    painted = _SETTING_PAINTERS[setting_id](height, width, variant)
+    painted = painted * _rgb(light.gain) + _rgb(light.offset)
+    canvas = np.clip(painted, 0.0, 1.0).astype(np.float32)
     canvas.setflags(write=False)
     return canvas
 
@@ -577,6 +603,8 @@ class SceneSpec:
     height: int
     width: int
     seed: int
+    variant: int = 0  # index into SETTING_VARIANTS
+    looks: tuple[Character, ...] | None = None  # who plays each of `characters` (None: CHARACTERS[id])
 
 
 @dataclass(frozen=True)
@@ -597,7 +625,7 @@ def render_scene(spec: SceneSpec) -> RenderedScene:
     # shot-boundary detector could take for a cut)
     zoom = float(CAMERA_ZOOMS[int(rng.integers(len(CAMERA_ZOOMS)))])
     canvas_h, canvas_w = round(h * zoom), round((2 * w + h) * zoom)
-    canvas = setting_canvas(spec.setting, canvas_h, canvas_w)
+    canvas = setting_canvas(spec.setting, canvas_h, canvas_w, spec.variant)
     top = int(round(setting.ground * (canvas_h - h)))
     pan = float(rng.uniform(0.003, 0.012) * h) * float(rng.choice([-1.0, 1.0]))  # pixels per frame
     travel = abs(pan) * (frames_n - 1)
@@ -640,7 +668,8 @@ def render_scene(spec: SceneSpec) -> RenderedScene:
         for k, cid in enumerate(spec.characters):
             pose = pose_at(spec.action, t, float(phases[k]))
             x = starts[k] + direction * speed * t
-            boxes[cid][t] = draw_character(frame, CHARACTERS[cid], x, feet_y, height_px, pose, direction)
+            look = CHARACTERS[cid] if spec.looks is None else spec.looks[k]
+            boxes[cid][t] = draw_character(frame, look, x, feet_y, height_px, pose, direction)
         light = gain * (1.0 + flicker_amp * math.sin(2 * math.pi * flicker_freq * t + flicker_phase))
         out[t] = np.clip((frame * light + tint) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return RenderedScene(out, boxes)

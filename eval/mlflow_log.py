@@ -28,6 +28,8 @@ def eval_tags(results: Results) -> dict[str, str]:
     }
     for role, description in results.encoders.items():
         tags[f"msvg.encoder.{role}"] = str(description.get("identity"))
+        if description.get("kind"):  # learned, world-trained, random-init or handcrafted
+            tags[f"msvg.encoder_kind.{role}"] = str(description["kind"])
     tags.update(unavailable_tags(results))
     return tags
 

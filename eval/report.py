@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
     from msvg_bench.eval.results import Results
 
+WORLD_TRAINED_NOTE = "WORLD-TRAINED: encoders trained on the synthetic story world; semantic inside that world only."
 NON_SEMANTIC_NOTE = (
     "NON-SEMANTIC: random-init or handcrafted encoders/backends were used; these numbers test plumbing "
     "and appearance, not meaning. Provide real weights (see docs) for semantic scores."
@@ -47,6 +48,8 @@ def results_table(results: Results) -> Any:
     if results.non_semantic:
         notes.append(NON_SEMANTIC_NOTE)
     table.caption = "; ".join(notes)
+    if any(d.get("kind") == "world-trained" for d in results.encoders.values()):
+        table.caption += f"; {WORLD_TRAINED_NOTE}"
     return table
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from msvg_bench.benchmarks.config import DATA_PRESETS, DataConfig
 from msvg_bench.errors import ConfigError
@@ -43,9 +43,16 @@ class Config(StrictModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
+    @model_validator(mode="after")
+    def _world_encoder_paths(self) -> Config:
+        """With `model.world_dir`, the `world-clip` encoder loads from its `clip/` unless a path is given."""
+        if self.model.world_dir is not None and "world-clip" not in self.eval.encoder_paths:
+            self.eval.encoder_paths["world-clip"] = Path(self.model.world_dir) / "clip"
+        return self
+
 
 PRESETS: Registry[dict[str, Any]] = Registry("preset")
-for _name in ("tiny", "cogvideox-2b"):
+for _name in ("tiny", "world", "cogvideox-2b"):
     PRESETS.add(
         _name,
         {

@@ -241,7 +241,7 @@ def _runs_html(comparison: Comparison) -> str:
             f'<td class="text">{_esc(results.get("model_identity"))}</td>'
             f'<td class="text"><code>{_esc(results.get("config_hash"))}</code></td>'
             f'<td class="text">{_esc(results.get("seed"))}</td>'
-            f'<td class="text">{"random-init" if results.get("non_semantic") else "pretrained"}</td>'
+            f'<td class="text">{_esc(encoder_kinds(results))}</td>'
             "</tr>"
         )
     return (
@@ -249,6 +249,14 @@ def _runs_html(comparison: Comparison) -> str:
         + "".join(f'<th class="text">{name}</th>' for name in ("run", "id", "method", "suite", "model", "config hash", "seed", "encoders"))
         + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
+
+
+def encoder_kinds(results: dict) -> str:
+    """The kinds of a run's encoders (learned, world-trained, random-init, handcrafted), for the runs table."""
+    kinds = sorted({str(d["kind"]) for d in (results.get("encoders") or {}).values() if isinstance(d, dict) and d.get("kind")})
+    if kinds:
+        return ", ".join(kinds)
+    return "random-init" if results.get("non_semantic") else "pretrained"
 
 
 def _comparison_table_html(comparison: Comparison) -> str:

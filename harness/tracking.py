@@ -80,6 +80,11 @@ def validate_metric_name(name: str) -> str:
     return name
 
 
+def metric_safe(name: str) -> str:
+    """`name` with every character MLflow refuses in a metric key replaced by `_`."""
+    return re.sub(r"[^/\w.\- ]+", "_", name).strip("_") or "_"
+
+
 def param_value(value: Any) -> str:
     """A parameter value as MLflow stores it, cut to MLflow's length limit."""
     text = "None" if value is None else str(value)

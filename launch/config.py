@@ -39,6 +39,14 @@ class TrainConfig(StrictModel):
     )
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final lr / peak lr for linear and cosine")
     grad_clip: float = Field(1.0, ge=0, description="clip the global gradient norm (0: off)")
+    lr_multipliers: dict[str, float] | None = Field(
+        None,
+        description="regex (re.search on parameter names) -> lr multiplier of that parameter group; None: the "
+        "recipe's own (joint: new modules at new_module_lr_multiplier)",
+    )
+    new_module_lr_multiplier: float = Field(
+        1.0, gt=0, description="joint stage: lr multiplier of the modules new to the backbone (decoupler, history weights)"
+    )
     gradient_checkpointing: bool = Field(True, description="recompute activations in backward")
     trainable_patterns: list[str] | None = Field(
         None, description="regexes (re.search on parameter names) of the trainable set; None: the recipe's own"
@@ -76,10 +84,13 @@ class TrainConfig(StrictModel):
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3, "device": "cpu", "zero": 2},
+    "world": {"steps": 2000, "warmup_steps": 50, "lr": 5e-4, "new_module_lr_multiplier": 3.0, "device": "cpu", "zero": 2,
+              "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100},
     "cogvideox-2b": {
         "steps": 1000,
         "warmup_steps": 100,
         "lr": 2e-5,
+        "new_module_lr_multiplier": 50.0,
         "schedule": "constant",
         "checkpoint_every": 250,
         "init_timeout_s": 1800,

@@ -320,6 +320,20 @@ class JointRecipe(Recipe):
             return [r"^decoupler\.", r"^transformer\."]
         return [r"^decoupler\.", r"^transformer\..*history_"]
 
+    def default_lr_multipliers(self, config: Config) -> dict[str, float]:
+        """The modules new to the backbone (decoupler, history weights) at `train.new_module_lr_multiplier`.
+
+        They start at zero (the history gate, the decoupler's output, adaLN-Zero history modulation), so
+        at a fine-tuning learning rate such as 2e-5 they would move too little to ever open the history path.
+        """
+        mult = config.train.new_module_lr_multiplier
+        return {} if mult == 1.0 else {r"^decoupler\.": mult, r"^transformer\..*history_": mult}
+
+    def monitor(self, model: nn.Module, config: Config) -> dict[str, float]:
+        """`train/history_gate_abs`: mean |per-head history gate| over the transformer's blocks."""
+        gates = [p.detach().float().abs().mean() for n, p in model.named_parameters() if n.endswith("history_gate") and p.numel()]
+        return {"train/history_gate_abs": float(sum(gates) / len(gates))} if gates else {}
+
     def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
         """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
         history and no-history features (computed once here by the frozen extractor)."""
@@ -360,13 +374,9 @@ class JointRecipe(Recipe):
         generators: list[torch.Generator],
         config: Config,
     ) -> torch.Tensor:
-        """Mean of the stage-2 loss of each sample, each drawn from that sample's own generator."""
+        """The stage-2 loss of the micro-batch in one forward, each sample's draws from its own generator."""
         keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features")
-        losses = []
-        for i, generator in enumerate(generators):
-            sample = {k: batch[k][i : i + 1] for k in keys}
-            losses.append(model(sample, generator))
-        return sum(losses) / len(losses)
+        return model({k: batch[k] for k in keys}, list(generators))
 
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """diffusers' block-level checkpointing in the transformer."""

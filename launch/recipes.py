@@ -43,6 +43,14 @@ class Recipe:
         """Regexes selecting the trainable parameters of `build()`'s module by name."""
         return [".*"]
 
+    def default_lr_multipliers(self, config: Config) -> dict[str, float]:
+        """Regex -> learning-rate multiplier of parameter groups (`train.lr_multipliers` overrides; default: none)."""
+        return {}
+
+    def monitor(self, model: nn.Module, config: Config) -> dict[str, float]:
+        """Extra training metrics logged with the loss (cheap; called on every rank; default: none)."""
+        return {}
+
     def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
         """Required: the training samples (dicts of tensors of equal shapes per key)."""
         raise NotImplementedError
@@ -86,7 +94,7 @@ class Recipe:
 
 
 RECIPES: Registry[type[Recipe]] = Registry("training recipe")
-BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model",)
+BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model", "msvg_bench.launch.recipe_world")
 
 
 def get_recipe(name: str) -> Recipe:

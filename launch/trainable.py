@@ -51,3 +51,36 @@ def apply_trainable_patterns(module: nn.Module, patterns: list[str]) -> Trainabl
     if trainable == 0:
         raise ConfigError("train.trainable_patterns: no parameter is trainable")
     return TrainableCounts(trainable, frozen, trainable_tensors, frozen_tensors)
+
+
+def parameter_groups(module: nn.Module, base_lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """Optimizer parameter groups: trainable parameters matching a regex of `multipliers` train at
+    `base_lr x multiplier` (first matching pattern wins), the rest at `base_lr`.
+
+    Each group carries its `name` (the pattern, or `base`) and `lr_multiplier`; warmup and schedule
+    scale every group's lr by the same factor, so the ratios hold for the whole run. A pattern that
+    matches no trainable parameter is an error (a typo would otherwise silently train at `base_lr`).
+    """
+    try:
+        compiled = [(pattern, re.compile(pattern), float(mult)) for pattern, mult in multipliers.items()]
+    except re.error as exc:
+        raise ConfigError(f"train.lr_multipliers: invalid regex ({exc})") from None
+    for pattern, _, mult in compiled:
+        if mult <= 0:
+            raise ConfigError(f"train.lr_multipliers: {pattern!r} has multiplier {mult}; it must be > 0")
+    members: dict[str, list] = {"base": []}
+    members.update({pattern: [] for pattern, _, _ in compiled})
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        group = next((pattern for pattern, rx, _ in compiled if rx.search(name)), "base")
+        members[group].append(param)
+    unused = [pattern for pattern, _, _ in compiled if not members[pattern]]
+    if unused:
+        raise ConfigError(f"train.lr_multipliers: {', '.join(map(repr, unused))} match no trainable parameter")
+    factors = {"base": 1.0, **{pattern: mult for pattern, _, mult in compiled}}
+    return [
+        {"params": params, "lr": base_lr * factors[name], "name": name, "lr_multiplier": factors[name]}
+        for name, params in members.items()
+        if params
+    ]

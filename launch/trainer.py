@@ -130,7 +130,8 @@ def train(config: Config) -> TrainResult:
     from msvg_bench.launch.export import consolidated_state_dict
     from msvg_bench.launch.recipes import get_recipe
     from msvg_bench.launch.sampling import GlobalBatchSampler, lr_factor, micro_seed, sample_generators
-    from msvg_bench.launch.trainable import apply_trainable_patterns
+    from msvg_bench.launch.trainable import apply_trainable_patterns, parameter_groups
+    from msvg_bench.tracking import metric_safe
     from msvg_bench.progress import progress
     from msvg_bench.seeding import seed_everything
     from msvg_bench.tracking import start_run
@@ -187,9 +188,11 @@ def train(config: Config) -> TrainResult:
             lambda s: lr_factor(s, tc.warmup_steps, total_steps, tc.schedule, tc.min_lr_ratio),
         )
 
+    multipliers = tc.lr_multipliers if tc.lr_multipliers is not None else recipe.default_lr_multipliers(config)
+    groups = parameter_groups(model, tc.lr, multipliers)
     engine, _, _, _ = deepspeed.initialize(
         model=model,
-        model_parameters=[p for p in model.parameters() if p.requires_grad],
+        model_parameters=groups,
         config=ds_config,
         lr_scheduler=make_scheduler,
     )
@@ -253,7 +256,8 @@ def train(config: Config) -> TrainResult:
             for step in range(start_step, total_steps):
                 _maybe_inject_fault(rank, step + 1)
                 t0 = time.perf_counter()
-                lr_now = float(engine.optimizer.param_groups[0]["lr"])
+                group_lrs = {g.get("name", str(i)): float(g["lr"]) for i, g in enumerate(engine.optimizer.param_groups)}
+                lr_now = group_lrs.get("base", next(iter(group_lrs.values())))
                 loss_sum = torch.zeros((), dtype=torch.float64, device=device)
                 grad_norm: float | None = None
                 for micro in range(tc.grad_accum):
@@ -291,6 +295,8 @@ def train(config: Config) -> TrainResult:
                             "perf/samples_per_s": sampler.global_batch / step_s,
                             "perf/step_s": step_s,
                             "perf/peak_mem_gb": peak_memory_gb(device_kind),
+                            **{f"train/lr/{metric_safe(name)}": lr for name, lr in group_lrs.items() if name != "base"},
+                            **recipe.monitor(engine.module, config),
                         },
                         step=number,
                     )

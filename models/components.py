@@ -1,7 +1,8 @@
 """CogVideoX components: tokenizer, T5 text encoder, VAE, transformer (with history tokens), scheduler.
 
 `load_components(model_cfg, parts=...)` builds them from config in code (`source: tiny`, random-init
-with `init_seed`, seconds on CPU) or loads them from a local diffusers folder (`source: pretrained`,
+with `init_seed`, seconds on CPU; `source: world`, the same but with the story world's trained VAE
+from `world_dir`) or loads them from a local diffusers folder (`source: pretrained`,
 `model_dir` in the CogVideoX-2b layout). `encode_prompts` and `encode_video_latents` are the two
 encoders the trainer's cache and the pipelines use.
 """
@@ -129,14 +130,14 @@ def _pretrained_transformer_setting(model_cfg: ModelConfig, key: str) -> int:
 
 def text_length(model_cfg: ModelConfig) -> int:
     """Tokens per prompt for this config (226 for CogVideoX, `tiny_text_len` for the tiny preset)."""
-    if model_cfg.source == "tiny":
+    if model_cfg.source in ("tiny", "world"):
         return model_cfg.tiny_text_len
     return _pretrained_transformer_setting(model_cfg, "max_text_seq_length")
 
 
 def text_embed_dim(model_cfg: ModelConfig) -> int:
     """Width of the text-encoder embeddings (the transformer's text_embed_dim)."""
-    if model_cfg.source == "tiny":
+    if model_cfg.source in ("tiny", "world"):
         return model_cfg.tiny_text_dim
     return _pretrained_transformer_setting(model_cfg, "text_embed_dim")
 
@@ -148,12 +149,13 @@ def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
         raise ConfigError(
             f"model.height/width {model_cfg.height}x{model_cfg.width}: must be multiples of 16 (latent /8, patch 2)"
         )
+    channels = WORLD_LATENT_CHANNELS if model_cfg.source == "world" else 4
     return {
         "num_attention_heads": model_cfg.tiny_heads,
         "attention_head_dim": model_cfg.tiny_head_dim,
-        "in_channels": 4,
-        "out_channels": 4,
-        "time_embed_dim": 2,
+        "in_channels": channels,
+        "out_channels": channels,
+        "time_embed_dim": model_cfg.tiny_time_embed_dim,
         "text_embed_dim": model_cfg.tiny_text_dim,
         "num_layers": model_cfg.tiny_layers,
         "sample_width": latent_w,
@@ -163,6 +165,21 @@ def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
         "temporal_compression_ratio": 4,
         "max_text_seq_length": model_cfg.tiny_text_len,
     }
+
+
+WORLD_LATENT_CHANNELS = 16
+HOW_TO_GET_WORLD = "Train the world encoders with `msvg-bench demo --full` (or `train --stage world-vae` / `world-clip`) and set model.world_dir."
+
+
+def world_dir(model_cfg: ModelConfig) -> Path:
+    """The world encoders folder (`model.world_dir`), checked to hold `vae/` and `clip/`."""
+    if model_cfg.world_dir is None:
+        raise WeightsNotFoundError("the story world's VAE and CLIP", [], f"Set model.world_dir. {HOW_TO_GET_WORLD}")
+    root = Path(model_cfg.world_dir).expanduser()
+    missing = [root / part for part in ("vae", "clip") if not (root / part).is_dir()]
+    if missing:
+        raise WeightsNotFoundError("the story world's VAE and CLIP", missing, HOW_TO_GET_WORLD)
+    return root
 
 
 def tiny_vae_config() -> dict[str, Any]:
@@ -205,20 +222,27 @@ def tiny_t5_config(model_cfg: ModelConfig, vocab_size: int) -> Any:
 
 def model_identity(model_cfg: ModelConfig) -> str:
     """Identity of the weights (cache keys, results): preset geometry + seed, or folder + configs."""
-    if model_cfg.source == "tiny":
+    if model_cfg.source in ("tiny", "world"):
         spec = {
             "transformer": tiny_transformer_config(model_cfg),
-            "vae": tiny_vae_config(),
+            "vae": tiny_vae_config() if model_cfg.source == "tiny" else _world_vae_identity(model_cfg),
             "t5_dim": model_cfg.tiny_text_dim,
             "seed": model_cfg.init_seed,
         }
-        return f"tiny-cogvideox:{hash_json(spec)[:12]}"
+        return f"{model_cfg.source}-cogvideox:{hash_json(spec)[:12]}"
     root = _model_dir(model_cfg)
     configs = {}
     for part, name in (("transformer", "config.json"), ("vae", "config.json"), ("text_encoder", "config.json")):
         path = root / SUBFOLDERS[part] / name
         configs[part] = path.read_text(encoding="utf-8") if path.is_file() else None
     return f"cogvideox:{root.name}:{hash_json(configs)[:12]}"
+
+
+def _world_vae_identity(model_cfg: ModelConfig) -> str:
+    from msvg_bench.eval.encoders.base import weights_identity
+
+    folder = world_dir(model_cfg) / "vae"
+    return weights_identity(folder, [p.name for p in folder.iterdir()])
 
 
 def _model_dir(model_cfg: ModelConfig) -> Path:
@@ -256,7 +280,9 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
     device = resolve_device(model_cfg.device)
     dtype = torch_dtype(model_cfg.dtype)
     comps = Components(model_cfg=model_cfg, model_id=model_identity(model_cfg), device=device, dtype=dtype)
-    builder = _build_tiny if model_cfg.source == "tiny" else _load_pretrained
+    if model_cfg.source == "world":
+        world_dir(model_cfg)
+    builder = _load_pretrained if model_cfg.source == "pretrained" else _build_tiny
     for part in ALL_PARTS:
         if part in wanted:
             builder(comps, part)
@@ -300,6 +326,10 @@ def _build_tiny_part(comps: Components, part: str) -> None:
 
         _seeded(cfg.init_seed, part)
         comps.text_encoder = T5EncoderModel(tiny_t5_config(cfg, len(tiny_vocabulary())))
+    elif part == "vae" and cfg.source == "world":
+        from msvg_bench.models.world_vae import WorldVAE
+
+        comps.vae = WorldVAE.from_pretrained(str(world_dir(cfg) / "vae"))
     elif part == "vae":
         from diffusers import AutoencoderKLCogVideoX
 

@@ -13,7 +13,14 @@ from msvg_bench.schema import StrictModel
 class ModelConfig(StrictModel):
     """Which weights to use, the clip geometry, and the sizes of the multi-scene modules."""
 
-    source: Literal["tiny", "pretrained"] = Field("tiny", description="tiny: random-init from config; pretrained: local weights")
+    source: Literal["tiny", "world", "pretrained"] = Field(
+        "tiny",
+        description="tiny: random-init from config; world: transformer/T5 from config, VAE and frame encoder trained on "
+        "the story world (world_dir); pretrained: local weights",
+    )
+    world_dir: Path | None = Field(
+        None, description="world encoders folder (vae/ and clip/, written by the world recipe) for source=world"
+    )
     model_dir: Path | None = Field(None, description="CogVideoX diffusers folder (transformer/ vae/ text_encoder/ tokenizer/ scheduler/)")
     weights: Path | None = Field(
         None, description="trained multi-scene weights folder (written by train / models.export_weights); None: fresh init"
@@ -32,6 +39,7 @@ class ModelConfig(StrictModel):
     tiny_head_dim: int = Field(8, ge=1, description="tiny preset: transformer head width")
     tiny_text_dim: int = Field(32, ge=4, description="tiny preset: T5 width (= transformer text_embed_dim)")
     tiny_text_len: int = Field(16, ge=4, description="tiny preset: text tokens per prompt")
+    tiny_time_embed_dim: int = Field(2, ge=2, description="tiny preset: timestep embedding width")
     history_encoder: str = Field("tiny-random", description="frame encoder for history features (msvg_bench.eval.encoders name)")
     history_dim: int = Field(512, ge=1, description="per-frame embedding width of the history encoder")
     filter_threshold: float = Field(0.75, ge=-1.0, le=1.0, description="text filter: keep past tokens with cosine >= this")
@@ -91,6 +99,31 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
         "decoupler_dim": 32,
         "decoupler_heads": 4,
     },
+    "world": {
+        "source": "world",
+        "dtype": "fp32",
+        "device": "cpu",
+        "num_frames": 9,
+        "height": 64,
+        "width": 64,
+        "fps": 8,
+        "tiny_layers": 4,
+        "tiny_heads": 4,
+        "tiny_head_dim": 32,
+        "tiny_text_dim": 64,
+        "tiny_text_len": 48,
+        "tiny_time_embed_dim": 64,
+        "history_encoder": "world-clip",
+        "history_dim": 128,
+        "filter_threshold": 0.75,
+        "max_history_tokens": 16,
+        "max_history_frames": 9,
+        "extractor_dim": 128,
+        "extractor_layers": 2,
+        "extractor_heads": 4,
+        "decoupler_dim": 128,
+        "decoupler_heads": 4,
+    },
     "cogvideox-2b": {
         "source": "pretrained",
         "dtype": "bf16",
@@ -113,5 +146,6 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 
 GENERATE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"num_inference_steps": 4},
+    "world": {"num_inference_steps": 20},
     "cogvideox-2b": {"num_inference_steps": 50},
 }

@@ -148,7 +148,7 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
 
     from msvg_bench.errors import WeightsNotFoundError
 
-    if model_cfg.source == "tiny" and model_cfg.mixer_dir is None:
+    if model_cfg.source in ("tiny", "world") and model_cfg.mixer_dir is None:
         config = CLIPVisionConfig(
             hidden_size=model_cfg.extractor_dim,
             intermediate_size=4 * model_cfg.extractor_dim,

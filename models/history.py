@@ -2,7 +2,7 @@
 
 A story's scene i is predicted from scenes 0..i-1. For each earlier scene we keep (from caches,
 never by re-reading videos): its prompt's text-encoder embeddings, the text filter's token
-embeddings and validity mask (`SceneText`), and its per-frame embeddings from the history encoder
+embeddings and content-token mask (`SceneText`), and its per-frame embeddings from the history encoder
 ([T, C], L2-normalised). `history_sample` runs the text filter and caps history exactly as in
 training; `collate_history` pads samples into one `HistoryBatch`.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from msvg_bench.models.extractor import HistoryBatch
-from msvg_bench.models.text_filter import KeptTokens, select_history_tokens, special_token_mask
+from msvg_bench.models.text_filter import KeptTokens, content_token_mask, select_history_tokens
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def encode_scene_texts(components: Any, prompts: Sequence[str], filter_embedding
         filter_embeds = encoder.get_input_embeddings()(tokens["input_ids"])
     else:
         filter_embeds = embeds
-    valid = tokens["attention_mask"].bool() & ~special_token_mask(tokens["input_ids"], components.tokenizer)
+    valid = tokens["attention_mask"].bool() & content_token_mask(tokens["input_ids"], components.tokenizer)
     return [SceneText(embeds[i], filter_embeds[i].float(), valid[i]) for i in range(len(prompts))]
 
 
@@ -142,5 +142,5 @@ def scene_text_from_cache(components: Any, entry: dict[str, torch.Tensor], filte
         filter_embeds = components.text_encoder.get_input_embeddings()(ids).float()
     else:
         filter_embeds = embeds.float()
-    valid = entry["attention_mask"].to(components.device).bool() & ~special_token_mask(ids[None], components.tokenizer)[0]
+    valid = entry["attention_mask"].to(components.device).bool() & content_token_mask(ids[None], components.tokenizer)[0]
     return SceneText(embeds, filter_embeds, valid)

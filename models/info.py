@@ -13,13 +13,13 @@ def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
 
 
 def transformer_config(model_cfg: Any) -> dict[str, Any]:
-    """The transformer architecture of a config: tiny from code, pretrained from model_dir or CogVideoX-2b's."""
+    """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or CogVideoX-2b's."""
     import json
     from pathlib import Path
 
     from msvg_bench.models.components import COGVIDEOX_2B_TRANSFORMER, tiny_transformer_config
 
-    if model_cfg.source == "tiny":
+    if model_cfg.source in ("tiny", "world"):
         return tiny_transformer_config(model_cfg)
     if model_cfg.model_dir is not None:
         path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"

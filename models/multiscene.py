@@ -88,8 +88,8 @@ class Stage2Module(nn.Module):
         self.text_dropout = model_cfg.text_dropout
         self.history_dropout = model_cfg.history_dropout
 
-    def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
-        """v-prediction MSE on one batch of cached inputs."""
+    def forward(self, batch: dict[str, torch.Tensor], generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """v-prediction MSE on one batch of cached inputs (a list of generators: one per sample)."""
         return stage2_loss(
             self.transformer,
             self.decoupler,
@@ -113,9 +113,13 @@ def stage2_loss(
     batch: dict[str, torch.Tensor],
     text_dropout: float = 0.1,
     history_dropout: float = 0.1,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> torch.Tensor:
     """Stage-2 objective: v-prediction MSE with uniform timesteps, text and history dropout.
+
+    `generator` draws the timesteps, noise and dropout; given a list (one generator per sample),
+    sample i's draws come from generator i alone, in the order a batch of one would draw them, so
+    the loss does not depend on how samples are grouped into batches or ranks.
 
     batch keys (cached inputs):
       latents [B, C, T, h, w]  scaled VAE latents (`encode_video_latents`)
@@ -131,18 +135,26 @@ def stage2_loss(
     b = latents.shape[0]
     device = latents.device
     dtype = latents.dtype
-    rand = (lambda *shape: torch.rand(*shape, generator=generator, device="cpu").to(device))  # noqa: E731
     steps = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, steps, (b,), generator=generator, device="cpu").to(device)
-    noise = torch.randn(latents.shape, generator=generator, device="cpu").to(device, dtype)
+    gens = generator if isinstance(generator, list) else [generator]
+    if len(gens) not in (1, b):
+        raise ValueError(f"stage2_loss: {len(gens)} generators for a batch of {b}")
+    n = b // len(gens)  # samples per generator: 1 with a list, the whole batch with one generator
+    draws = []
+    for g in gens:
+        t = torch.randint(0, steps, (n,), generator=g, device="cpu")
+        eps = torch.randn((n, *latents.shape[1:]), generator=g, device="cpu")
+        draws.append((t, eps, torch.rand(n, generator=g, device="cpu"), torch.rand(n, generator=g, device="cpu")))
+    timesteps = torch.cat([d[0] for d in draws]).to(device)
+    noise = torch.cat([d[1] for d in draws]).to(device, dtype)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     target = scheduler.get_velocity(latents, noise, timesteps)
 
     prompt = batch["prompt_embeds"].to(dtype)
     negative = batch["negative_prompt_embeds"].to(dtype).expand_as(prompt)
-    drop_text = (rand(b) < text_dropout)[:, None, None]
+    drop_text = (torch.cat([d[2] for d in draws]).to(device) < text_dropout)[:, None, None]
     text = torch.where(drop_text, negative, prompt)
-    drop_hist = (rand(b) < history_dropout)[:, None, None]
+    drop_hist = (torch.cat([d[3] for d in draws]).to(device) < history_dropout)[:, None, None]
     features = torch.where(drop_hist, batch["null_history_features"], batch["history_features"])
     history = history_tokens(decoupler, prompt, features)
     pred = transformer(noisy, text, timesteps, history_hidden_states=history, return_dict=False)[0]

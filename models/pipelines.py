@@ -9,10 +9,11 @@ All three share the sampler, step count, resolution and per-scene seeds
   first scene).
 - plain: each scene independently from its prompt, standard CFG (2 branches), no history tokens.
 - streaming (StreamingT2V-style, training-free): plain CFG, plus after every step the first
-  `streaming_overlap` latent frames are blended with the previous scene's last latent frames
-  noised to the current level (short-term memory; the blend boundary is drawn at random each step:
-  randomized blending), and during the first `streaming_anchor_steps` of the steps the other frames
-  are pulled towards the noised first latent frame of scene 1 (long-term anchor memory).
+  `streaming_overlap` latent frames are conditioned on the previous scene's last latent frames
+  noised to the current level (short-term memory, randomized blending: the cut between memory and
+  the model's own frames is drawn at random each step, and may leave them all to the model), and
+  during the first `streaming_anchor_steps` of the steps the other frames are pulled towards the
+  noised first latent frame of scene 1 with their noise level kept (long-term anchor memory).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class StoryGenerator:
     def encoder(self) -> Any:
         """The history frame encoder (`model.history_encoder`)."""
         if self._encoder is None:
+            from msvg_bench.benchmarks.precompute import load_history_encoder
+
             self._encoder = load_history_encoder(self.model_cfg)
         return self._encoder
 
@@ -267,47 +270,46 @@ def streaming_hook(
     anchor_steps: int,
     seed: int,
 ) -> Any:
-    """The per-step latent update of the streaming baseline (see the module docstring).
+    """The per-step latent update of the streaming baseline (StreamingT2V-style, training-free).
 
-    memory: previous scene's latents [1, T', C, h, w] (its last `overlap` frames are used);
-    anchor: scene 1's first latent frame [1, 1, C, h, w].
+    memory: previous scene's latents [1, T', C, h, w] (its last `overlap` frames are the short-term
+    memory); anchor: scene 1's first latent frame [1, 1, C, h, w] (the long-term memory).
+
+    After every sampler step but the last, at the next step's noise level t:
+    - *randomized blending* of the overlap: a cut c is drawn uniformly from {0, ..., n} (n = overlap
+      frames); frames [0, c) take the previous scene's last frames noised to level t, frames [c, n) keep
+      the model's own latents. c = 0 leaves the model alone, so the overlap is conditioned on the
+      memory, never overwritten at every step; the last step is always the model's.
+    - the *anchor*, during the first `anchor_steps` steps: the other frames become
+      (1 - a) x + a x_anchor(t) plus fresh noise sigma_t * sqrt(1 - (1 - a)^2 - a^2) * e, so the blend
+      pulls their content towards scene 1 while their noise keeps the scheduler's level sigma_t
+      (a plain blend of two independently noised latents would shrink it).
     """
     generator = torch.Generator(device="cpu").manual_seed(seed % (2**63))
     tail = memory[:, -overlap:]
     noise_tail = torch.randn(tail.shape, generator=generator).to(tail)
     noise_anchor = torch.randn(anchor.shape, generator=generator).to(anchor)
+    alphas = scheduler.alphas_cumprod
 
     def hook(latents: torch.Tensor, index: int, next_t: torch.Tensor | None) -> torch.Tensor:
         if next_t is None:
             return latents
-        n = min(overlap, latents.shape[1])
+        n = min(overlap, latents.shape[1], tail.shape[1])
         t = next_t.reshape(1).to(latents.device)
         noised_tail = scheduler.add_noise(tail[:, -n:], noise_tail[:, -n:], t).to(latents.dtype)
-        cut = int(torch.randint(1, n + 1, (1,), generator=generator))  # randomized blending boundary
+        cut = int(torch.randint(0, n + 1, (1,), generator=generator))  # randomized blending boundary
         out = latents.clone()
         out[:, :cut] = noised_tail[:, :cut]
         if index < anchor_steps and anchor_strength > 0 and latents.shape[1] > n:
+            a = anchor_strength
             noised_anchor = scheduler.add_noise(anchor, noise_anchor, t).to(latents.dtype)
-            rest = out[:, n:]
-            out[:, n:] = (1 - anchor_strength) * rest + anchor_strength * noised_anchor.expand_as(rest)
+            sigma = float((1.0 - alphas[int(t)]) ** 0.5)
+            refill = sigma * max(1.0 - (1.0 - a) ** 2 - a**2, 0.0) ** 0.5
+            fresh = torch.randn(out[:, n:].shape, generator=generator).to(latents)
+            out[:, n:] = (1 - a) * out[:, n:] + a * noised_anchor.expand_as(out[:, n:]) + refill * fresh
         return out
 
     return hook
-
-
-def load_history_encoder(model_cfg: Any) -> Any:
-    """The frame encoder named by `model.history_encoder` (CLIP4Clip from `model.clip4clip_dir` when set)."""
-    from msvg_bench.eval.encoders import load_encoder
-
-    options: dict[str, Any] = {}
-    if model_cfg.history_encoder == "clip4clip" and model_cfg.clip4clip_dir is not None:
-        options["path"] = model_cfg.clip4clip_dir
-    encoder = load_encoder(model_cfg.history_encoder, **options)
-    if int(encoder.dim) != model_cfg.history_dim:
-        raise ConfigError(
-            f"model.history_dim={model_cfg.history_dim} but encoder {model_cfg.history_encoder!r} gives {encoder.dim}-d embeddings"
-        )
-    return encoder
 
 
 _GENERATORS: dict[str, StoryGenerator] = {}

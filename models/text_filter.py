@@ -4,11 +4,15 @@ Deterministic: cosine similarity between token embeddings (the text encoder's in
 default, so identical tokens always match; contextual encoder outputs optionally). A past token is
 kept when its best similarity to any current token reaches `threshold`; at most `cap` tokens are
 kept (highest similarity first, ties to the more recent scene, then the earlier position). Special
-tokens (padding, end of sequence, unknown) are never kept.
+tokens (padding, end of sequence, unknown) are never kept, and neither are function words and
+punctuation (`content_token_mask`): a token is content unless its text, with the tokenizer's
+word-boundary marks (SentencePiece's "▁", byte-level BPE's "Ġ") removed and lower-cased, is empty,
+made of punctuation only, or one of `STOP_WORDS`. Numbers are content ("Actor 2" keeps its "2").
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,3 +80,33 @@ def special_token_mask(input_ids: torch.Tensor, tokenizer: object) -> torch.Tens
     for token_id in specials:
         mask |= input_ids == token_id
     return mask
+
+
+STOP_WORDS: frozenset[str] = frozenset(
+    """a an the is are was were be been being am of in on at to from with by for about into onto over under
+    and or but not no this that these those it its he she they we you i me him her them his their our your my
+    there here then now also very so too just only as while during after before has have had do does did
+    can will would could should may might must who what where when which how""".split()
+)
+"""Function words the text filter never keeps (content words, names and numbers are kept)."""
+
+_WORD_MARKS = "\u2581\u0120"  # SentencePiece and byte-level BPE word-boundary marks
+
+
+def is_content_token(token: str) -> bool:
+    """Whether a tokenizer token carries content (not punctuation, not a function word)."""
+    text = token.strip(_WORD_MARKS).strip().lower()
+    if not text or all(ch in string.punctuation for ch in text):
+        return False
+    return text not in STOP_WORDS
+
+
+def content_token_mask(input_ids: torch.Tensor, tokenizer: object) -> torch.Tensor:
+    """bool like `input_ids`: True for content tokens (no special token, punctuation or function word)."""
+    ids = sorted({int(i) for i in input_ids.flatten().tolist()})
+    tokens = tokenizer.convert_ids_to_tokens(ids)  # type: ignore[attr-defined]
+    content = {i for i, tok in zip(ids, tokens, strict=True) if tok is not None and is_content_token(tok)}
+    mask = torch.zeros_like(input_ids, dtype=torch.bool)
+    for token_id in content:
+        mask |= input_ids == token_id
+    return mask & ~special_token_mask(input_ids, tokenizer)

@@ -39,6 +39,8 @@ child children people person dog cat bird horse car bike bicycle ball boat train
 actor actors character characters scene story video camera shot close up wide view slowly quickly together
 alone while during after before down back front side left right top bottom inside outside toward towards
 has have had do does did can will would could should may might must""".split()
+_LOOKS = """cap top hat backpack scarf bag headband trousers striped shirt sun sunny dusk fog foggy night
+person tall short""".split()
 _PUNCT = list(".,!?;:'\"-()")
 
 
@@ -46,7 +48,7 @@ def tiny_vocabulary() -> list[str]:
     """The fixed vocabulary, special tokens first (`<pad>`=0, `</s>`=1, `<unk>`=2), no duplicates."""
     words: list[str] = list(SPECIAL_TOKENS)
     seen = set(words)
-    for word in ["actor", *_NUMBERS, *_ACTIONS, *_SETTINGS, *_COMMON, *_PUNCT]:
+    for word in ["actor", *_NUMBERS, *_ACTIONS, *_SETTINGS, *_COMMON, *_LOOKS, *_PUNCT]:
         if word not in seen:
             seen.add(word)
             words.append(word)

@@ -40,16 +40,19 @@ def synth(
     height: Annotated[int | None, typer.Option("--height", help="Frame height.")] = None,
     width: Annotated[int | None, typer.Option("--width", help="Frame width.")] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="Frames per second.")] = None,
+    caption_register: Annotated[str | None, typer.Option("--register", help="Captions: reference (names only) | described (looks in words) | mixed.")] = None,
+    boxes: Annotated[bool | None, typer.Option("--boxes", help="Also write per-frame character boxes beside each clip.")] = None,
     overrides: OverridesArgument = None,
     config_file: ConfigFileOption = None,
     preset: PresetOption = None,
     seed: SeedOption = None,
     show_config: PrintConfigOption = False,
 ) -> None:
-    """Draw a procedural multi-scene story world (settings, characters, actions) with exact annotations."""
+    """Draw a procedural multi-scene story world (cast actors, setting variants, actions) with exact annotations."""
     cfg = load_config(config_file, overrides, {
         "preset": preset, "seed": seed, "data.synth.stories": stories, "data.synth.scenes": scenes,
         "data.synth.frames": frames, "data.synth.height": height, "data.synth.width": width, "data.synth.fps": fps,
+        "data.synth.caption_register": caption_register, "data.synth.boxes": boxes,
     })
     if show_config:
         print_config(cfg)
@@ -58,7 +61,7 @@ def synth(
 
     s = cfg.data.synth
     result = synthesize(out, stories=s.stories, scenes=s.scenes, frames=s.frames, height=s.height, width=s.width,
-                        seed=cfg.seed, fps=s.fps)
+                        seed=cfg.seed, fps=s.fps, register=s.caption_register, boxes=s.boxes)
     typer.echo(f"wrote {len(result)} stories x {s.scenes} scenes ({s.frames} frames {s.height}x{s.width}) "
                f"to {out} (manifest: {out / 'manifest.jsonl'})")
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
 from msvg_bench.benchmarks.synth import BRIEF_PATTERN, PATTERNS, PlannedScene, plan_story, scene_spec, synthesize
+from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, StoryCast, look
 from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, render_scene
 from msvg_bench.video import probe_video, read_video
 
@@ -90,16 +91,17 @@ def test_annotations_match_what_was_drawn(runs: dict[str, Path]) -> None:
         for j, scene in enumerate(story.scenes):
             planned = PlannedScene(scene.setting, scene.characters, story.meta["actions"][j])
             assert planned.caption == scene.caption
-            spec = scene_spec(planned, index, j, SIZE["frames"], SIZE["height"], SIZE["width"], seed=3)
+            cast = StoryCast(**story.meta["cast"])  # the exact identities the annotations keep
+            spec = scene_spec(planned, index, j, SIZE["frames"], SIZE["height"], SIZE["width"], seed=3, cast=cast)
             rendered = render_scene(spec)
             decoded = read_video(story.clip_path(j)).astype(int)
             error = np.abs(decoded - rendered.frames).mean()
             other_setting = next(x for x in sorted(SETTINGS) if x != scene.setting and x != "snow")
-            other_char = next(c for c in sorted(CHARACTERS) if c not in scene.characters)
+            other_look = next(i for i in range(LOOK_POOL_SIZE) if look(i) not in spec.looks)
             wrong_setting = replace(spec, setting=other_setting, action="walking" if spec.action == "skiing" else spec.action)
             assert error < 0.5 * np.abs(decoded - render_scene(wrong_setting).frames).mean()
             y0, x0, y1, x1 = rendered.boxes[scene.characters[0]][4]
-            wrong_char = render_scene(replace(spec, characters=(other_char,) + scene.characters[1:])).frames
+            wrong_char = render_scene(replace(spec, looks=(look(other_look),) + spec.looks[1:])).frames
             box_error = np.abs(decoded[4, y0:y1, x0:x1] - rendered.frames[4, y0:y1, x0:x1]).mean()
             assert box_error < 0.5 * np.abs(decoded[4, y0:y1, x0:x1] - wrong_char[4, y0:y1, x0:x1]).mean()
             by_setting.setdefault(scene.setting, []).append(decoded.mean(axis=(0, 1, 2)))
@@ -186,7 +188,8 @@ def test_box_sidecars_hold_the_drawn_boxes(tmp_path: Path) -> None:
             sidecar = json.loads(story.clip_path(j).with_suffix(".boxes.json").read_text())
             assert sorted(sidecar) == sorted(scene.characters)
             planned = PlannedScene(scene.setting, scene.characters, story.meta["actions"][j])
-            drawn = render_scene(scene_spec(planned, index, j, 5, 32, 48, seed=4)).boxes
+            cast = StoryCast(**story.meta["cast"])
+            drawn = render_scene(scene_spec(planned, index, j, 5, 32, 48, seed=4, cast=cast)).boxes
             for cid, frames in sidecar.items():
                 assert frames == drawn[cid].tolist() and len(frames) == 5
     assert validate_dataset(tmp_path) == []

@@ -54,11 +54,32 @@ def test_text_filter_keeps_the_relevant_words(cfg, comps) -> None:
     assert "1" not in from_scene_1
     assert "skiing" not in from_scene_2 and "snow" not in from_scene_2
     assert all(t not in ("<pad>", "</s>") for t in from_scene_1 + from_scene_2)
+    # content words only: no function word or punctuation from either past prompt
+    assert not {"is", "on", "the", "."} & set(from_scene_1 + from_scene_2)
     # the cap keeps the best-matching tokens only, and is deterministic
     capped = history_sample(texts[2], texts[:2], [torch.randn(5, 512)] * 2, cfg.model_copy(update={"max_history_tokens": 3}))
     again = history_sample(texts[2], texts[:2], [torch.randn(5, 512)] * 2, cfg.model_copy(update={"max_history_tokens": 3}))
     assert len(capped.kept) == 3
     assert torch.equal(capped.kept.position, again.kept.position) and torch.equal(capped.kept.scene, again.kept.scene)
+
+
+def test_text_filter_cap_keeps_content_for_the_brief_prompt(cfg, comps) -> None:
+    """The brief's third prompt with a cap of 5: 'playground' and '2' survive, stop words never fill the cap."""
+    texts = encode_scene_texts(comps, STORY)
+    sample = history_sample(texts[2], texts[:2], [torch.randn(5, 512)] * 2, cfg.model_copy(update={"max_history_tokens": 5}))
+    kept = _tokens(comps, texts, sample.kept.scene, sample.kept.position, 0) + _tokens(
+        comps, texts, sample.kept.scene, sample.kept.position, 1
+    )
+    assert "playground" in kept and "2" in kept and "running" in kept
+    assert sorted(kept) == sorted(["actor", "running", "playground", "actor", "2"])
+
+
+def test_content_token_mask_on_sentencepiece_style_tokens() -> None:
+    from msvg_bench.models.text_filter import is_content_token
+
+    assert [is_content_token(t) for t in ["\u2581the", "\u2581Playground", ",", "\u25812", "\u2581", "\u2581is", "skiing"]] == [
+        False, True, False, True, False, False, True,
+    ]
 
 
 def _stage1_batch(comps, cfg, seed=0):

@@ -1,0 +1,85 @@
+"""The story world's own encoders: the VAE keeps CogVideoX's latent contract, the world CLIP's
+tokenizer and weights round-trip, and the setting-recognition metric counts what it claims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.models.world_vae import WorldVAE
+
+
+@pytest.fixture(scope="module")
+def vae() -> WorldVAE:
+    torch.manual_seed(0)
+    return WorldVAE().eval()
+
+
+def test_vae_has_cogvideox_compression_and_causal_groups(vae: WorldVAE) -> None:
+    video = torch.rand(2, 3, 9, 64, 64) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(video).latent_dist.mode()
+        assert z.shape == (2, 16, 3, 8, 8)  # 1 + 8/4 latent frames, 1/8 resolution, 16 channels
+        assert vae.decode(z).sample.shape == video.shape
+        # latent frame 0 sees frame 0 alone, latent frame 1 frames 1-4, latent frame 2 frames 5-8
+        for frame, changed in ((0, {0}), (3, {1}), (5, {2}), (8, {2})):
+            other = video.clone()
+            other[:, :, frame] = -other[:, :, frame]
+            moved = (vae.encode(other).latent_dist.mode() - z).abs().amax(dim=(0, 1, 3, 4))
+            assert {i for i in range(3) if moved[i] > 0} == changed, (frame, moved)
+    with pytest.raises(ValueError, match="1 \\+ 4k frames"):
+        vae.encode(torch.zeros(1, 3, 8, 64, 64))
+
+
+def test_world_clip_round_trips_and_names_missing_weights(tmp_path: Path) -> None:
+    from msvg_bench.eval.encoders.world import WordTokenizer, WorldClipModel, save_world_clip, world_clip
+
+    tokenizer = WordTokenizer.from_texts(["Actor 2 is skiing on the snow.", "a tall person in a red shirt"], 12)
+    ids, mask = tokenizer(["actor 2 is skiing on the moon ."])
+    words = [tokenizer.vocab[i] for i in ids[0][mask[0]].tolist()]
+    assert words == ["actor", "2", "is", "skiing", "on", "the", "<unk>", "."]
+    torch.manual_seed(0)
+    model = WorldClipModel(len(tokenizer.vocab), 12, dim=32, width=32, channels=(16, 16, 16, 16))
+    save_world_clip(model, tokenizer, tmp_path / "clip", {"dim": 32, "width": 32, "channels": [16, 16, 16, 16]})
+    encoder = world_clip(tmp_path / "clip")
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.encode_image(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1), dim=-1)
+    torch.testing.assert_close(encoder.encode_frames(frames), expected, rtol=1e-5, atol=1e-5)
+    assert encoder.describe()["kind"] == "world-trained" and not encoder.non_semantic
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path / "nowhere")):
+        world_clip(tmp_path / "nowhere")
+
+
+class _Ctx:
+    """A metric context whose embeddings are given: frames of scene i are rows of `frames[i]`."""
+
+    def __init__(self, texts: torch.Tensor, frames: dict[int, torch.Tensor]) -> None:
+        self.texts, self.frames = texts, frames
+
+    def text_embeddings(self, texts: list[str], role: str = "text") -> torch.Tensor:
+        return self.texts
+
+    def frame_embeddings(self, scene, role: str) -> torch.Tensor:  # noqa: ANN001
+        return self.frames[scene.index]
+
+
+def test_setting_recognition_counts_frames_on_the_annotated_setting() -> None:
+    from msvg_bench.benchmarks.world import SETTINGS
+    from msvg_bench.eval.inputs import SceneInput, StoryInput
+    from msvg_bench.eval.metrics.setting_recognition import SettingRecognition
+
+    names = sorted(SETTINGS)
+    texts = torch.eye(len(names))
+    snow, beach = names.index("snow"), names.index("beach")
+    frames = {0: torch.stack([texts[snow], texts[snow], texts[beach]]), 1: torch.stack([texts[beach]] * 4)}
+    scenes = [SceneInput(0, "Actor 1 is skiing on the snow.", Path("a.mp4"), setting="snow"),
+              SceneInput(1, "Actor 1 is walking on the beach.", Path("b.mp4"), setting="beach")]
+    story = StoryInput("s", scenes)
+    values = SettingRecognition().compute(story, _Ctx(texts, frames))
+    assert values.scenes[0]["setting_recognition"] == pytest.approx(2 / 3)
+    assert values.scenes[1]["setting_recognition"] == pytest.approx(1.0)
+    assert values.story["setting_recognition"] == pytest.approx(5 / 6)
