@@ -47,7 +47,7 @@ class EvalConfig(StrictModel):
 
 EVAL_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {},
-    "world": {"scene_encoder": "world-clip", "character_encoder": "world-clip", "text_encoder": "world-clip"},
+    "world": {"scene_encoder": "world-clip", "character_encoder": "world-clip", "text_encoder": "world-clip", "detector": "world"},
     "cogvideox-2b": {
         "scene_encoder": "clip4clip",
         "character_encoder": "dinov2-base",

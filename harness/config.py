@@ -45,9 +45,12 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _world_encoder_paths(self) -> Config:
-        """With `model.world_dir`, the `world-clip` encoder loads from its `clip/` unless a path is given."""
+        """With `model.world_dir`, the `world-clip` encoder and the `world` detector load from its `clip/` and
+        `detector/` unless paths are given."""
         if self.model.world_dir is not None and "world-clip" not in self.eval.encoder_paths:
             self.eval.encoder_paths["world-clip"] = Path(self.model.world_dir) / "clip"
+        if self.model.world_dir is not None and self.eval.detector == "world" and self.eval.detector_path is None:
+            self.eval.detector_path = Path(self.model.world_dir) / "detector"
         return self
 
 

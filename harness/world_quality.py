@@ -7,7 +7,8 @@ seed), against the world's exact ground truth:
 - `clip_setting_top1`: zero-shot setting classification of every frame (texts: "on the snow", ...);
 - `clip_lit_setting_top1`: the same over setting x light (24 classes: "on the snow at dusk", ...);
 - `clip_look_top1` / `clip_look_chance`: each annotated character crop retrieves its look's
-  description among all 48 looks.
+  description among all 48 looks;
+- `detector_recall`: the world detector finds a box holding the centre of each annotated character.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
     lit = [(s, v) for s in setting_ids for v in range(len(SETTING_VARIANTS))]
     lit_text = clip.encode_text([f"{SETTINGS[s].phrase} {SETTING_VARIANTS[v].phrase}" for s, v in lit])
     look_text = clip.encode_text([describe(look(i)) for i in range(LOOK_POOL_SIZE)])
-    psnrs, setting_hits, lit_hits, look_hits = [], [], [], []
+    detector = None
+    if (world_dir / "detector").is_dir():
+        from msvg_bench.eval.detectors.world import world_detector
+
+        detector = world_detector(world_dir / "detector")
+    psnrs, setting_hits, lit_hits, look_hits, found = [], [], [], [], []
     for story in stories:
         cast = StoryCast(**story.meta["cast"])
         for index, scene in enumerate(story.scenes):
@@ -60,10 +66,26 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
                     crops = clip.encode_crops(raw[picks], np.asarray(boxes[role])[picks])
                     if len(crops):
                         look_hits += (crops @ look_text.T).argmax(1).eq(cast.looks[role]).tolist()
+                    if detector is not None and raw.shape[1:3] == (size, size):
+                        found += [_centre_found(detector, raw[t], boxes[role][t]) for t in picks]
     return {
         "vae_psnr_db": float(np.mean(psnrs)),
         "clip_setting_top1": float(np.mean(setting_hits)),
         "clip_lit_setting_top1": float(np.mean(lit_hits)),
         "clip_look_top1": float(np.mean(look_hits)) if look_hits else float("nan"),
         "clip_look_chance": 1.0 / LOOK_POOL_SIZE,
+        **({"detector_recall": float(np.mean(found))} if found else {}),
     }
+
+
+def _centre_found(detector: Any, frame: np.ndarray, box: Any) -> bool:
+    """Whether a detected box contains the centre of the annotated `box` (y0, x0, y1, x1)."""
+    import torch
+
+    from msvg_bench.eval.detectors.world import boxes_from_cells
+    from msvg_bench.eval.encoders.world import to_pixels
+
+    with torch.no_grad():
+        probs = torch.sigmoid(detector.model(to_pixels(frame[None])))[0].numpy()
+    cy, cx = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(y0 <= cy < y1 and x0 <= cx < x1 for y0, x0, y1, x1 in boxes_from_cells(probs, *frame.shape[:2]))

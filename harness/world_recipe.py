@@ -7,8 +7,9 @@ clips depict the world and every metric is semantic inside it:
                  the held-out `world_reference` / `world_described` suites;
  2. world-vae    `train --stage world-vae`: the video autoencoder (CogVideoX's latent geometry);
  3. world-clip   `train --stage world-clip`: the contrastive frame/text encoder;
- 4. quality      held-out VAE PSNR, zero-shot setting accuracy and look retrieval of the world CLIP
-                 (on the suites' reference videos), written to `world/quality.json`;
+    world-detector  `train --stage world-detector`: the character detector generated clips need;
+ 4. quality      held-out VAE PSNR, zero-shot setting accuracy and look retrieval of the world CLIP,
+                 the detector's recall (on the suites' reference videos), written to `world/quality.json`;
  5. cache        `data cache --preset world`: latents, text and history-frame embeddings;
  6. extractor    `train --stage extractor` (stage 1), then
  7. joint        `train --stage joint` (stage 2: history transformer + decoupler);
@@ -37,6 +38,7 @@ from msvg_bench.schema import StrictModel
 
 SUITES = ("world_reference", "world_described")
 METHODS = ("msvg", "plain", "streaming")
+CLIP_MICRO_BATCH = 32  # contrastive: every other sample of a rank's micro-batch is a negative
 
 
 class WorldRecipeSettings(StrictModel):
@@ -48,7 +50,8 @@ class WorldRecipeSettings(StrictModel):
     stories: int = Field(240, ge=2, description="training stories of 4 scenes")
     nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
     vae_steps: int = Field(1200, ge=1, description="world VAE optimizer steps")
-    clip_steps: int = Field(1200, ge=1, description="world CLIP optimizer steps")
+    clip_steps: int = Field(600, ge=1, description="world CLIP optimizer steps")
+    detector_steps: int = Field(300, ge=1, description="world character detector optimizer steps")
     extractor_steps: int = Field(400, ge=1, description="stage-1 optimizer steps")
     joint_steps: int = Field(2000, ge=1, description="stage-2 optimizer steps")
     eval_stories: int = Field(24, ge=1, description="stories of each held-out suite generated and scored per method")
@@ -144,13 +147,16 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
           lambda: (run_cli("data", ["data", "synth", "--out", str(data), "--preset", "world", "--stories", str(settings.stories),
                                     "--scenes", "4", "--register", "mixed", "--boxes", "--seed", str(settings.seed)], logs, env),
                    atomic_write_json(stamp_file, stamp)))
-    for name, steps in (("world-vae", settings.vae_steps), ("world-clip", settings.clip_steps)):
+    for name, steps, extra in (("world-vae", settings.vae_steps, []),
+                               ("world-clip", settings.clip_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]),
+                               ("world-detector", settings.detector_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)])):
         run_dir = out / name
         stage(name, f"trained {name} {steps} steps", _exported(run_dir),
-              lambda name=name, steps=steps, run_dir=run_dir: run_cli(
-                  name, _train_args(settings, name, steps, data, run_dir, uri, []), logs, env))
+              lambda name=name, steps=steps, run_dir=run_dir, extra=extra: run_cli(
+                  name, _train_args(settings, name, steps, data, run_dir, uri, extra), logs, env))
         result.run_ids[name] = _train_run_id(run_dir)
-    part_of = {"vae": out / "world-vae" / "export" / "vae", "clip": out / "world-clip" / "export" / "clip"}
+    part_of = {"vae": out / "world-vae" / "export" / "vae", "clip": out / "world-clip" / "export" / "clip",
+               "detector": out / "world-detector" / "export" / "detector"}
     for part, source in part_of.items():
         if not (world / part).is_dir() or (source.stat().st_mtime > (world / part).stat().st_mtime):
             _copy_tree(source, world / part)

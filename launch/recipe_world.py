@@ -220,10 +220,11 @@ class WorldClipRecipe(Recipe):
                 continue
             boxes = json.loads(sidecar.read_text(encoding="utf-8"))
             source_frames = len(next(iter(boxes.values())))
+            geometry = self._geometry(story, j, clip.shape[1:3])
             for role, desc in texts["looks"].items():
                 for t in picks:
                     src = int(round(t * (source_frames - 1) / max(len(clip) - 1, 1)))
-                    box = self._scaled_box(boxes[role][src], story, j, clip.shape[1:3])
+                    box = self._scaled_box(boxes[role][src], geometry)
                     crop = None if box is None else _crop(clip[t], box)
                     if crop is not None:
                         samples.append({"pixels": to_pixels(crop[None])[0], "texts": [desc]})
@@ -232,19 +233,23 @@ class WorldClipRecipe(Recipe):
         return samples
 
     @staticmethod
-    def _scaled_box(box: Sequence[int], story: Any, index: int, shape: tuple[int, int]) -> tuple[float, ...] | None:
-        """A box of the source clip mapped to the preprocessed frame (resize to cover, centre crop)."""
-        from msvg_bench.video import probe_video
-
-        info = probe_video(story.clip_path(index))
-        src_h, src_w = info.height, info.width
-        h, w = shape
-        scale = max(h / src_h, w / src_w)
-        top, left = (round(src_h * scale) - h) / 2, (round(src_w * scale) - w) / 2
+    def _scaled_box(box: Sequence[int], geometry: tuple[float, float, float]) -> tuple[float, ...] | None:
+        """A box of the source clip mapped to the preprocessed frame (`geometry`: scale, top, left)."""
+        scale, top, left = geometry
         y0, x0, y1, x1 = (float(v) for v in box)
         if y1 - y0 < 2 or x1 - x0 < 2:
             return None
         return y0 * scale - top, x0 * scale - left, y1 * scale - top, x1 * scale - left
+
+    @staticmethod
+    def _geometry(story: Any, index: int, shape: tuple[int, int]) -> tuple[float, float, float]:
+        """(scale, top, left) of `preprocess_frames` for this clip: resize to cover `shape`, centre crop."""
+        from msvg_bench.video import probe_video
+
+        info = probe_video(story.clip_path(index))
+        h, w = shape
+        scale = max(h / info.height, w / info.width)
+        return scale, (round(info.height * scale) - h) / 2, (round(info.width * scale) - w) / 2
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Stack pixels; keep each sample's candidate texts."""
@@ -280,3 +285,75 @@ class WorldClipRecipe(Recipe):
         from msvg_bench.eval.encoders.world import world_clip
 
         return world_clip(path).model
+
+
+# -- world-detector -----------------------------------------------------------------------------
+
+DETECTOR_WIDTH = 48
+
+
+@RECIPES.register("world-detector")
+class WorldDetectorRecipe(Recipe):
+    """The world's character detector: which 4x4 cells of a frame belong to a character (box sidecars)."""
+
+    name = "world-detector"
+
+    def check_data(self, config: Config) -> None:
+        """The data folder must exist."""
+        _data_root(config)
+
+    def build(self, config: Config) -> nn.Module:
+        """A seeded `WorldDetectorNet`."""
+        import torch
+
+        from msvg_bench.eval.detectors.world import WorldDetectorNet
+        from msvg_bench.seeding import derive_seed
+
+        torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
+        return WorldDetectorNet(DETECTOR_WIDTH)
+
+    def dataset(self, config: Config) -> list[dict[str, Any]]:
+        """Three frames per scene with the cells its characters' boxes cover (scenes without sidecars skipped)."""
+        import numpy as np
+        import torch
+
+        from msvg_bench.eval.detectors.world import cell_targets
+        from msvg_bench.eval.encoders.world import to_pixels
+
+        stories, clips = load_world_clips(config)
+        flat = [(story, j) for story in stories for j in range(len(story.scenes))]
+        samples: list[dict[str, Any]] = []
+        for (story, j), clip in zip(flat, clips, strict=True):
+            sidecar = story.clip_path(j).with_suffix(".boxes.json")
+            if not sidecar.is_file():
+                continue
+            boxes = json.loads(sidecar.read_text(encoding="utf-8"))
+            source_frames = max((len(v) for v in boxes.values()), default=0)
+            geometry = WorldClipRecipe._geometry(story, j, clip.shape[1:3])
+            for t in np.linspace(0, len(clip) - 1, CLIP_FRAMES_PER_SCENE).round().astype(int):
+                src = int(round(t * (source_frames - 1) / max(len(clip) - 1, 1))) if source_frames else 0
+                scaled = [WorldClipRecipe._scaled_box(rows[src], geometry) for rows in boxes.values()]
+                target = cell_targets([b for b in scaled if b is not None], clip.shape[1])
+                samples.append({"pixels": to_pixels(clip[t : t + 1])[0], "target": torch.from_numpy(target)})
+        if not samples:
+            raise DataError(f"{_data_root(config)}: no box sidecars to train the world detector on (data synth --boxes)")
+        return samples
+
+    def loss(self, model: nn.Module, frozen: dict[str, nn.Module], batch: dict[str, Any],
+             generators: list[torch.Generator], config: Config) -> torch.Tensor:
+        """Class-balanced BCE over the cells."""
+        return model(batch["pixels"], batch["target"])
+
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+        """`<out_dir>/detector/`: what the `world` detector loads."""
+        from msvg_bench.eval.detectors.world import save_world_detector
+
+        model = self.build(config)
+        model.load_state_dict(state_dict)
+        return save_world_detector(model, Path(out_dir) / "detector", DETECTOR_WIDTH)
+
+    def load_exported(self, path: Path, config: Config) -> nn.Module:
+        """The exported network."""
+        from msvg_bench.eval.detectors.world import world_detector
+
+        return world_detector(path).model

@@ -13,32 +13,33 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(1200)
 def test_world_recipe_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
     from msvg_bench.world_recipe import WorldRecipeSettings, run_world_recipe
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = WorldRecipeSettings(
-        out_dir=tmp_path / "world", tracking_uri=uri, stories=4, nproc=1, vae_steps=2, clip_steps=2,
+        out_dir=tmp_path / "world", tracking_uri=uri, stories=4, nproc=1, vae_steps=2, clip_steps=2, detector_steps=2,
         extractor_steps=2, joint_steps=2, eval_stories=1, inference_steps=2, suites=["world_reference"],
         methods=["msvg", "plain"],
     )  # fmt: skip
     lines: list[str] = []
     result = run_world_recipe(settings, echo=lines.append)
     out = tmp_path / "world"
-    for folder in ("world/vae", "world/clip", "extractor/export", "joint/export"):
+    for folder in ("world/vae", "world/clip", "world/detector", "extractor/export", "joint/export"):
         assert (out / folder).is_dir(), folder
     quality = json.loads((out / "world" / "quality.json").read_text())
-    assert set(quality) >= {"vae_psnr_db", "clip_setting_top1", "clip_lit_setting_top1", "clip_look_top1"}
+    assert set(quality) >= {"vae_psnr_db", "clip_setting_top1", "clip_lit_setting_top1", "clip_look_top1", "detector_recall"}
     assert 0.0 <= quality["clip_setting_top1"] <= 1.0 and quality["vae_psnr_db"] > 0
     client = MlflowClient(uri)
-    for stage in ("world-vae", "world-clip", "extractor", "joint"):
+    for stage in ("world-vae", "world-clip", "world-detector", "extractor", "joint"):
         run = client.get_run(result.run_ids[stage])
         assert run.info.status == "FINISHED", stage
     assert client.get_run(result.run_ids["world-vae"]).data.metrics["eval/heldout_vae_psnr_db"] == pytest.approx(quality["vae_psnr_db"])
     results = json.loads((out / "eval" / "world_reference" / "msvg" / "results.json").read_text())
     encoders = json.dumps(results)
-    assert "world-clip" in encoders and "world-trained" in encoders
+    assert "world-clip" in encoders and "world-trained" in encoders and "world-detector" in encoders
     assert "world_reference" in result.comparisons
     # a rerun skips every finished stage and only re-reads the runs
     start = time.perf_counter()

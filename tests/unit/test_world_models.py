@@ -83,3 +83,19 @@ def test_setting_recognition_counts_frames_on_the_annotated_setting() -> None:
     assert values.scenes[0]["setting_recognition"] == pytest.approx(2 / 3)
     assert values.scenes[1]["setting_recognition"] == pytest.approx(1.0)
     assert values.story["setting_recognition"] == pytest.approx(5 / 6)
+
+
+def test_world_detector_cells_and_boxes_round_trip() -> None:
+    """Cells marked for two boxes come back as two boxes covering them (most confident first)."""
+    from msvg_bench.eval.detectors.world import boxes_from_cells, cell_targets
+
+    boxes = [(8.0, 4.0, 40.0, 20.0), (20.0, 40.0, 60.0, 56.0)]
+    cells = cell_targets(boxes, 64)
+    assert cells.shape == (16, 16)
+    assert cells.sum() == 8 * 4 + 10 * 4  # cells whose centre (4k + 2) lies inside each box
+    probs = cells * 0.9
+    probs[cells > 0] -= np.where(np.arange(16)[None, :] >= 8, 0.2, 0.0).repeat(16, 0)[cells > 0]  # box 2 less sure
+    found = boxes_from_cells(probs, 64, 64)
+    assert found.tolist() == [[8, 4, 40, 20], [20, 40, 60, 56]]
+    assert boxes_from_cells(probs, 128, 128).tolist() == [[16, 8, 80, 40], [40, 80, 120, 112]]  # scaled frames
+    assert len(boxes_from_cells(np.zeros((16, 16)), 64, 64)) == 0
