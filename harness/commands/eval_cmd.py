@@ -95,8 +95,6 @@ def latest_training_run(tracking_uri: str | None, preset: str) -> tuple[str, str
 
 def pick_latest_model(tracking_uri: str | None, preset: str) -> str | None:
     """The export folder of the newest finished training run (announced with its id and name), or None."""
-    from msvg_bench.tracking import resolve_tracking_uri
-
     found = latest_training_run(tracking_uri, preset)
     if found is None:
         return None
@@ -198,23 +196,24 @@ def eval_command(
         print_metrics()
         return
     flags: dict[str, Any] = {
-            "preset": preset,
-            "seed": seed,
-            "eval.suite": suite,
-            "eval.metrics": _csv(metrics),
-            "eval.limit": limit,
-            "eval.output_dir": str(output_dir) if output_dir else None,
-            "eval.videos": str(videos) if videos else None,
-            "eval.scene_lengths": _ints(scene_lengths),
-            "eval.shard": shard,
-            "eval.resume": False if no_resume else None,
-            "eval.log_videos": False if no_videos else None,
-            "generate.method": method if method in ("msvg", "plain", "streaming") else None,
-            "tracking.uri": tracking_uri,
-            "tracking.run_name": run_name,
+        "preset": preset,
+        "seed": seed,
+        "eval.suite": suite,
+        "eval.metrics": _csv(metrics),
+        "eval.limit": limit,
+        "eval.output_dir": str(output_dir) if output_dir else None,
+        "eval.videos": str(videos) if videos else None,
+        "eval.scene_lengths": _ints(scene_lengths),
+        "eval.shard": shard,
+        "eval.resume": False if no_resume else None,
+        "eval.log_videos": False if no_videos else None,
+        "generate.method": method if method in ("msvg", "plain", "streaming") else None,
+        "tracking.uri": tracking_uri,
+        "tracking.run_name": run_name,
     }
     cfg = load_config(config_file, overrides, flags)
-    if model == "latest" or (model is None and method is None and videos is None and cfg.eval.videos is None):
+    unspecified = model is None and method is None and cfg.eval.videos is None and cfg.model.weights is None
+    if model == "latest" or unspecified:
         weights = pick_latest_model(cfg.tracking.uri, cfg.preset)
         if weights is not None:
             method = method or "msvg"
