@@ -254,6 +254,7 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
     from msvg_bench.launch.trainer import cpu_adam_builds
 
     release(device)
+    baseline = torch.cuda.memory_allocated() / GIB if device == "cuda" else None  # left over by earlier sections
     dev = torch.device(device)
     module = build_stage2(args.layout, dev)
     module.transformer.enable_gradient_checkpointing()
@@ -287,6 +288,7 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
         "optimizer": "DeepSpeedCPUAdam" if cpu_adam else "torch AdamW",
         "params": shape.trainable_params,
         "engine_init_s": init_s,
+        "baseline_allocated_gb": baseline,
         "step_s": statistics.median(times),
         "step_times_s": times,
         "losses": losses,
