@@ -171,7 +171,7 @@ def find_run(client: Any, ref: str) -> Any:
         if by_prefix:
             listed = ", ".join(f"{run.info.run_id} ({run.info.run_name})" for run in by_prefix[:10])
             raise MsvgError(f"run id prefix {ref!r} matches {len(by_prefix)} runs ({listed}); give more characters")
-        raise MsvgError(f"no run with id, id prefix or name {ref!r} in the tracking store")
+        raise MsvgError(f"no run with id or name {ref!r} in the tracking store (an id may be shortened to a unique prefix)")
     if len(runs) > 1:
         eval_ids = {exp.experiment_id for exp in experiments if exp.name == EVAL_EXPERIMENT}
         eval_runs = [run for run in runs if run.info.experiment_id in eval_ids]

@@ -57,7 +57,7 @@ def test_compare_takes_ids_prefixes_and_names(store: dict, capsys: pytest.Captur
     assert code == 1
     assert "matches 2 runs" in err and ids["twin/msvg"] in err and ids["twin/streaming"] in err
     code, _, err = run_cli(["compare", "0000ffff", "old-plain", "--no-log", "--tracking-uri", store["uri"]], capsys)
-    assert code == 1 and "no run with id, id prefix or name '0000ffff'" in err
+    assert code == 1 and "no run with id or name '0000ffff'" in err
 
 
 def test_compare_suite_takes_the_newest_run_of_each_method_plain_first(store: dict, capsys: pytest.CaptureFixture[str]) -> None:
