@@ -21,9 +21,25 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from msvg_bench import __version__
 from msvg_bench.errors import MsvgError
 
+HELP = """Train, generate, evaluate and compare multi-scene story video models.
+
+[bold]Quick start[/] in a project folder (./data, ./runs, ./mlflow.db):
+
+  [cyan]msvg-bench data synth --out data[/]      story data (or: data prepare)
+
+  [cyan]msvg-bench train --zero 2[/]             train on ./data with ZeRO-2
+
+  [cyan]msvg-bench eval --suite synthetic[/]     score the newest trained model
+
+  [cyan]msvg-bench compare --suite synthetic[/]  compare vs the plain baseline
+
+(score the baseline first: [cyan]eval --suite synthetic --method plain[/]);
+[cyan]msvg-bench demo[/] runs the whole loop at once.
+"""
+
 app = typer.Typer(
     name="msvg-bench",
-    help="Train, generate, evaluate and compare multi-scene story video models.",
+    help=HELP,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,

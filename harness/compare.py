@@ -167,7 +167,13 @@ def find_run(client: Any, ref: str) -> Any:
         max_results=50,
     )
     if not runs:
-        raise MsvgError(f"no run with id or name {ref!r} in the tracking store")
+        by_prefix = runs_with_id_prefix(client, [exp.experiment_id for exp in experiments], ref)
+        if len(by_prefix) == 1:
+            return by_prefix[0]
+        if by_prefix:
+            listed = ", ".join(f"{run.info.run_id} ({run.info.run_name})" for run in by_prefix[:10])
+            raise MsvgError(f"run id prefix {ref!r} matches {len(by_prefix)} runs ({listed}); give more characters")
+        raise MsvgError(f"no run with id or name {ref!r} in the tracking store (an id may be shortened to a unique prefix)")
     if len(runs) > 1:
         eval_ids = {exp.experiment_id for exp in experiments if exp.name == EVAL_EXPERIMENT}
         eval_runs = [run for run in runs if run.info.experiment_id in eval_ids]
@@ -176,6 +182,46 @@ def find_run(client: Any, ref: str) -> Any:
         ids = ", ".join(run.info.run_id for run in (eval_runs or runs))
         raise MsvgError(f"run name {ref!r} matches {len(eval_runs or runs)} runs ({ids}, newest first); pass a run id")
     return runs[0]
+
+
+ID_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{4,31}$")
+
+
+def runs_with_id_prefix(client: Any, experiment_ids: Sequence[str], prefix: str) -> list[Any]:
+    """Runs (in `experiment_ids`) whose id starts with `prefix` (at least 4 hex digits), newest first."""
+    if not ID_PREFIX_PATTERN.match(prefix):
+        return []
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            list(experiment_ids), order_by=["attributes.start_time DESC"], max_results=1000, page_token=token
+        )
+        found.extend(run for run in page if run.info.run_id.startswith(prefix))
+        token = page.token
+        if not token:
+            return found
+
+
+def newest_eval_runs(client: Any, suite: str) -> list[Any]:
+    """The newest FINISHED eval run of each method on `suite`, the `plain` baseline first (the reference)."""
+    experiment = client.get_experiment_by_name(EVAL_EXPERIMENT)
+    if experiment is None:
+        return []
+    escaped = suite.replace("'", "\\'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.status = 'FINISHED' and tags.`msvg.suite` = '{escaped}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    newest: dict[str, Any] = {}
+    for run in runs:
+        method = run.data.tags.get("msvg.method")
+        if method and method not in newest:
+            newest[method] = run
+    order = sorted(newest, key=lambda m: (m != "plain", m))
+    return [newest[m] for m in order]
 
 
 def validate_results(results: Any, source: str) -> dict[str, Any]:
@@ -576,6 +622,7 @@ def render_rich_table(comparison: Comparison) -> Any:
         f"Δ = run − reference over stories both scored; paired bootstrap ({comparison.n_boot} resamples, "
         f"seed {comparison.seed}); ↑ higher is better, ↓ lower is better",
         *headline_notes(comparison),
+        *(f"{run.label}: model {run.results.get('model_identity', '?')}" for run in comparison.runs),
     ]
     table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left")
     for index, name in enumerate(TABLE_HEADER):

@@ -244,6 +244,12 @@ class Tracker:
             self.set_tags({"msvg.error": f"{type(exc).__name__}: {exc}"[:5000]})
         self.finish(status)
 
+    def rename(self, name: str) -> None:
+        """Set the run's name (shown in the UI and accepted by `compare`)."""
+        if self.enabled and self._run_id is not None:
+            with_retry(self._client.update_run, self._run_id, name=name)
+            self.run_name = name
+
     # -- logging ---------------------------------------------------------------------------------
 
     def log_params(self, params: Mapping[str, Any]) -> None:

@@ -23,7 +23,7 @@ class TrainConfig(StrictModel):
         "none", description="CPU offload: optimizer states (ZeRO-2/3), or optimizer + parameters (ZeRO-3)"
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto: cuda (nccl, bf16) when a GPU is visible, else cpu (gloo, fp32)"
+        "auto", description="auto: cuda (nccl) when a GPU is visible, else cpu (gloo); precision follows model.dtype (fp32 or bf16)"
     )
     steps: int = Field(100, ge=1, description="optimizer steps (ignored when epochs is set)")
     epochs: int | None = Field(None, ge=1, description="train for this many passes over the data instead of steps")

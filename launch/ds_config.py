@@ -17,12 +17,15 @@ STAGE3_PERSISTENCE_THRESHOLD = 100_000
 
 
 def build_ds_config(
-    train: TrainConfig, world_size: int, *, device: str = "cpu", cpu_adam: bool = False
+    train: TrainConfig, world_size: int, *, device: str = "cpu", cpu_adam: bool = False, bf16: bool | None = None
 ) -> dict[str, Any]:
     """The DeepSpeed config for `train` on `world_size` ranks.
 
-    `device` is `cpu` (fp32, torch AdamW) or `cuda` (bf16). `cpu_adam` selects DeepSpeedCPUAdam for
-    offloaded optimizer states (only when it builds on the machine); otherwise torch's AdamW runs.
+    `device` is `cpu` (gloo, torch AdamW) or `cuda` (nccl). `bf16` turns on DeepSpeed's bf16 mode
+    (bf16 weights and activations, fp32 master weights and optimizer states); None means "on for
+    cuda, off for cpu" (the trainer passes `model.dtype == bf16`). `cpu_adam` selects
+    DeepSpeedCPUAdam for offloaded optimizer states (only when it builds on the machine); otherwise
+    torch's AdamW runs.
     """
     if device not in ("cpu", "cuda"):
         raise ConfigError(f"train.device: expected cpu or cuda after resolution, got {device!r}")
@@ -35,6 +38,8 @@ def build_ds_config(
     if offload_param and train.zero != 3:
         raise ConfigError("train.offload=full needs train.zero=3")
     gpu = device == "cuda"
+    if bf16 is None:
+        bf16 = gpu
     use_torch_adam = not (offload_opt and cpu_adam)
     optimizer_params: dict[str, Any] = {
         "lr": train.lr,
@@ -74,7 +79,7 @@ def build_ds_config(
         "gradient_clipping": train.grad_clip,
         "optimizer": {"type": "AdamW", "params": optimizer_params},
         "zero_optimization": zero,
-        "bf16": {"enabled": gpu},
+        "bf16": {"enabled": bool(bf16)},
         "fp16": {"enabled": False},
         "steps_per_print": 1_000_000_000,
         "wall_clock_breakdown": False,

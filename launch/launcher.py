@@ -180,7 +180,9 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
     topology = resolve_topology(train)
     recipe = get_recipe(train.stage)
     recipe.check_data(config)
-    build_ds_config(train, topology.world_size)  # validates the combination before any process starts
+    from msvg_bench.launch.trainer import training_bf16
+
+    build_ds_config(train, topology.world_size, bf16=training_bf16(config.model.dtype))  # validates before any process starts
     out_dir = Path(train.output_dir).resolve()
     updates: dict[str, object] = {"output_dir": out_dir}
     if train.resume:

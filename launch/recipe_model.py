@@ -41,7 +41,10 @@ def _cpu_model_cfg(config: Config) -> Any:
 def data_root(config: Config) -> Path:
     """`data.root`, checked to exist (one-line `DataError` otherwise)."""
     if config.data.root is None:
-        raise DataError("training needs a data folder: pass --data DIR (or set data.root)")
+        raise DataError(
+            "training needs a data folder: pass --data DIR, or make ./data with `msvg-bench data synth --out data` "
+            "(a synthetic story set) or `msvg-bench data prepare --raw VIDEOS --captions CAPTIONS --out data` (your videos)"
+        )
     root = Path(config.data.root)
     if not root.exists():
         raise DataError(f"{root}: data folder not found (--data)")
@@ -345,13 +348,16 @@ class JointRecipe(Recipe):
 
         model_cfg = _cpu_model_cfg(config)
         cache = SceneCache(config, ("text", "frames", "latents"))
-        extractor = build_extractor(model_cfg).eval()
+        # The frozen extractor runs here once, in fp32 whatever model.dtype is (its inputs are cast to
+        # match); the features are cast to the training dtype with each batch.
+        extractor = build_extractor(model_cfg).float().eval()
         negative = encode_prompts(cache.components, [config.generate.negative_prompt])[0].float()
         samples = []
         with torch.no_grad():
             for story_scenes in cache.scenes:
                 for index in range(len(story_scenes)):
                     history = collate_history([history_input(story_scenes, index, model_cfg)], model_cfg.history_dim)
+                    history = history.to(torch.device("cpu"), torch.float32)
                     with_history, without = history_features(extractor, history)
                     samples.append(
                         {

@@ -53,6 +53,24 @@ def ensure_ds_accelerator() -> None:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 
+def training_bf16(model_dtype: str) -> bool:
+    """Whether training runs in DeepSpeed's bf16 mode: `model.dtype` bf16 -> yes, fp32 -> no (fp16 is refused).
+
+    In bf16 mode DeepSpeed casts the trainable module to bf16 (fp32 master weights and optimizer
+    states stay in the optimizer); batches and the frozen modules kept outside the engine are cast to
+    bf16 alongside it.
+    """
+    if model_dtype == "fp16":
+        raise ConfigError("training supports model.dtype fp32 or bf16, not fp16 (its loss scaling is not wired up)")
+    return model_dtype == "bf16"
+
+
+def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str) -> str:
+    """What a training run is, as its MLflow name: `train <stage> zero<N>[+offload-<what>] <preset> <id[:8]>`."""
+    zero_text = f"zero{zero}" + (f"+offload-{offload}" if offload != "none" else "")
+    return f"train {stage} {zero_text} {preset} {run_id[:8]}"
+
+
 def resolve_device(requested: str) -> str:
     """`cpu` or `cuda` for `train.device` (auto: cuda when a GPU is visible)."""
     import torch
@@ -166,9 +184,13 @@ def train(config: Config) -> TrainResult:
     counts = apply_trainable_patterns(model, patterns)
     if tc.gradient_checkpointing:
         recipe.enable_gradient_checkpointing(model)
+    bf16 = training_bf16(config.model.dtype)
+    dtype = torch.bfloat16 if bf16 else None
     frozen = recipe.build_frozen(config, device)
     for module in frozen.values():
         module.eval().requires_grad_(False)
+        if dtype is not None:
+            module.to(dtype=dtype)  # DeepSpeed casts only its own module; frozen ones must match the bf16 batches
     dataset = recipe.dataset(config)
     sampler = GlobalBatchSampler(len(dataset), tc.micro_batch, tc.grad_accum, world, rank, config.seed)
     if resume_dir is not None and meta.get("num_samples") not in (None, len(dataset)):
@@ -178,7 +200,9 @@ def train(config: Config) -> TrainResult:
         )
     total_steps = tc.epochs * sampler.steps_per_epoch if tc.epochs else tc.steps
 
-    ds_config = build_ds_config(tc, world, device=device_kind, cpu_adam=device_kind == "cuda" and cpu_adam_builds())
+    ds_config = build_ds_config(
+        tc, world, device=device_kind, cpu_adam=device_kind == "cuda" and cpu_adam_builds(), bf16=bf16
+    )
     if rank == 0:
         atomic_write_json(out_dir / "deepspeed_config.json", ds_config)
 
@@ -197,7 +221,6 @@ def train(config: Config) -> TrainResult:
         lr_scheduler=make_scheduler,
     )
     engine.train()
-    dtype = torch.bfloat16 if device_kind == "cuda" else None
 
     start_step = 0
     run_id: str | None = None
@@ -219,12 +242,15 @@ def train(config: Config) -> TrainResult:
         "msvg.world_size": world,
         "msvg.stage": tc.stage,
         "msvg.device": device_kind,
+        "msvg.precision": "bf16" if bf16 else "fp32",
     }
     result = TrainResult(run_id=None, start_step=start_step, final_step=start_step)
     with start_run("train", config, tags=tags, run_id=run_id) as tracker:
         result.run_id = tracker.run_id
         if rank == 0:
             (out_dir / "mlflow_run_id").write_text(f"{tracker.run_id}\n")
+            if run_id is None and not config.tracking.run_name:
+                tracker.rename(train_run_name(tc.stage, tc.zero, tc.offload, config.preset, tracker.run_id))
         if resume_dir is None:
             tracker.log_params(
                 {
@@ -246,7 +272,7 @@ def train(config: Config) -> TrainResult:
         if rank == 0:
             print(
                 f"training {tc.stage}: {counts.trainable:,} trainable / {counts.frozen:,} frozen parameters, "
-                f"ZeRO-{tc.zero} offload={tc.offload} on {world} {device_kind} rank(s), steps {start_step}->{total_steps}",
+                f"ZeRO-{tc.zero} offload={tc.offload} {'bf16' if bf16 else 'fp32'} on {world} {device_kind} rank(s), steps {start_step}->{total_steps}",
                 flush=True,
             )
 

@@ -150,7 +150,8 @@ def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path
 
 
 def compare(
-    runs: Annotated[list[str], typer.Argument(metavar="RUN", help="Eval runs (MLflow run ids or names); the first is the reference.", show_default=False)],
+    runs: Annotated[list[str] | None, typer.Argument(metavar="RUN", help="Eval runs (MLflow run ids, unique id prefixes or run names); the first is the reference.", show_default=False)] = None,
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help="Without runs: the newest eval run of each method on this suite (reference: plain).")] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the output to this file instead of stdout.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Compare even when suites, metric versions or encoders differ (the output is marked).")] = False,
@@ -168,8 +169,13 @@ def compare(
     """
     from msvg_bench.errors import MsvgError
 
+    runs = list(runs or [])
+    if suite is not None:
+        if runs:
+            raise MsvgError("pass eval runs or --suite NAME, not both")
+        runs = suite_runs(suite, tracking_uri)
     if len(runs) < 2:
-        raise MsvgError("compare needs at least two runs (ids or names)")
+        raise MsvgError("compare needs at least two runs (ids, id prefixes or names), or --suite NAME")
     if output_format is OutputFormat.html and out is None and not log:
         raise MsvgError("--format html with --no-log needs --out FILE")
     outcome = run_compare(
@@ -182,6 +188,25 @@ def compare(
         typer.echo(f"comparison run: {outcome.run_id} (experiment msvg-bench/compare)", err=True)
     if outcome.report_path is not None:
         typer.echo(f"HTML report: {outcome.report_path}", err=True)
+
+
+def suite_runs(suite: str, tracking_uri: str | None) -> list[str]:
+    """Run ids of the newest finished eval run of each method on `suite`, plain first; announced on stderr."""
+    from msvg_bench.compare import newest_eval_runs
+    from msvg_bench.errors import MsvgError
+    from msvg_bench.tracking import make_client, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    found = newest_eval_runs(make_client(uri), suite)
+    if len(found) < 2:
+        methods = ", ".join(run.data.tags.get("msvg.method", "?") for run in found) or "none"
+        raise MsvgError(
+            f"--suite {suite}: {uri} has finished eval runs of {len(found)} method(s) on it ({methods}); "
+            f"compare needs two: run e.g. `msvg-bench eval --suite {suite} --method plain`"
+        )
+    for run in found:
+        typer.echo(f"{run.data.tags.get('msvg.method')}: eval run {run.info.run_id} ({run.info.run_name})", err=True)
+    return [run.info.run_id for run in found]
 
 
 def register(app: typer.Typer) -> None:

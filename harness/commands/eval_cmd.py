@@ -66,6 +66,50 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
     raise DataError(f"run {value} has no msvg.export_dir tag naming an existing folder and no 'weights' artifact")
 
 
+TRAIN_EXPERIMENT = "msvg-bench/train"
+HOW_TO_TRAIN = "train one with `msvg-bench train --zero 2` (after `msvg-bench data synth --out data`)"
+HOW_TO_SCORE = "or pass --method msvg|plain|streaming [--model DIR] to generate, or --videos DIR to score existing videos"
+
+
+def latest_training_run(tracking_uri: str | None, preset: str) -> tuple[str, str, str] | None:
+    """(run id, run name, export folder) of the newest FINISHED joint training run of `preset` whose export exists."""
+    from msvg_bench.tracking import make_client, resolve_tracking_uri
+
+    client = make_client(resolve_tracking_uri(tracking_uri))
+    experiment = client.get_experiment_by_name(TRAIN_EXPERIMENT)
+    if experiment is None:
+        return None
+    escaped = preset.replace("'", "\\'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.status = 'FINISHED' and params.preset = '{escaped}' and tags.`msvg.stage` = 'joint'",
+        order_by=["attributes.start_time DESC"],
+        max_results=200,
+    )
+    for run in runs:
+        export = run.data.tags.get("msvg.export_dir")
+        if export and Path(export).is_dir():
+            return run.info.run_id, run.info.run_name or "", export
+    return None
+
+
+def pick_latest_model(tracking_uri: str | None, preset: str) -> str | None:
+    """The export folder of the newest finished training run (announced with its id and name), or None."""
+    found = latest_training_run(tracking_uri, preset)
+    if found is None:
+        return None
+    run_id, name, export = found
+    typer.echo(f"evaluating method msvg with training run {run_id} ({name}): model {export}")
+    return export
+
+
+def no_training_run(uri: str | None, preset: str) -> str:
+    """The sentence saying no usable training run exists, and what to do instead."""
+    from msvg_bench.tracking import resolve_tracking_uri
+
+    return f"the tracking store {resolve_tracking_uri(uri)} has no finished training run of preset {preset!r} with an export: {HOW_TO_TRAIN}"
+
+
 def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Path, generate: bool = True) -> tuple[list[StorySource], str, str]:
     """The stories to score, the method label and the model identity, from where the videos come from."""
     from msvg_bench.eval import sources as src
@@ -78,12 +122,28 @@ def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Pat
 
         settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json")}
         identity = f"{cfg.model.source}:{hash_json(settings)[:16]}"
+        if cfg.model.weights is not None:
+            identity += f" weights:{Path(cfg.model.weights).resolve()}"
         return src.generated_sources(suite, cfg, method, output_dir / "generated", identity, generate), method, identity
     if suite.has_reference_videos:
         from msvg_bench.benchmarks.synth import SYNTH_VERSION
 
         return src.reference_sources(suite, output_dir / "reference"), "reference", f"synthetic-world:v{SYNTH_VERSION}"
-    raise ConfigError(f"suite {suite.name!r} has no videos of its own: pass --method msvg|plain|streaming to generate, or --videos DIR")
+    raise ConfigError(
+        f"suite {suite.name!r} has no videos of its own and {no_training_run(cfg.tracking.uri, cfg.preset)}, {HOW_TO_SCORE}"
+    )
+
+
+def load_suite_kind(name: str | None) -> str | None:
+    """The kind of suite `name` (synthetic suites carry reference videos), None when it does not load."""
+    if name is None:
+        return None
+    from msvg_bench.benchmarks.suite import load_suite
+
+    try:
+        return load_suite(name).kind
+    except Exception:  # noqa: BLE001 - the evaluation itself reports an unknown suite
+        return None
 
 
 def _distributed() -> tuple[int, int]:
@@ -104,7 +164,7 @@ def eval_command(
     overrides: OverridesArgument = None,
     suite: Annotated[str | None, typer.Option("--suite", "-s", help="Suite name (see --list-suites) or suite JSON file.", rich_help_panel=SOURCE_PANEL)] = None,
     method: Annotated[str | None, typer.Option("--method", "-m", help="Generate with msvg | plain | streaming (with --videos: a label).", rich_help_panel=SOURCE_PANEL)] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Trained weights folder or MLflow run id (msvg weights).", rich_help_panel=SOURCE_PANEL)] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Trained weights folder, MLflow run id, or latest (the newest finished training run of the preset). Default without --method/--videos: latest.", rich_help_panel=SOURCE_PANEL)] = None,
     videos: Annotated[Path | None, typer.Option("--videos", help="Score existing videos: manifest / prompts-folder data root, or <story_id>.mp4 files.", rich_help_panel=SOURCE_PANEL)] = None,
     scene_lengths: Annotated[str | None, typer.Option("--scene-lengths", help="Frames per scene for one-video-per-story folders (one value or one per scene).", rich_help_panel=SOURCE_PANEL)] = None,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated subset of metrics (default: all).")] = None,
@@ -135,33 +195,47 @@ def eval_command(
 
         print_metrics()
         return
-    cfg = load_config(
-        config_file,
-        overrides,
-        {
-            "preset": preset,
-            "seed": seed,
-            "eval.suite": suite,
-            "eval.metrics": _csv(metrics),
-            "eval.limit": limit,
-            "eval.output_dir": str(output_dir) if output_dir else None,
-            "eval.videos": str(videos) if videos else None,
-            "eval.scene_lengths": _ints(scene_lengths),
-            "eval.shard": shard,
-            "eval.resume": False if no_resume else None,
-            "eval.log_videos": False if no_videos else None,
-            "generate.method": method if method in ("msvg", "plain", "streaming") else None,
-            "model.weights": resolve_model(model, tracking_uri),
-            "tracking.uri": tracking_uri,
-            "tracking.run_name": run_name,
-        },
-    )
+    flags: dict[str, Any] = {
+        "preset": preset,
+        "seed": seed,
+        "eval.suite": suite,
+        "eval.metrics": _csv(metrics),
+        "eval.limit": limit,
+        "eval.output_dir": str(output_dir) if output_dir else None,
+        "eval.videos": str(videos) if videos else None,
+        "eval.scene_lengths": _ints(scene_lengths),
+        "eval.shard": shard,
+        "eval.resume": False if no_resume else None,
+        "eval.log_videos": False if no_videos else None,
+        "generate.method": method if method in ("msvg", "plain", "streaming") else None,
+        "tracking.uri": tracking_uri,
+        "tracking.run_name": run_name,
+    }
+    cfg = load_config(config_file, overrides, flags)
+    unspecified = model is None and method is None and cfg.eval.videos is None and cfg.model.weights is None
+    if model == "latest" or unspecified:
+        weights = pick_latest_model(cfg.tracking.uri, cfg.preset)
+        if weights is not None:
+            method = method or "msvg"
+            flags["generate.method"] = method
+        elif model == "latest":
+            raise ConfigError(f"--model latest: {no_training_run(cfg.tracking.uri, cfg.preset)}")
+        elif load_suite_kind(cfg.eval.suite) == "synthetic":
+            typer.echo(f"{no_training_run(cfg.tracking.uri, cfg.preset)}; scoring the suite's reference videos", err=True)
+    else:
+        weights = resolve_model(model, tracking_uri)
+    if weights is not None:
+        flags["model.weights"] = weights
+        cfg = load_config(config_file, overrides, flags)
     if show_config:
         print_config(cfg)
         return
     if method is not None and videos is None and method not in ("msvg", "plain", "streaming"):
         raise ConfigError(f"--method {method!r}: generation methods are msvg, plain, streaming")
-    code = run_eval(cfg, method, merge=merge)
+    from msvg_bench.cleanup import no_empty_dirs_on_failure
+
+    with no_empty_dirs_on_failure(Path(cfg.eval.output_dir)):
+        code = run_eval(cfg, method, merge=merge)
     if code:
         raise typer.Exit(code)
 
@@ -229,7 +303,8 @@ def finish(cfg: Config, results: Any, path: Path, sources: list[Any]) -> int:
 
     print_results(results, path)
     name = cfg.tracking.run_name or f"{results.suite.name} {results.method}"
-    with start_run("eval", cfg, run_name=name) as tracker:
+    tags = {"msvg.model_weights": str(Path(cfg.model.weights).resolve())} if cfg.model.weights is not None else None
+    with start_run("eval", cfg, run_name=name, tags=tags) as tracker:
         log_results(tracker, results, path)
         if cfg.eval.log_videos and sources:
             for note in log_story_videos(tracker, sources, results):

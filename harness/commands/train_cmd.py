@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ from msvg_bench.cli_options import (
 )
 
 LAUNCH_PANEL = "Launch"
+DEFAULT_DATA = Path("data")
 OPTIM_PANEL = "Optimisation"
 
 
@@ -106,12 +107,16 @@ def train(
         "tracking.run_name": run_name,
     }
     config = load_config(config_file, overrides, flags)
+    config = with_default_data(config)
     if print_config_only:
         print_config(config)
         return
     from msvg_bench.launch.launcher import launch
 
-    out_dir = launch(config)
+    from msvg_bench.cleanup import no_empty_dirs_on_failure
+
+    with no_empty_dirs_on_failure(Path(config.train.output_dir)):
+        out_dir = launch(config)
     summary_path = out_dir / "train_summary.json"
     if summary_path.is_file():
         import json
@@ -123,6 +128,19 @@ def train(
         if summary.get("export_dir"):
             typer.echo(f"exported model: {summary['export_dir']} (generate --model / model.weights)")
     typer.echo(f"run folder: {out_dir}")
+
+
+def holds_dataset(folder: Path) -> bool:
+    """Whether `folder` looks like a story data set (a `manifest.jsonl`, or `prompts/*.json`)."""
+    return (folder / "manifest.jsonl").is_file() or any((folder / "prompts").glob("*.json"))
+
+
+def with_default_data(config: Any) -> Any:
+    """`config` with `data.root` = ./data when unset and ./data holds a data set (else unchanged)."""
+    if config.data.root is not None or not holds_dataset(DEFAULT_DATA):
+        return config
+    typer.echo(f"using the data folder {DEFAULT_DATA}/ (pass --data DIR for another)", err=True)
+    return config.model_copy(update={"data": config.data.model_copy(update={"root": DEFAULT_DATA})})
 
 
 def register(app: typer.Typer) -> None:

@@ -61,3 +61,23 @@ def test_validate_rejects_auto_and_bad_batch_triple() -> None:
         validate_ds_config({"zero_optimization": {"reduce_bucket_size": "auto"}})
     with pytest.raises(ConfigError, match="not a multiple"):
         validate_ds_config({"train_batch_size": 7, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1})
+
+
+def test_precision_follows_model_dtype_on_any_device() -> None:
+    from msvg_bench.launch.trainer import training_bf16
+
+    train = TrainConfig(zero=2)
+    assert training_bf16("bf16") is True and training_bf16("fp32") is False
+    with pytest.raises(ConfigError, match="fp16"):
+        training_bf16("fp16")
+    cpu_bf16 = build_ds_config(train, world_size=2, device="cpu", bf16=training_bf16("bf16"))
+    assert cpu_bf16["bf16"]["enabled"] is True and cpu_bf16["optimizer"]["params"]["torch_adam"] is True
+    assert build_ds_config(train, world_size=2, device="cuda", bf16=False)["bf16"]["enabled"] is False
+
+
+def test_training_run_name_says_what_it_is() -> None:
+    from msvg_bench.launch.trainer import train_run_name
+
+    run_id = "0123456789abcdef0123456789abcdef"
+    assert train_run_name("joint", 2, "none", "tiny", run_id) == "train joint zero2 tiny 01234567"
+    assert train_run_name("extractor", 3, "full", "cogvideox-2b", run_id) == "train extractor zero3+offload-full cogvideox-2b 01234567"

@@ -1,0 +1,67 @@
+"""The device check `tests/perf/bench_gpu.py`: its FLOPs count against the checked CogVideoX-2b figures,
+and its `--dry-run` (the same code at small shapes on the CPU) end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).resolve().parents[1] / "perf" / "bench_gpu.py"
+
+
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flops_count_matches_the_checked_cogvideox_2b_figures() -> None:
+    # Design brief, section 8: one 49x480x720 sample is 17,550 video + 226 text tokens; about 1.2e14
+    # forward FLOPs (attention about 61 % of it), 3.6e14 per training step, 4.8e14 with full recompute.
+    module = bench()
+    plain = module.step_flops(module.LAYOUTS["2b"], 49, 480, 720, history=False)
+    assert plain["tokens"] == 17_550 + 226
+    assert plain["forward"] == pytest.approx(1.2e14, rel=0.03)
+    assert plain["model"] == pytest.approx(3.6e14, rel=0.03)
+    assert plain["hardware"] == pytest.approx(4.8e14, rel=0.03)
+    seq, h = plain["tokens"], 1920
+    attention = 30 * 4 * seq**2 * h
+    assert attention / plain["forward"] == pytest.approx(0.61, abs=0.01)
+    with_history = module.step_flops(module.LAYOUTS["2b"], 49, 480, 720)
+    assert with_history["tokens"] == plain["tokens"] + 226
+
+
+def test_dry_run_measures_every_section_on_the_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--out", str(out), "--budget-s", "900"],
+                          env=env, capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "bench_gpu.json").read_text())
+    assert report["dry_run"] is True and report["layout"] == "tiny"
+    module = bench()
+    for key, offload, bytes_per_param in (("zero2", "none", 20), ("zero2_offload", "optimizer", 2)):
+        row = report["train"][key]
+        assert row["offload"] == offload and row["losses_finite"] is True
+        assert len(row["step_times_s"]) == 3 and row["step_s"] > 0
+        # DeepSpeed's ZeRO-2 estimate on one GPU (estimate_zero2_model_states_mem_needs): 2 B bf16
+        # weights + 18 B of gradients, fp32 master and Adam moments per parameter; with the optimizer
+        # offloaded only the 2 B weights stay on the GPU.
+        assert row["plan"]["model_states_gb"] * 2**30 == pytest.approx(bytes_per_param * row["params"], rel=1e-6)
+        shape_tokens = module.token_counts(module.LAYOUTS["tiny"], 9, 32, 48)
+        assert shape_tokens == {"video": 3 * 2 * 3, "text": 16, "history": 16}
+    denoise = report["denoise"]
+    assert denoise["msvg_step_s"] > 0 and denoise["plain_step_s"] > 0
+    assert denoise["msvg_over_plain"] == pytest.approx(denoise["msvg_step_s"] / denoise["plain_step_s"])
+    table = (out / "bench_gpu.md").read_text()
+    assert "| none (torch AdamW) |" in table and "| optimizer (torch AdamW) |" in table and "msvg / plain" in table

@@ -1,0 +1,488 @@
+"""Device check: the 2B-sized history transformer on one GPU — train step time and MFU, peak memory
+for ZeRO-2 with and without optimizer offload beside `plan`'s prediction, msvg vs plain denoising step.
+
+    python tests/perf/bench_gpu.py [--layout 2b] [--out bench_gpu_out]     # CUDA, about 4-6 min on an H200
+    python tests/perf/bench_gpu.py --dry-run --out /tmp/bench_gpu          # same code, small shapes, CPU
+
+No weights and no network: the history transformer (CogVideoX layout + history projection and adaLN
+expert) and the decoupler are random-init from config, the inputs random tensors of the shapes the
+cached training data has (latents 16 x 13 x 60 x 90 for 49 x 480 x 720, 226 text tokens of width
+4096, history features). Everything runs in bf16 with gradient checkpointing at every block, as
+`msvg-bench train --preset cogvideox-2b` does.
+
+Sections (each written to the JSON as soon as it is done, so a run cut short keeps what it measured):
+1. `train/zero2` and `train/zero2_offload`: a one-rank DeepSpeed ZeRO-2 engine built from the same
+   `build_ds_config` the trainer uses (bf16, AdamW; offload: DeepSpeedCPUAdam when it builds), the
+   stage-2 loss (`Stage2Module`) on one sample; warm-up steps, then timed steps (synchronised); peak
+   allocated / reserved memory since the engine was built; `plan`'s prediction for that row
+   (`launch.plan`: DeepSpeed's model-state estimator + the activation estimate of one sample) and
+   its error relative to the measured peak allocated.
+2. `flops`: FLOPs of one training step per sample and MFU. Count (Narayanan et al. 2021,
+   "Efficient Large-Scale Language Model Training on GPU Clusters", sec. 5.1, without the
+   vocabulary term; CogVideoX has no vocabulary head): forward = L * (24 * S * h^2 + 4 * S^2 * h)
+   with S = video + text + history tokens, h = hidden width, L = blocks (QKV + output projections
+   8 S h^2, MLP with 4h inner width 16 S h^2, attention scores and weighted sum 4 S^2 h; patch
+   embedding, adaLN and the output projection are < 1 % and left out). Model FLOPs per step =
+   3 x forward (MFU, as in PaLM, Chowdhery et al. 2022, appendix B); with full activation
+   recomputation the hardware does 4 x forward (HFU). Peak: `--peak-tflops`, else the dense bf16
+   figure of the detected GPU (H100 / H200 SXM 989.4, A100 312, L40S 362.1, RTX 4090 165.2).
+3. `denoise`: one denoising step (batched transformer forward + guidance combination) for msvg
+   (3 branches with history tokens) and plain (2 branches, no history), no gradients, median of
+   repeats.
+
+Output: `<out>/bench_gpu.json` and `<out>/bench_gpu.md` (a Markdown table). `--budget-s` (default
+330) skips what would not fit: each section is started only when the time left covers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import resource
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+GIB = 2**30
+
+# CogVideoX transformer layouts (diffusers' config keys). 2b: CogVideoX-2b's transformer config;
+# 5b: diffusers' conversion script for CogVideoX-5b (42 layers, 48 heads x 64, 3D rotary embeddings).
+# The project has no 5b preset yet, so 5b is opt-in (`--layout 5b`; the stage-2 loss passes no rotary
+# embeddings, as for 2b, so 5b is timed without them: a negligible share of its FLOPs). `tiny` is the
+# dry-run layout.
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "2b": {
+        "num_attention_heads": 30, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
+        "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 30, "sample_width": 90,
+        "sample_height": 60, "sample_frames": 49, "patch_size": 2, "temporal_compression_ratio": 4,
+        "max_text_seq_length": 226,
+    },
+    "5b": {
+        "num_attention_heads": 48, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
+        "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 42, "sample_width": 90,
+        "sample_height": 60, "sample_frames": 49, "patch_size": 2, "temporal_compression_ratio": 4,
+        "max_text_seq_length": 226, "use_rotary_positional_embeddings": True,
+    },
+    "tiny": {
+        "num_attention_heads": 2, "attention_head_dim": 16, "in_channels": 4, "out_channels": 4,
+        "time_embed_dim": 16, "text_embed_dim": 32, "num_layers": 2, "sample_width": 6,
+        "sample_height": 4, "sample_frames": 9, "patch_size": 2, "temporal_compression_ratio": 4,
+        "max_text_seq_length": 16,
+    },
+}
+# Decoupler / history feature sizes per layout (the cogvideox-2b preset's, and the tiny preset's).
+DECOUPLER: dict[str, dict[str, int]] = {
+    "2b": {"history_dim": 512, "decoupler_dim": 512, "decoupler_heads": 8},
+    "5b": {"history_dim": 512, "decoupler_dim": 512, "decoupler_heads": 8},
+    "tiny": {"history_dim": 32, "decoupler_dim": 16, "decoupler_heads": 2},
+}
+PEAK_BF16_TFLOPS: dict[str, float] = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "4090": 165.2}
+VAE_SPATIAL = 8
+
+
+def forward_flops(layers: int, hidden: int, seq: int) -> float:
+    """Forward FLOPs of `layers` transformer blocks of width `hidden` over `seq` tokens (module docstring)."""
+    return float(layers) * (24.0 * seq * hidden**2 + 4.0 * seq**2 * hidden)
+
+
+def token_counts(layout: dict[str, Any], frames: int, height: int, width: int) -> dict[str, int]:
+    """Video, text and history tokens of one sample (history tokens: one per prompt token, as the decoupler emits)."""
+    latent_frames = 1 + (frames - 1) // layout["temporal_compression_ratio"]
+    video = latent_frames * (height // VAE_SPATIAL // layout["patch_size"]) * (width // VAE_SPATIAL // layout["patch_size"])
+    text = layout["max_text_seq_length"]
+    return {"video": video, "text": text, "history": text}
+
+
+def step_flops(layout: dict[str, Any], frames: int, height: int, width: int, history: bool = True) -> dict[str, float]:
+    """Forward, model (3x) and hardware (4x, full recompute) FLOPs of one training step per sample."""
+    tokens = token_counts(layout, frames, height, width)
+    seq = tokens["video"] + tokens["text"] + (tokens["history"] if history else 0)
+    hidden = layout["num_attention_heads"] * layout["attention_head_dim"]
+    fwd = forward_flops(layout["num_layers"], hidden, seq)
+    return {"tokens": seq, "forward": fwd, "model": 3 * fwd, "hardware": 4 * fwd}
+
+
+def peak_tflops(device_name: str, explicit: float | None) -> float | None:
+    """The dense bf16 peak of the GPU (explicit value first), None when unknown."""
+    if explicit is not None:
+        return explicit
+    for key, value in PEAK_BF16_TFLOPS.items():
+        if key in device_name:
+            return value
+    return None
+
+
+class Budget:
+    """Wall-clock budget: sections start only when their estimate fits in what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left."""
+        return self.end - time.monotonic()
+
+
+def setup_process_group(device: str) -> None:
+    """A one-rank process group (nccl on CUDA, gloo on CPU) for DeepSpeed."""
+    import deepspeed
+
+    os.environ.setdefault("RANK", "0")
+    os.environ.setdefault("LOCAL_RANK", "0")
+    os.environ.setdefault("WORLD_SIZE", "1")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+    deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo", verbose=False)
+
+
+def build_stage2(layout_name: str, device: Any, seed: int = 0) -> Any:
+    """The stage-2 module (history transformer + decoupler + scheduler), random init on `device`, fp32."""
+    import torch
+    from diffusers import CogVideoXDDIMScheduler
+
+    from msvg_bench.models.components import COGVIDEOX_SCHEDULER
+    from msvg_bench.models.decoupler import Decoupler
+    from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
+    from msvg_bench.models.multiscene import Stage2Module
+
+    layout, dec = LAYOUTS[layout_name], DECOUPLER[layout_name]
+    torch.manual_seed(seed)
+    with torch.device(device):
+        transformer = HistoryCogVideoXTransformer3DModel.from_base_config(layout)
+        decoupler = Decoupler(layout["text_embed_dim"], dec["history_dim"], dec["decoupler_dim"], dec["decoupler_heads"])
+    model_cfg = argparse.Namespace(text_dropout=0.1, history_dropout=0.1)
+    return Stage2Module(transformer, decoupler, CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER), model_cfg)
+
+
+def sample_batch(layout_name: str, frames: int, height: int, width: int, device: Any, dtype: Any, seed: int = 0) -> dict[str, Any]:
+    """Random inputs of the cached-sample shapes: latents [1, C, T, h, w], prompt / negative embeddings, history features."""
+    import torch
+
+    layout, dec = LAYOUTS[layout_name], DECOUPLER[layout_name]
+    gen = torch.Generator().manual_seed(seed)
+    t = 1 + (frames - 1) // layout["temporal_compression_ratio"]
+    latents = torch.randn(1, layout["in_channels"], t, height // VAE_SPATIAL, width // VAE_SPATIAL, generator=gen)
+    text = torch.randn(1, layout["max_text_seq_length"], layout["text_embed_dim"], generator=gen)
+    feats = torch.randn(1, layout["max_text_seq_length"], dec["history_dim"], generator=gen)
+    batch = {
+        "latents": latents,
+        "prompt_embeds": text,
+        "negative_prompt_embeds": torch.zeros_like(text),
+        "history_features": feats,
+        "null_history_features": torch.zeros_like(feats),
+    }
+    return {k: v.to(device, dtype) for k, v in batch.items()}
+
+
+def plan_shape(module: Any, layout_name: str) -> Any:
+    """`launch.plan.ModelShape` of the built stage-2 module (all parameters trainable)."""
+    from msvg_bench.launch.plan import ModelShape
+
+    layout = LAYOUTS[layout_name]
+    largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in module.modules())
+    return ModelShape(
+        name=f"history transformer {layout_name} + decoupler",
+        trainable_params=sum(p.numel() for p in module.parameters()),
+        frozen_params=0,
+        largest_layer_params=largest,
+        num_layers=layout["num_layers"],
+        hidden=layout["num_attention_heads"] * layout["attention_head_dim"],
+        text_tokens=layout["max_text_seq_length"],
+        history_tokens=layout["max_text_seq_length"],
+        latent_channels=layout["in_channels"],
+        patch=layout["patch_size"],
+        temporal_compression=layout["temporal_compression_ratio"],
+    )
+
+
+def plan_prediction(shape: Any, offload: str, frames: int, height: int, width: int) -> dict[str, float]:
+    """`plan`'s per-GPU figures for ZeRO-2 on one GPU: model states + activations of one sample (GiB)."""
+    from msvg_bench.launch.plan import activation_bytes_per_sample, model_states_bytes
+
+    _, states = model_states_bytes(shape, 2, offload, 1, 1)
+    act = activation_bytes_per_sample(shape, frames, height, width)
+    return {"model_states_gb": states / GIB, "activations_gb": act / GIB, "total_gb": (states + act) / GIB}
+
+
+def memory_now(device: str) -> dict[str, float | None]:
+    """Peak allocated / reserved accelerator memory since the last reset (GiB); on CPU the process's peak RSS."""
+    import torch
+
+    if device == "cuda":
+        return {
+            "peak_allocated_gb": torch.cuda.max_memory_allocated() / GIB,
+            "peak_reserved_gb": torch.cuda.max_memory_reserved() / GIB,
+        }
+    return {"peak_allocated_gb": None, "peak_reserved_gb": None, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def sync(device: str) -> None:
+    """Wait for queued device work."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def release(device: str) -> None:
+    """Free what the previous section left and reset the peak counters."""
+    import torch
+
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[str, Any]:
+    """One ZeRO-2 engine (optionally with optimizer offload): timed steps, peak memory, plan's prediction."""
+    import deepspeed
+    import torch
+
+    from msvg_bench.launch.config import TrainConfig
+    from msvg_bench.launch.ds_config import build_ds_config
+    from msvg_bench.launch.trainer import cpu_adam_builds
+
+    release(device)
+    baseline = torch.cuda.memory_allocated() / GIB if device == "cuda" else None  # left over by earlier sections
+    dev = torch.device(device)
+    module = build_stage2(args.layout, dev)
+    module.transformer.enable_gradient_checkpointing()
+    shape = plan_shape(module, args.layout)
+    cpu_adam = device == "cuda" and offload == "optimizer" and cpu_adam_builds()
+    tc = TrainConfig(zero=2, offload=offload, lr=1e-5, warmup_steps=0, device=device, gradient_checkpointing=True)
+    ds_config = build_ds_config(tc, 1, device=device, cpu_adam=cpu_adam, bf16=True)
+    t_build = time.perf_counter()
+    engine, _, _, _ = deepspeed.initialize(model=module, model_parameters=[p for p in module.parameters() if p.requires_grad], config=ds_config)
+    sync(device)
+    init_s = time.perf_counter() - t_build
+    batch = sample_batch(args.layout, args.frames, args.height, args.width, dev, torch.bfloat16)
+    times, losses = [], []
+    for i in range(args.warmup + args.steps):
+        gen = torch.Generator().manual_seed(i)
+        sync(device)
+        t0 = time.perf_counter()
+        loss = engine(batch, gen)
+        engine.backward(loss)
+        engine.step()
+        sync(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+        losses.append(float(loss.detach().float()))
+    mem = memory_now(device)
+    predicted = plan_prediction(shape, offload, args.frames, args.height, args.width)
+    measured = mem["peak_allocated_gb"]
+    out: dict[str, Any] = {
+        "zero": 2,
+        "offload": offload,
+        "optimizer": "DeepSpeedCPUAdam" if cpu_adam else "torch AdamW",
+        "params": shape.trainable_params,
+        "engine_init_s": init_s,
+        "baseline_allocated_gb": baseline,
+        "step_s": statistics.median(times),
+        "step_times_s": times,
+        "losses": losses,
+        "losses_finite": all(math.isfinite(x) for x in losses),
+        **mem,
+        "plan": predicted,
+        "plan_error": (predicted["total_gb"] - measured) / measured if measured else None,
+    }
+    engine.destroy()
+    del engine, module, batch
+    release(device)
+    return out
+
+
+def denoise_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
+    """Median time of one msvg (3-branch, history tokens) and one plain (2-branch) denoising step."""
+    import torch
+
+    from msvg_bench.models.guidance import combine_branches
+    from msvg_bench.models.multiscene import history_tokens
+
+    release(device)
+    dev = torch.device(device)
+    module = build_stage2(args.layout, dev).to(torch.bfloat16).eval()
+    batch = sample_batch(args.layout, args.frames, args.height, args.width, dev, torch.bfloat16)
+    latents = batch["latents"].permute(0, 2, 1, 3, 4)
+    timestep = torch.full((1,), 500, dtype=torch.long, device=dev)
+    text, negative = batch["prompt_embeds"], batch["negative_prompt_embeds"]
+
+    def msvg_step() -> torch.Tensor:
+        hist = history_tokens(module.decoupler, text, batch["history_features"])
+        null = history_tokens(module.decoupler, text, batch["null_history_features"])
+        out = module.transformer(
+            latents.repeat(3, 1, 1, 1, 1), torch.cat([negative, text, text]), timestep.repeat(3),
+            history_hidden_states=torch.cat([hist, hist, null]), return_dict=False,
+        )[0]
+        return combine_branches(out, 3, 6.0, 3.0)
+
+    def plain_step() -> torch.Tensor:
+        out = module.transformer(latents.repeat(2, 1, 1, 1, 1), torch.cat([negative, text]), timestep.repeat(2), return_dict=False)[0]
+        return combine_branches(out, 2, 6.0, 0.0)
+
+    result: dict[str, Any] = {}
+    with torch.no_grad():
+        for name, fn in (("msvg", msvg_step), ("plain", plain_step)):
+            fn()  # warm-up
+            times = []
+            for _ in range(args.denoise_repeats):
+                sync(device)
+                t0 = time.perf_counter()
+                fn()
+                sync(device)
+                times.append(time.perf_counter() - t0)
+            result[f"{name}_step_s"] = statistics.median(times)
+            result[f"{name}_times_s"] = times
+    result["msvg_over_plain"] = result["msvg_step_s"] / result["plain_step_s"]
+    result.update(memory_now(device))
+    del module, batch
+    release(device)
+    return result
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    def gb(value: float | None) -> str:
+        return "—" if value is None else f"{value:.3g}"
+
+    lines = [
+        f"# bench_gpu: {report['layout']} layout, {report['frames']}x{report['height']}x{report['width']}, bf16, "
+        f"gradient checkpointing ({report['device_name']})",
+        "",
+        "| ZeRO-2 | step s | MFU | HFU | peak alloc GiB | peak reserved GiB | plan GiB (states + act.) | plan error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    flops = report["flops"]
+    for key in ("zero2", "zero2_offload"):
+        row = report["train"].get(key)
+        if row is None or "skipped" in row:
+            lines.append(f"| {key} | skipped: {row['skipped'] if row else 'not run'} | | | | | | |")
+            continue
+        mfu, hfu = row.get("mfu"), row.get("hfu")
+        plan = row["plan"]
+        err = row["plan_error"]
+        lines.append(
+            f"| {row['offload']} ({row['optimizer']}) | {row['step_s']:.3f} | {'—' if mfu is None else f'{mfu:.1%}'} | "
+            f"{'—' if hfu is None else f'{hfu:.1%}'} | {gb(row['peak_allocated_gb'])} | {gb(row['peak_reserved_gb'])} | "
+            f"{gb(plan['total_gb'])} ({gb(plan['model_states_gb'])} + {gb(plan['activations_gb'])}) | "
+            f"{'—' if err is None else f'{err:+.1%}'} |"
+        )
+    lines += [
+        "",
+        f"FLOPs per training step per sample: forward {flops['forward']:.3e} over {flops['tokens']} tokens; "
+        f"model (3x) {flops['model']:.3e}, hardware with recompute (4x) {flops['hardware']:.3e}; "
+        f"peak {report['peak_tflops'] or '—'} TFLOPS bf16 dense.",
+        "",
+    ]
+    den = report.get("denoise")
+    if den and "skipped" not in den:
+        lines += [
+            "| denoising step | s (median) |",
+            "|---|---|",
+            f"| msvg (3 branches, history) | {den['msvg_step_s']:.3f} |",
+            f"| plain (2 branches) | {den['plain_step_s']:.3f} |",
+            f"| msvg / plain | {den['msvg_over_plain']:.2f} |",
+            "",
+        ]
+    elif den:
+        lines.append(f"denoising step: skipped: {den['skipped']}")
+    lines.append(f"total wall time {report['wall_s']:.0f} s")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict[str, Any], out: Path) -> None:
+    """Write the JSON and the Markdown table (called after every section)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_gpu.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "bench_gpu.md").write_text(markdown(report), encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every section for `args.layout`; returns the report (also written under `args.out`)."""
+    import torch
+
+    start = time.monotonic()
+    budget = Budget(args.budget_s)
+    device = "cpu" if args.dry_run else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: no CUDA device visible (use --dry-run on a CPU)")
+    device_name = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu"
+    peak = peak_tflops(device_name, args.peak_tflops)
+    setup_process_group(device)
+    flops = step_flops(LAYOUTS[args.layout], args.frames, args.height, args.width)
+    report: dict[str, Any] = {
+        "layout": args.layout, "frames": args.frames, "height": args.height, "width": args.width,
+        "dry_run": args.dry_run, "device_name": device_name, "torch": torch.__version__,
+        "peak_tflops": peak, "flops": flops, "flops_source": "Narayanan et al. 2021 sec. 5.1 (no vocabulary term); MFU 3x forward, HFU 4x",
+        "train": {}, "denoise": None, "wall_s": 0.0,
+    }
+    # Rough section costs on an H200 for the 2b layout (model build + engine + steps); a section starts only when it fits.
+    estimates = {"zero2": 70.0, "zero2_offload": 150.0, "denoise": 40.0} if not args.dry_run else {"zero2": 5, "zero2_offload": 5, "denoise": 2}
+    for key, offload in (("zero2", "none"), ("zero2_offload", "optimizer")):
+        if budget.left() < estimates[key]:
+            report["train"][key] = {"skipped": f"{budget.left():.0f} s of budget left, about {estimates[key]:.0f} s needed"}
+        else:
+            row = train_section(args, device, offload)
+            if peak:
+                row["mfu"] = flops["model"] / row["step_s"] / (peak * 1e12)
+                row["hfu"] = flops["hardware"] / row["step_s"] / (peak * 1e12)
+            report["train"][key] = row
+        report["wall_s"] = time.monotonic() - start
+        write(report, args.out)
+        print(f"{key}: {json.dumps({k: v for k, v in report['train'][key].items() if not isinstance(v, list)})}", flush=True)
+    if budget.left() < estimates["denoise"]:
+        report["denoise"] = {"skipped": f"{budget.left():.0f} s of budget left"}
+    else:
+        report["denoise"] = denoise_section(args, device)
+    report["wall_s"] = time.monotonic() - start
+    write(report, args.out)
+    print(markdown(report), flush=True)
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (the dry run swaps in the tiny layout and small shapes)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default=None, help="transformer layout (default 2b; dry run: tiny)")
+    parser.add_argument("--frames", type=int, default=None, help="video frames (default 49; dry run 9)")
+    parser.add_argument("--height", type=int, default=None, help="video height (default 480; dry run 32)")
+    parser.add_argument("--width", type=int, default=None, help="video width (default 720; dry run 48)")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per engine")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed training steps per engine")
+    parser.add_argument("--denoise-repeats", type=int, default=5, help="timed denoising steps per method")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak of the GPU (default: by device name)")
+    parser.add_argument("--budget-s", type=float, default=330.0, help="skip sections that would not fit in this many seconds")
+    parser.add_argument("--out", type=Path, default=Path("bench_gpu_out"), help="folder for bench_gpu.json and bench_gpu.md")
+    parser.add_argument("--dry-run", action="store_true", help="the same code at small shapes on the CPU (tiny layout, gloo)")
+    args = parser.parse_args(argv)
+    small = {"layout": "tiny", "frames": 9, "height": 32, "width": 48}
+    full = {"layout": "2b", "frames": 49, "height": 480, "width": 720}
+    for key, value in (small if args.dry_run else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the device check; exit code 0 when every training loss was finite."""
+    args = parse_args(argv)
+    if args.dry_run:
+        os.environ["DS_ACCELERATOR"] = "cpu"
+    report = run(args)
+    finite = all(row.get("losses_finite", True) for row in report["train"].values())
+    return 0 if finite else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
