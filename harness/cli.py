@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import ClickException as _ClickException
 
 from msvg_bench import __version__
-from msvg_bench.errors import MsvgError
+from msvg_bench.errors import MsvgError, ProblemsError
 
 app = typer.Typer(
     name="msvg-bench",
@@ -84,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     except MsvgError as exc:
         if _STATE["debug"]:
             traceback.print_exc()
-        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        if isinstance(exc, ProblemsError):
+            head, *rest = exc.lines()
+            typer.echo(f"error: {head}", err=True)
+            for line in rest:
+                typer.echo(_one_line(line), err=True)
+        else:
+            typer.echo(f"error: {_one_line(str(exc))}", err=True)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if _STATE["debug"]:
@@ -95,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {type(exc).__name__}: {_one_line(str(exc))} (run with --debug for the traceback)", err=True
             )
         return 1
+    except BaseException as exc:
+        from msvg_bench.tracking import Terminated
+
+        if not isinstance(exc, Terminated):
+            raise
+        typer.echo("interrupted (SIGTERM)", err=True)
+        return 143
     return result if isinstance(result, int) else 0
 
 
