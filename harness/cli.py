@@ -33,6 +33,23 @@ app = typer.Typer(
 
 _STATE = {"debug": False}
 
+
+def _hide_flag_types() -> None:
+    """Show no `<bool>` type column for on/off flags in `--help` (typer prints one for every option)."""
+    option_class = getattr(getattr(typer, "core", None), "TyperOption", None)
+    original = getattr(option_class, "display_type_rich", None)
+    if original is None or getattr(original, "_msvg_flags_hidden", False):
+        return
+
+    def display_type_rich(self, ctx):  # noqa: ANN001, ANN202 - typer's own signature
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    display_type_rich._msvg_flags_hidden = True  # type: ignore[attr-defined]
+    option_class.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
+
 # Each module exposes `register(app)`; its commands import heavy libraries only when run.
 COMMAND_MODULES: tuple[str, ...] = (
     "msvg_bench.commands.demo_cmd",
