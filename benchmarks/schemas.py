@@ -64,6 +64,9 @@ class SynthParams(FileModel):
     width: int = Field(ge=8)
     seed: int
     fps: float = Field(gt=0)
+    # Caption register of story worlds that have several; `register` in the file (the Python name
+    # would shadow pydantic's own attribute). Left out of the params when unset.
+    register_: str | None = Field(default=None, alias="register")
 
 
 class SuiteFile(FileModel):

@@ -132,7 +132,7 @@ def read_suite_file(path: Path) -> Suite:
             problems.append(f"{path}:1: params: a synthetic suite needs params ({', '.join(SYNTH_PARAM_KEYS)})")
         if parsed.stories is not None:
             problems.append(f"{path}:{lines[('stories',)]}: stories: a synthetic suite draws its stories; remove this list")
-        params = parsed.params.model_dump() if parsed.params is not None else {}
+        params = parsed.params.model_dump(by_alias=True, exclude_none=True) if parsed.params is not None else {}
         stories = synthetic_stories(params) if not problems else []
     if problems:
         raise ProblemsError(str(path), problems)
