@@ -13,10 +13,11 @@ import json
 import os
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError
+from msvg_bench.errors import DataError, ProblemsError
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
@@ -42,8 +43,10 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
     """Write `stories` as a JSONL manifest (atomically); clip paths become relative to its folder.
 
     `path` is a folder (the file is `<path>/manifest.jsonl`) or a file name. Returns the file path.
+    Clips must lie inside the manifest's folder (readers refuse paths that leave it).
     """
     from msvg_bench.atomic import atomic_write_text
+    from msvg_bench.paths import relative_path_problem
 
     path = Path(path)
     target = path / MANIFEST_NAME if path.is_dir() or not path.suffix else path
@@ -54,8 +57,10 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
         for i, scene in enumerate(story.scenes):
             clip = story.clip_path(i)
             rel = os.path.relpath(clip.resolve(), base) if clip.is_absolute() or story.root is not None else scene.path
+            if relative_path_problem(Path(rel).as_posix()) is not None:
+                raise DataError(f"{clip}: lies outside {base}; a manifest lists only clips inside its own folder")
             scenes.append(Scene(Path(rel).as_posix(), scene.caption, scene.fps, scene.num_frames, scene.setting,
-                                scene.characters))
+                                scene.characters, scene.captioned))
         entry = Story(story.id, tuple(scenes), None, story.meta).to_json()
         lines.append(json.dumps(entry, ensure_ascii=False))
     atomic_write_text(target, "".join(line + "\n" for line in lines))
@@ -79,14 +84,34 @@ def write_prompts(root: str | Path, stories: list[Story]) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_manifest(file: Path, problems: list[str]) -> list[Story]:
-    stories: list[Story] = []
+@dataclass
+class StoryRecord:
+    """One story as read from a manifest line or a prompts file, with the problems that concern it alone.
+
+    `story` is None when the entry is too broken to build one; `id` is then the best name available
+    (the id given, the prompts file's stem, or `line N`).
+    """
+
+    id: str
+    story: Story | None
+    problems: list[str] = field(default_factory=list)
+    uncaptioned: int = 0
+
+
+def _parse_manifest(file: Path, problems: list[str]) -> list[StoryRecord]:
+    from pydantic import ValidationError
+
+    from msvg_bench.benchmarks.schemas import ManifestStory
+    from msvg_bench.jsonpos import schema_problems
+    from msvg_bench.paths import id_problem, is_within, relative_path_problem
+
+    records: list[StoryRecord] = []
     root = file.parent
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"{file}: cannot be read ({exc})")
-        return stories
+        return records
     seen_ids: Counter[str] = Counter()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -95,44 +120,47 @@ def _parse_manifest(file: Path, problems: list[str]) -> list[Story]:
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg})")
+            records.append(StoryRecord(f"line {number}", None, [f"{where}: not valid JSON ({exc.msg})"]))
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry.get("id"):
-            problems.append(f"{where}: a story needs a non-empty string 'id'")
+            records.append(StoryRecord(f"line {number}", None, [f"{where}: a story needs a non-empty string 'id'"]))
             continue
         sid = entry["id"]
+        record = StoryRecord(sid, None)
+        records.append(record)
+        bad_id = id_problem(sid)
+        if bad_id is not None:
+            record.problems.append(f"{where}: story id {bad_id}")
+            continue
         seen_ids[sid] += 1
         if seen_ids[sid] == 2:
-            problems.append(f"{where}: duplicate story id {sid!r}")
-        raw_scenes = entry.get("scenes")
-        if not isinstance(raw_scenes, list) or not raw_scenes:
-            problems.append(f"{where}: story {sid!r} needs a non-empty 'scenes' list")
+            record.problems.append(f"{where}: duplicate story id {sid!r}")
+        if not isinstance(entry.get("scenes"), list) or not entry["scenes"]:
+            record.problems.append(f"{where}: story {sid!r} needs a non-empty 'scenes' list")
+            continue
+        try:
+            parsed = ManifestStory.model_validate(entry)
+        except ValidationError as exc:
+            record.problems.extend(p.replace(f"{where}: ", f"{where}: story {sid!r} ", 1) for p in schema_problems(exc, None, where))
             continue
         scenes: list[Scene] = []
-        for k, raw in enumerate(raw_scenes):
-            if not isinstance(raw, dict) or not isinstance(raw.get("path"), str) or not raw.get("path"):
-                problems.append(f"{where}: story {sid!r} scene {k} needs a string 'path'")
+        for k, raw in enumerate(parsed.scenes):
+            path_problem = relative_path_problem(raw.path)
+            if path_problem is None and not is_within(root / raw.path, root):
+                path_problem = f"{raw.path!r} resolves outside the data folder (symlink)"
+            if path_problem is not None:
+                record.problems.append(f"{where}: story {sid!r} scenes[{k}].path: {path_problem}")
                 continue
-            unknown = set(raw) - {"path", "caption", "fps", "num_frames", "setting", "characters"}
-            if unknown:
-                problems.append(f"{where}: story {sid!r} scene {k} has unknown keys {sorted(unknown)}")
-            caption = raw.get("caption")
-            if not isinstance(caption, str) or not caption.strip():
-                problems.append(f"{where}: story {sid!r} scene {k} ({raw['path']}) has an empty caption")
-                caption = caption if isinstance(caption, str) else ""
-            characters = raw.get("characters") or ()
-            if not isinstance(characters, (list, tuple)) or not all(isinstance(c, str) for c in characters):
-                problems.append(f"{where}: story {sid!r} scene {k} 'characters' must be a list of strings")
-                characters = ()
-            fps, num_frames = raw.get("fps"), raw.get("num_frames")
-            scenes.append(Scene(raw["path"], caption, float(fps) if fps is not None else None,
-                                int(num_frames) if num_frames is not None else None, raw.get("setting"),
-                                tuple(characters)))
-        meta = entry.get("meta") or {}
-        stories.append(Story(sid, tuple(scenes), root, meta))
-    if not stories and not problems:
+            if raw.caption is None:
+                record.uncaptioned += 1
+            elif not raw.caption.strip():
+                record.problems.append(f"{where}: story {sid!r} scene {k} ({raw.path}) has an empty caption")
+            scenes.append(Scene(raw.path, raw.caption or "", raw.fps, raw.num_frames, raw.setting,
+                                tuple(raw.characters), captioned=raw.caption is not None))
+        record.story = Story(sid, tuple(scenes), root, dict(parsed.meta))
+    if not records and not problems:
         problems.append(f"{file}: manifest holds no stories")
-    return stories
+    return records
 
 
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -144,30 +172,36 @@ def _clip_number(name: str) -> int | None:
 
 
 def _resolve_prompt_key(root: Path, key: str) -> str:
-    """A prompts key as a clip path relative to the data root (absolute keys stay absolute)."""
-    if Path(key).is_absolute():
-        return key
+    """A prompts key as a clip path relative to the data root."""
     key = key.replace("\\", "/")
     key = key[2:] if key.startswith("./") else key
     return key if key.startswith("videos/") else f"videos/{key}"
 
 
-def _parse_prompts_file(root: Path, file: Path, problems: list[str]) -> Story | None:
+def _parse_prompts_file(root: Path, file: Path) -> StoryRecord:
+    from msvg_bench.paths import id_problem, is_within, relative_path_problem
+
     vid = file.stem
+    record = StoryRecord(vid, None)
+    problems = record.problems
+    bad_id = id_problem(vid)
+    if bad_id is not None:
+        problems.append(f"{file}: story id {bad_id}")
+        return record
     try:
         pairs = json.loads(file.read_text(encoding="utf-8"), object_pairs_hook=list)  # keeps duplicate keys
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"{file}: cannot be read ({exc})")
-        return None
+        return record
     except json.JSONDecodeError as exc:
         problems.append(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})")
-        return None
+        return record
     if not isinstance(pairs, list) or (pairs and not all(isinstance(p, tuple) for p in pairs)):
         problems.append(f"{file}: must be a JSON object mapping '<video_id>/<clip>.mp4' to a caption")
-        return None
+        return record
     if not pairs:
         problems.append(f"{file}: lists no clips")
-        return None
+        return record
     counts = Counter(key for key, _ in pairs)
     for key, count in counts.items():
         if count > 1:
@@ -181,7 +215,13 @@ def _parse_prompts_file(root: Path, file: Path, problems: list[str]) -> Story | 
         if not isinstance(caption, str) or not caption.strip():
             problems.append(f"{file}: clip {key!r} has an empty caption")
             caption = caption if isinstance(caption, str) else ""
-        if not Path(key).is_absolute() and Path(key.removeprefix("videos/")).parts[:1] != (vid,):
+        path_problem = relative_path_problem(key)
+        if path_problem is None and not is_within(root / _resolve_prompt_key(root, key), root):
+            path_problem = f"{key!r} resolves outside the data folder (symlink)"
+        if path_problem is not None:
+            problems.append(f"{file}: clip {path_problem}")
+            continue
+        if Path(key.removeprefix("videos/")).parts[:1] != (vid,):
             problems.append(f"{file}: clip {key!r} is not inside videos/{vid}/")
         scenes.append(Scene(_resolve_prompt_key(root, key), caption))
     numbers = [_clip_number(s.path) for s in scenes]
@@ -192,19 +232,20 @@ def _parse_prompts_file(root: Path, file: Path, problems: list[str]) -> Story | 
         elif numbers != sorted(numbers):
             problems.append(f"{file}: scene order is ambiguous: key order ({', '.join(Path(s.path).name for s in scenes)}) "
                             f"disagrees with the clip numbers; reorder the keys or add a manifest")
-    return Story(vid, tuple(scenes), root, {"source": "prompts"})
+    record.story = Story(vid, tuple(scenes), root, {"source": "prompts"})
+    return record
 
 
-def _parse_prompts_folder(root: Path, problems: list[str]) -> list[Story]:
+def _parse_prompts_folder(root: Path, problems: list[str]) -> list[StoryRecord]:
     prompts_dir = root / "prompts"
     files = sorted(p for p in prompts_dir.glob("*.json") if p.is_file())
     if not files:
         problems.append(f"{prompts_dir}: no prompts/<video_id>.json files")
         return []
-    return [story for file in files if (story := _parse_prompts_file(root, file, problems)) is not None]
+    return [_parse_prompts_file(root, file) for file in files]
 
 
-def _read(path: str | Path, problems: list[str]) -> list[Story]:
+def _read(path: str | Path, problems: list[str]) -> list[StoryRecord]:
     path = Path(path)
     if not path.exists():
         problems.append(f"{path}: no such file or folder")
@@ -219,30 +260,42 @@ def _read(path: str | Path, problems: list[str]) -> list[Story]:
     return []
 
 
-def _structural_checks(stories: list[Story], problems: list[str], source: Path) -> None:
+def _structural_checks(records: list[StoryRecord], source: Path) -> None:
     listed: Counter[Path] = Counter()
-    for story in stories:
+    for record in records:
+        story = record.story
+        if story is None:
+            continue
         for i in range(len(story.scenes)):
             clip = story.clip_path(i)
             listed[clip.resolve()] += 1
             if listed[clip.resolve()] == 2:
-                problems.append(f"{clip}: listed more than once ({source})")
+                record.problems.append(f"{clip}: listed more than once ({source})")
             if not clip.is_file():
-                problems.append(f"{clip}: missing clip (story {story.id!r}, scene {i})")
+                record.problems.append(f"{clip}: missing clip (story {story.id!r}, scene {i})")
+
+
+def read_records(path: str | Path) -> tuple[list[StoryRecord], list[str]]:
+    """Every story of a data folder or manifest with its own problems, and the problems of the whole
+    input (unreadable manifest, no stories). Clips are checked to exist, not decoded."""
+    problems: list[str] = []
+    records = _read(path, problems)
+    _structural_checks(records, Path(path))
+    return records, problems
 
 
 def load_stories(path: str | Path) -> list[Story]:
     """Read stories from a data folder (manifest, else prompts-folder format) or a manifest file.
 
-    Structural problems (bad JSON, duplicate ids or keys, empty captions, missing clips, ambiguous
-    order) raise one `DataError` that lists all of them; clips are not decoded here.
+    Structural problems (bad JSON, wrong-typed or unknown fields, duplicate ids or keys, empty
+    captions, clip paths leaving the data folder, missing clips, ambiguous order) raise one
+    `ProblemsError` that lists all of them, one line each; clips are not decoded here.
     """
-    problems: list[str] = []
-    stories = _read(path, problems)
-    _structural_checks(stories, problems, Path(path))
+    records, problems = read_records(path)
+    problems = problems + [p for r in records for p in r.problems]
     if problems:
-        raise DataError(f"{len(problems)} problem(s) in {path}: " + "; ".join(problems))
-    return stories
+        raise ProblemsError(str(path), problems)
+    return [r.story for r in records if r.story is not None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,15 +345,22 @@ def validate_dataset(path: str | Path, decode: bool = True) -> list[str]:
     """Every problem of a dataset, each naming its file; an empty list means the data set is usable.
 
     Checks: the manifest / prompts files parse; no duplicate story ids, keys or clips; no empty
-    captions; clip order is unambiguous; every clip exists and (with `decode`) decodes completely and
-    agrees with its recorded frame count; no clip on disk is left out of every story.
+    captions; clip paths stay in the data folder; clip order is unambiguous; every clip exists and
+    (with `decode`) decodes completely and agrees with its recorded frame count; no clip on disk is
+    left out of every story.
     """
+    return validation_report(path, decode)[0]
+
+
+def validation_report(path: str | Path, decode: bool = True) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a dataset: problems as `validate_dataset`; warnings name what is usable
+    but incomplete (scenes cut but not captioned yet)."""
     from msvg_bench.errors import VideoError
 
     path = Path(path)
-    problems: list[str] = []
-    stories = _read(path, problems)
-    _structural_checks(stories, problems, path)
+    records, problems = read_records(path)
+    problems = problems + [p for r in records for p in r.problems]
+    stories = [r.story for r in records if r.story is not None]
     root = path if path.is_dir() else path.parent
     _unlisted_clips(root, stories, problems)
     if decode:
@@ -316,4 +376,10 @@ def validate_dataset(path: str | Path, decode: bool = True) -> list[str]:
                     continue
                 if scene.num_frames is not None and scene.num_frames != count:
                     problems.append(f"{clip}: manifest says {scene.num_frames} frames, the clip has {count}")
-    return problems
+    warnings = [
+        f"{manifest_path(path)}: story {r.id!r} has {r.uncaptioned} uncaptioned scene(s) (caption null); "
+        "add captions before training"
+        for r in records
+        if r.uncaptioned
+    ]
+    return problems, warnings

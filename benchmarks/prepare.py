@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.benchmarks.dataset import VIDEO_SUFFIXES, prompts_key, validate_dataset, write_manifest, write_prompts
+from msvg_bench.benchmarks.dataset import VIDEO_SUFFIXES, prompts_key, validate_dataset, validation_report, write_manifest, write_prompts
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.errors import DataError
 from msvg_bench.registry import Registry
@@ -71,6 +71,7 @@ class PrepareReport:
     dropped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     manifest: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def raw_videos(inputs: list[Path]) -> list[Path]:
@@ -163,14 +164,18 @@ def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path,
 
 def prepare_raw(
     inputs: list[Path],
-    captions_dir: Path,
+    captions_dir: Path | None,
     out_dir: Path,
     detector: str = "adaptive",
     detector_params: dict[str, Any] | None = None,
     min_seconds: float = 0.0,
     max_seconds: float | None = None,
 ) -> PrepareReport:
-    """Cut raw videos into scenes, caption them, write clips + prompts + manifest; report every problem."""
+    """Cut raw videos into scenes, caption them, write clips + prompts + manifest; report every problem.
+
+    Without `captions_dir` the scenes are cut and written uncaptioned (caption `null` in the manifest,
+    no prompts files): caption them later; `data validate` warns until then.
+    """
     from msvg_bench.errors import VideoError
     from msvg_bench.progress import progress
     from msvg_bench.video import probe_video
@@ -207,23 +212,29 @@ def prepare_raw(
                                        f"({len(scenes)} detected)")
                 continue
             names = [f"scene_{i:03d}.mp4" for i in range(len(kept))]
-            captions = read_captions(captions_dir, video.stem, names, report.problems)
-            if captions is None:
-                continue
+            if captions_dir is None:
+                captions = [""] * len(names)
+            else:
+                captions = read_captions(captions_dir, video.stem, names, report.problems)
+                if captions is None:
+                    continue
             try:
                 written = _write_scene_clips(video, kept, out_dir / "videos" / video.stem, fps)
             except VideoError as exc:
                 report.problems.append(str(exc))
                 continue
-            story_scenes = tuple(Scene(f"videos/{video.stem}/{name}", caption, float(fps), count)
+            story_scenes = tuple(Scene(f"videos/{video.stem}/{name}", caption, float(fps), count,
+                                       captioned=captions_dir is not None)
                                  for (name, count), caption in zip(written, captions, strict=True))
             meta = {"source": "prepare", "raw": str(video), "detector": detector,
                     "detector_params": detector_params or {}, "scene_frames": [list(s) for s in kept]}
             report.stories.append(Story(video.stem, story_scenes, out_dir, meta))
     if not report.problems:
-        write_prompts(out_dir, report.stories)
+        if captions_dir is not None:
+            write_prompts(out_dir, report.stories)
         report.manifest = write_manifest(out_dir, report.stories)
-        report.problems.extend(validate_dataset(out_dir))
+        problems, report.warnings = validation_report(out_dir)
+        report.problems.extend(problems)
     return report
 
 
@@ -243,7 +254,7 @@ def ingest(data_dir: Path, out: Path | None = None) -> PrepareReport:
         scenes = []
         for i, scene in enumerate(story.scenes):
             count, fps = decode_check(story.clip_path(i))
-            scenes.append(Scene(scene.path, scene.caption, fps, count, scene.setting, scene.characters))
+            scenes.append(Scene(scene.path, scene.caption, fps, count, scene.setting, scene.characters, scene.captioned))
         stories.append(Story(story.id, tuple(scenes), story.root, story.meta))
     report.stories = stories
     report.manifest = write_manifest(out if out is not None else data_dir, stories)

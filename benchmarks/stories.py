@@ -9,7 +9,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Scene:
-    """One scene of a story: a clip (path relative to the data root), its caption and annotations."""
+    """One scene of a story: a clip (path relative to the data root), its caption and annotations.
+
+    `captioned` is False for a scene cut from a raw video whose caption is still to be written.
+    """
 
     path: str
     caption: str
@@ -17,10 +20,11 @@ class Scene:
     num_frames: int | None = None
     setting: str | None = None
     characters: tuple[str, ...] = ()
+    captioned: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        """The scene as a manifest entry (annotations only when known)."""
-        entry: dict[str, Any] = {"path": self.path, "caption": self.caption}
+        """The scene as a manifest entry (annotations only when known; an uncaptioned scene's caption is null)."""
+        entry: dict[str, Any] = {"path": self.path, "caption": self.caption if self.captioned else None}
         if self.fps is not None:
             entry["fps"] = self.fps
         if self.num_frames is not None:

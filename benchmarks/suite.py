@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError
+from msvg_bench.errors import DataError, ProblemsError
 from msvg_bench.registry import Registry
 
 SUITES: Registry[Path] = Registry("suite")
@@ -102,27 +102,43 @@ def _suite_dir() -> Path:
 
 
 def read_suite_file(path: Path) -> Suite:
-    """Parse and check one suite file; one-line `DataError` naming the file on any problem."""
+    """Parse and check one suite file; every problem is reported at once, one line each naming the
+    file and line (`ProblemsError`)."""
+    from pydantic import ValidationError
+
+    from msvg_bench.benchmarks.schemas import SuiteFile
+    from msvg_bench.jsonpos import loads_with_lines, schema_problems
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc, lines = loads_with_lines(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read suite file ({exc})") from None
-    for key in ("name", "version", "kind"):
-        if not isinstance(doc.get(key), str):
-            raise DataError(f"{path}: suite file needs a string {key!r}")
-    kind = doc["kind"]
-    if kind == "stories":
-        stories = _parse_stories(path, doc.get("stories"))
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}:1: a suite file is a JSON object")
+    try:
+        parsed = SuiteFile.model_validate(doc)
+    except ValidationError as exc:
+        raise ProblemsError(str(path), schema_problems(exc, lines, str(path))) from None
+    problems: list[str] = []
+    if parsed.kind == "stories":
+        if parsed.params is not None:
+            problems.append(f"{path}:{lines[('params',)]}: params: only synthetic suites take params")
+        if not parsed.stories:
+            problems.append(f"{path}:{lines.get(('stories',), 1)}: stories: a stories suite needs a non-empty list")
+        stories = _parse_stories(path, parsed.stories or [], lines, problems)
         params: dict[str, Any] = {}
-    elif kind == "synthetic":
-        params = doc.get("params") or {}
-        missing = [k for k in SYNTH_PARAM_KEYS if k not in params]
-        if missing:
-            raise DataError(f"{path}: synthetic suite params miss {', '.join(missing)}")
-        stories = synthetic_stories(params)
     else:
-        raise DataError(f"{path}: unknown suite kind {kind!r} (stories | synthetic)")
-    return Suite(doc["name"], doc["version"], kind, doc.get("description", ""), path, stories, dict(params))
+        if parsed.params is None:
+            problems.append(f"{path}:1: params: a synthetic suite needs params ({', '.join(SYNTH_PARAM_KEYS)})")
+        if parsed.stories is not None:
+            problems.append(f"{path}:{lines[('stories',)]}: stories: a synthetic suite draws its stories; remove this list")
+        params = parsed.params.model_dump(by_alias=True, exclude_none=True) if parsed.params is not None else {}
+        stories = synthetic_stories(params) if not problems else []
+    if problems:
+        raise ProblemsError(str(path), problems)
+    return Suite(parsed.name, parsed.version, parsed.kind, parsed.description, path, stories, params)
 
 
 def synthetic_stories(params: dict[str, Any]) -> list[Story]:
@@ -147,30 +163,30 @@ def synthetic_stories(params: dict[str, Any]) -> list[Story]:
     return stories
 
 
-def _parse_stories(path: Path, raw: Any) -> list[Story]:
-    if not isinstance(raw, list) or not raw:
-        raise DataError(f"{path}: 'stories' must be a non-empty list")
+def _parse_stories(path: Path, raw: list[Any], lines: dict[Any, int], problems: list[str]) -> list[Story]:
+    from msvg_bench.paths import id_problem
+
     stories, seen = [], set()
     for n, item in enumerate(raw):
-        where = f"{path}: story {n}"
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise DataError(f"{where}: needs a string 'id'")
-        if item["id"] in seen:
-            raise DataError(f"{where}: duplicate id {item['id']!r}")
-        seen.add(item["id"])
-        scenes_raw = item.get("scenes")
-        if not isinstance(scenes_raw, list) or not scenes_raw:
-            raise DataError(f"{where} ({item['id']}): 'scenes' must be a non-empty list")
+        where = f"{path}:{lines.get(('stories', n, 'id'), lines.get(('stories', n), 1))}: stories[{n}].id"
+        bad_id = id_problem(item.id)
+        if bad_id is not None:
+            problems.append(f"{where}: story id {bad_id} (ids name output folders)")
+            continue
+        if item.id in seen:
+            problems.append(f"{where}: duplicate id {item.id!r}")
+            continue
+        seen.add(item.id)
         scenes = []
-        for j, sc in enumerate(scenes_raw):
-            if not isinstance(sc, dict) or not isinstance(sc.get("caption"), str) or not sc["caption"].strip():
-                raise DataError(f"{where} ({item['id']}) scene {j}: needs a non-empty 'caption'")
-            chars = sc.get("characters") or []
-            if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
-                raise DataError(f"{where} ({item['id']}) scene {j}: 'characters' must be a list of ids")
-            scenes.append(Scene(f"scene_{j:02d}.mp4", sc["caption"], None, None, sc.get("setting"), tuple(chars)))
-        meta = {k: v for k, v in item.items() if k not in ("id", "scenes")}
-        stories.append(Story(item["id"], tuple(scenes), None, meta))
+        for j, sc in enumerate(item.scenes):
+            if not sc.caption.strip():
+                line = lines.get(("stories", n, "scenes", j, "caption"), 1)
+                problems.append(f"{path}:{line}: stories[{n}].scenes[{j}].caption: empty caption")
+            scenes.append(Scene(f"scene_{j:02d}.mp4", sc.caption, None, None, sc.setting, tuple(sc.characters)))
+        meta = dict(item.meta)
+        if item.pattern is not None:
+            meta["pattern"] = item.pattern
+        stories.append(Story(item.id, tuple(scenes), None, meta))
     return stories
 
 

@@ -112,6 +112,12 @@ class MetricContext:
             cache_key = self.cache.key(content_hash, component_id, dict(params))
             with self.timer("cache_io"):
                 tensors = self.cache.get(cache_key)
+                if tensors is not None:
+                    # Loaded tensors are views at arbitrary offsets of the file's buffer; CPU kernels
+                    # (BLAS dot products) sum in a different order for unaligned data, so scores would
+                    # differ from the first pass in the last bit. Fresh copies are aligned like
+                    # freshly computed tensors: a cached re-score is bit-identical.
+                    tensors = {name: tensor.clone(memory_format=torch.contiguous_format) for name, tensor in tensors.items()}
             if tensors is None:
                 tensors = dict(compute())
                 with self.timer("cache_io"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from msvg_bench.atomic import file_lock
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError
+from msvg_bench.errors import DataError, ProblemsError
 from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
 
 if TYPE_CHECKING:
@@ -64,20 +64,27 @@ def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = 
     One video per story (`<story_id>.<ext>` in `folder`) is split at `scene_lengths` frames per scene
     (default: equal parts, one per suite scene); prompts and annotations come from the suite.
     """
-    from msvg_bench.benchmarks.dataset import MANIFEST_NAME, load_stories
+    from msvg_bench.benchmarks.dataset import MANIFEST_NAME, read_records
 
     folder = Path(folder)
     by_id = {s.id: s for s in suite.stories}
     if not folder.exists():
         raise DataError(f"{folder}: videos folder not found")
     if folder.is_file() or (folder / MANIFEST_NAME).is_file() or (folder / "prompts").is_dir():
-        stories = load_stories(folder)
+        records, problems = read_records(folder)
+        if problems:
+            raise ProblemsError(str(folder), problems)
         rank = {sid: i for i, sid in enumerate(by_id)}
-        stories.sort(key=lambda s: (rank.get(s.id, len(rank)), s.id))
+        records.sort(key=lambda r: (rank.get(r.id, len(rank)), r.id))
         out = []
-        for story in stories:
-            full = with_annotations(story, by_id.get(story.id))
-            out.append(StorySource(story.id, by_id.get(story.id, full), lambda s=full: story_input(s), lambda s=full: s))
+        for record in records:
+            # A story whose own files are broken fails alone, with its problems as the reason.
+            if record.problems:
+                template = by_id.get(record.id) or record.story or Story(record.id, ())
+                out.append(StorySource(record.id, template, lambda r=record: _broken(r)))
+                continue
+            full = with_annotations(record.story, by_id.get(record.id))
+            out.append(StorySource(record.id, by_id.get(record.id, full), lambda s=full: story_input(s), lambda s=full: s))
         return out
     files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
     if not files:
@@ -92,6 +99,11 @@ def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = 
         path = files[template.id]
         out.append(StorySource(template.id, template, lambda t=template, p=path: _split(t, p, scene_lengths)))
     return out
+
+
+def _broken(record: Any) -> StoryInput:
+    """Fail a story whose manifest entry, prompts file or clips are unusable (one line, every reason)."""
+    raise DataError("; ".join(record.problems))
 
 
 def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> StoryInput:
@@ -125,15 +137,16 @@ def generated_sources(suite: Suite, cfg: Config, method: str, root: Path, identi
     import json
 
     from msvg_bench.atomic import atomic_write_json
+    from msvg_bench.paths import safe_join
     from msvg_bench.seeding import derive_seed
 
     def make(template: Story) -> tuple[Callable[[], StoryInput], Callable[[], Story | None]]:
         state: dict[str, Any] = {}
         seed = derive_seed(cfg.seed, "eval", suite.name, template.id) % (2**31)
         stamp = {"method": method, "model_identity": identity, "seed": seed}
-        marker = root / "videos" / template.id / "story.json"
 
         def previous() -> Story | None:
+            marker = safe_join(root, "videos", template.id, "story.json", what="story id")
             if not marker.is_file():
                 return None
             doc = json.loads(marker.read_text(encoding="utf-8"))
@@ -150,12 +163,12 @@ def generated_sources(suite: Suite, cfg: Config, method: str, root: Path, identi
                 made = previous()
                 if made is None:
                     if not generate:
-                        raise DataError(f"{marker}: story {template.id} was not generated with this method/model/seed")
+                        raise DataError(f"{root / 'videos' / template.id / 'story.json'}: story {template.id} was not generated with this method/model/seed")
                     from msvg_bench.models.pipelines import generate_story
 
                     made = generate_story(cfg, template.prompts, root, method, seed, template.id)
                     made = replace(with_annotations(made, template), root=root)
-                    atomic_write_json(marker, {**made.to_json(), "generated": stamp})
+                    atomic_write_json(safe_join(root, "videos", template.id, "story.json"), {**made.to_json(), "generated": stamp})
                 state["story"] = with_annotations(made, template)
             return state["story"]
 

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import ClickException as _ClickException
 
 from msvg_bench import __version__
-from msvg_bench.errors import MsvgError
+from msvg_bench.errors import MsvgError, ProblemsError
 
 HELP = """Train, generate, evaluate and compare multi-scene story video models.
 
@@ -48,6 +48,23 @@ app = typer.Typer(
 )
 
 _STATE = {"debug": False}
+
+
+def _hide_flag_types() -> None:
+    """Show no `<bool>` type column for on/off flags in `--help` (typer prints one for every option)."""
+    option_class = getattr(getattr(typer, "core", None), "TyperOption", None)
+    original = getattr(option_class, "display_type_rich", None)
+    if original is None or getattr(original, "_msvg_flags_hidden", False):
+        return
+
+    def display_type_rich(self, ctx):  # noqa: ANN001, ANN202 - typer's own signature
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    display_type_rich._msvg_flags_hidden = True  # type: ignore[attr-defined]
+    option_class.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
 
 # Each module exposes `register(app)`; its commands import heavy libraries only when run.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -100,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     except MsvgError as exc:
         if _STATE["debug"]:
             traceback.print_exc()
-        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        if isinstance(exc, ProblemsError):
+            head, *rest = exc.lines()
+            typer.echo(f"error: {head}", err=True)
+            for line in rest:
+                typer.echo(_one_line(line), err=True)
+        else:
+            typer.echo(f"error: {_one_line(str(exc))}", err=True)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if _STATE["debug"]:
@@ -111,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {type(exc).__name__}: {_one_line(str(exc))} (run with --debug for the traceback)", err=True
             )
         return 1
+    except BaseException as exc:
+        from msvg_bench.tracking import Terminated
+
+        if not isinstance(exc, Terminated):
+            raise
+        typer.echo("interrupted (SIGTERM)", err=True)
+        return 143
     return result if isinstance(result, int) else 0
 
 

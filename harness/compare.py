@@ -9,8 +9,10 @@ The first run is the reference. For every metric all runs share, and for every o
   `numpy.random.default_rng(seed)` draws `rng.integers(0, n, size=(n_boot, n))` resample indices;
   the interval is `numpy.percentile(d[idx].mean(axis=1), [2.5, 97.5])`. Each (run, metric) pair
   starts from a fresh generator with the same seed;
-- `win_rate`: share of paired stories where the run beats the reference in the metric's direction
-  (↑ higher is better, ↓ lower is better), ties counting one half.
+  With fewer than two paired stories there is no interval (NaN, shown as `n/a (n=1)`);
+- `win_rate`: wins / (wins + losses) over the paired stories, in the metric's direction (↑ higher is
+  better, ↓ lower is better); ties are counted and shown but are not half wins (no decisive story:
+  NaN, shown as `n/a`).
 
 A story takes part in a pair only when both runs scored it (`status == "ok"`) with a finite value.
 Runs are comparable when their suite name and version agree and every shared metric has the same
@@ -38,6 +40,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 DEFAULT_BOOTSTRAPS = 2000
 DEFAULT_SEED = 0
 CONFIDENCE_LEVEL = 0.95
+MIN_CI_STORIES = 2  # a paired bootstrap of one story is no interval
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EVAL_EXPERIMENT = "msvg-bench/eval"
 PROXY_LABEL = "scene-level proxy"
@@ -410,7 +413,7 @@ def compare_pair(
     diffs = [b - a for a, b in zip(ref_list, run_list, strict=True)]
     wins, losses, ties = win_counts(ref_list, run_list, higher_is_better)
     n = len(common)
-    low, high = bootstrap_mean_ci(diffs, n_boot=n_boot, seed=seed)
+    low, high = bootstrap_mean_ci(diffs, n_boot=n_boot, seed=seed) if n >= MIN_CI_STORIES else (float("nan"), float("nan"))
     return PairMetric(
         key=key,
         value=aggregate_value(run.results, key)[0],
@@ -418,7 +421,7 @@ def compare_pair(
         ci_low=low,
         ci_high=high,
         n_paired=n,
-        win_rate=(wins + 0.5 * ties) / n if n else float("nan"),
+        win_rate=wins / (wins + losses) if wins + losses else float("nan"),
         wins=wins,
         losses=losses,
         ties=ties,
@@ -546,18 +549,19 @@ def fmt_delta(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.4g}"
 
 
-def fmt_ci(low: float, high: float) -> str:
-    """A confidence interval as [low, high]."""
+def fmt_ci(low: float, high: float, n: int | None = None) -> str:
+    """A confidence interval as [low, high]; `n/a (n=1)` when too few paired stories give none."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return "n/a"
+        return f"n/a (n={n})" if n is not None and n < MIN_CI_STORIES else "n/a"
     return f"[{low:+.3g}, {high:+.3g}]"
 
 
 def fmt_win(pair: PairMetric) -> str:
-    """Win rate as a percentage with the number of paired stories."""
+    """Win rate (ties excluded) as a percentage, with the wins, losses and ties behind it."""
     if pair.n_paired == 0:
         return "n/a"
-    return f"{100 * pair.win_rate:.0f}% ({pair.wins}W {pair.losses}L {pair.ties}T)"
+    rate = f"{100 * pair.win_rate:.0f}%" if math.isfinite(pair.win_rate) else "n/a"
+    return f"{rate} ({pair.wins}W {pair.losses}L {pair.ties}T)"
 
 
 def headline_notes(comparison: Comparison) -> list[str]:
@@ -607,15 +611,24 @@ def table_rows(comparison: Comparison) -> list[TableRow]:
         rows.append(TableRow(info, reference, None, [label, info.arrow, f"{reference.label} (ref)", fmt(info.reference_value), "", "", ""]))
         for other in comparison.others:
             pair = other.metrics[info.key]
-            cells = ["", "", other.run.label, fmt(pair.value), fmt_delta(pair.delta), fmt_ci(pair.ci_low, pair.ci_high), fmt_win(pair)]
+            cells = ["", "", other.run.label, fmt(pair.value), fmt_delta(pair.delta), fmt_ci(pair.ci_low, pair.ci_high, pair.n_paired), fmt_win(pair)]
             rows.append(TableRow(info, other.run, pair, cells))
     return rows
 
 
-def render_rich_table(comparison: Comparison) -> Any:
-    """A rich `Table` of the comparison (title marks forced comparisons)."""
-    from rich.table import Table
+COMPACT_BELOW = 140  # terminal columns under which the table drops its metric/dir columns
 
+
+def render_rich_table(comparison: Comparison, width: int | None = None) -> Any:
+    """A rich `Table` of the comparison (title marks forced comparisons).
+
+    Below `COMPACT_BELOW` columns the metric and its direction head each group as a row of their
+    own, so the numbers keep their columns and never wrap mid-value.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    compact = width is not None and width < COMPACT_BELOW
     title = "msvg-bench compare" + ("  [bold red]FORCED: NOT COMPARABLE[/]" if comparison.forced else "")
     caption_lines = [
         f"reference: {comparison.reference.label} ({comparison.reference.run_id}); "
@@ -625,21 +638,31 @@ def render_rich_table(comparison: Comparison) -> Any:
         *(f"{run.label}: model {run.results.get('model_identity', '?')}" for run in comparison.runs),
     ]
     table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left")
-    for index, name in enumerate(TABLE_HEADER):
-        table.add_column(name, justify="left" if index < 3 else "right", overflow="fold", no_wrap=index == 0)
     rows = table_rows(comparison)
+    if not compact:
+        for index, name in enumerate(TABLE_HEADER):
+            table.add_column(name, justify="left" if index < 3 else "right", overflow="fold", no_wrap=index == 0)
+        for index, row in enumerate(rows):
+            last_of_metric = index + 1 == len(rows) or rows[index + 1].pair is None
+            table.add_row(*row.cells, end_section=last_of_metric)
+        return table
+    table.add_column("metric / run", justify="left", overflow="fold", ratio=1)
+    for name in TABLE_HEADER[3:]:
+        table.add_column(name, justify="right", no_wrap=True)
     for index, row in enumerate(rows):
+        if row.pair is None:
+            table.add_row(Text(f"{row.info.key} {row.info.arrow}", style="bold"), *[""] * (len(TABLE_HEADER) - 3))
         last_of_metric = index + 1 == len(rows) or rows[index + 1].pair is None
-        table.add_row(*row.cells, end_section=last_of_metric)
+        table.add_row(f"  {row.cells[2]}", *row.cells[3:], end_section=last_of_metric)
     return table
 
 
 def render_text(comparison: Comparison, width: int = 160) -> str:
-    """The rich table rendered to plain text."""
+    """The rich table rendered to plain text at `width` columns."""
     from rich.console import Console
 
     console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
-    console.print(render_rich_table(comparison))
+    console.print(render_rich_table(comparison, width))
     text = console.export_text()
     console.file.close()
     return text
@@ -667,7 +690,7 @@ def render_markdown(comparison: Comparison) -> str:
     lines.append("")
     lines.append(
         f"Δ = run − reference, mean over stories both runs scored; 95% CI: paired bootstrap "
-        f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate counts ties as one half; "
+        f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate = wins / (wins + losses), ties not counted; "
         "↑ higher is better, ↓ lower is better."
     )
     return "\n".join(lines) + "\n"

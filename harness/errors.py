@@ -18,6 +18,19 @@ class DataError(MsvgError):
     """A data set, manifest, prompts file or scene list is unusable."""
 
 
+class ProblemsError(DataError):
+    """Several independent problems of one input, each a line naming its file (and line)."""
+
+    def __init__(self, what: str, problems: Sequence[str]) -> None:
+        self.what = what
+        self.problems = list(problems)
+        super().__init__(f"{len(self.problems)} problem(s) in {what}: " + "; ".join(self.problems))
+
+    def lines(self) -> list[str]:
+        """The report as printed: a heading, then one problem per line."""
+        return [f"{len(self.problems)} problem(s) in {self.what}:", *(f"  {p}" for p in self.problems)]
+
+
 class VideoError(MsvgError):
     """A video file is missing, empty, corrupt or has the wrong shape."""
 

@@ -397,7 +397,7 @@ def render_html(
         f"<h1>{_esc(heading)}</h1>"
         f"<p>msvg-bench {_esc(__version__)}, {_esc(created)}. Reference: <b>{_esc(comparison.reference.label)}</b>. "
         f"Δ = run − reference, mean over stories both runs scored; 95% CI by paired bootstrap "
-        f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate counts ties as one half; "
+        f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate = wins / (wins + losses), ties not counted; "
         "↑ higher is better, ↓ lower is better.</p>"
         f"{notes}<h2>Runs</h2>{_runs_html(comparison)}"
         f"<h2>Metrics</h2>{_comparison_table_html(comparison)}"

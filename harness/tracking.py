@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -178,6 +179,7 @@ class Tracker:
         self._run_id = run_id
         self._client: Any = None
         self._previous_sigterm: Any = None
+        self._failure: str | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -220,6 +222,11 @@ class Tracker:
         if self.enabled and self._run_id is not None and self._client is not None:
             with_retry(self._client.set_terminated, self._run_id, status)
 
+    def mark_failed(self, reason: str) -> None:
+        """End the run FAILED (tag `msvg.error`) even when the job finishes without an exception,
+        e.g. an evaluation in which some stories failed."""
+        self._failure = reason
+
     def __enter__(self) -> Tracker:
         self.start()
         if self.enabled:
@@ -232,8 +239,10 @@ class Tracker:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
-        if exc_type is None:
-            status = "FINISHED"
+        if exc_type is not None and _INTERRUPTED.is_set():
+            status = "KILLED"
+        elif exc_type is None:
+            status = "FINISHED" if self._failure is None else "FAILED"
         elif issubclass(exc_type, (KeyboardInterrupt, Terminated)):
             status = "KILLED"
         elif issubclass(exc_type, SystemExit) and exc is not None and exc.code in (0, None):
@@ -242,6 +251,8 @@ class Tracker:
             status = "FAILED"
         if status == "FAILED" and exc is not None:
             self.set_tags({"msvg.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        elif status == "FAILED" and self._failure is not None:
+            self.set_tags({"msvg.error": self._failure[:5000]})
         self.finish(status)
 
     def rename(self, name: str) -> None:
@@ -320,7 +331,17 @@ class Tracker:
             self._client.log_text(self._run_id, text, artifact_file)
 
 
+_INTERRUPTED = threading.Event()
+
+
+def note_interrupted() -> None:
+    """Record that this process is being stopped from outside: open runs end KILLED, not FAILED,
+    whatever exception the interruption surfaces as (e.g. a collective failing because a peer died)."""
+    _INTERRUPTED.set()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    note_interrupted()
     raise Terminated(f"terminated by signal {signum}")
 
 

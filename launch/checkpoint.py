@@ -72,24 +72,72 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{meta_path}: unreadable checkpoint metadata ({exc.msg})") from None
 
 
-def resolve_resume(resume: str, output_dir: Path) -> Path:
-    """The checkpoint folder `--resume` names: `latest` (of this run), a step folder, a checkpoints folder or a run folder."""
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a complete-looking checkpoint folder cannot be loaded (None when every file reads back).
+
+    Checks the metadata parses and every `.pt` file is an intact torch archive (zip directory and
+    CRCs of all members), without unpickling anything.
+    """
+    import zipfile
+
+    folder = Path(folder)
+    try:
+        json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{folder / META_NAME}: unreadable metadata ({exc})"
+    files = sorted(folder.rglob("*.pt"))
+    if not files:
+        return f"{folder}: holds no checkpoint files (*.pt)"
+    for file in files:
+        try:
+            with zipfile.ZipFile(file) as archive:
+                bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            return f"{file}: damaged checkpoint file ({' '.join(str(exc).split())})"
+        if bad is not None:
+            return f"{file}: damaged checkpoint file (CRC mismatch in {bad})"
+    return None
+
+
+def resolve_resume(resume: str, output_dir: Path, skipped: list[str] | None = None, verify: bool = True) -> Path:
+    """The checkpoint folder `--resume` names: `latest` (of this run), a step folder, a checkpoints folder or a run folder.
+
+    `latest` is the newest checkpoint that reads back intact: damaged newer ones are passed over, each
+    with a line in `skipped` naming the file at fault. An explicitly named damaged checkpoint is an error.
+    `verify=False` skips reading the files back (the workers, once the launcher has checked them).
+    """
     if resume == "latest":
         ckpt_dir = checkpoints_dir(output_dir)
         found = complete_checkpoints(ckpt_dir)
         if not found:
             raise ConfigError(f"{ckpt_dir}: no complete checkpoint to resume from (--resume latest)")
-        return found[-1]
+        reasons = []
+        for folder in reversed(found):
+            problem = checkpoint_problem(folder)
+            if problem is None:
+                if skipped is not None:
+                    skipped.extend(f"{reason}; resuming from {folder.name} instead" for reason in reasons)
+                return folder
+            reasons.append(problem)
+        raise ConfigError(f"{ckpt_dir}: no readable checkpoint to resume from (--resume latest); newest: {reasons[0]}")
     path = Path(resume)
     if not path.exists():
         raise ConfigError(f"{path}: checkpoint not found (--resume)")
     if (path / META_NAME).is_file():
-        return path
-    for candidate_dir in (path, checkpoints_dir(path)):
-        found = complete_checkpoints(candidate_dir)
-        if found:
-            return found[-1]
-    raise ConfigError(f"{path}: no complete checkpoint in this folder (--resume)")
+        chosen = path
+    else:
+        chosen = None
+        for candidate_dir in (path, checkpoints_dir(path)):
+            found = complete_checkpoints(candidate_dir)
+            if found:
+                chosen = found[-1]
+                break
+        if chosen is None:
+            raise ConfigError(f"{path}: no complete checkpoint in this folder (--resume)")
+    problem = checkpoint_problem(chosen) if verify else None
+    if problem is not None:
+        raise ConfigError(f"{problem} (--resume {resume})")
+    return chosen
 
 
 def shape_fingerprint(flat_config: dict[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from msvg_bench.errors import ConfigError, MsvgError
 
@@ -186,7 +188,10 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
     out_dir = Path(train.output_dir).resolve()
     updates: dict[str, object] = {"output_dir": out_dir}
     if train.resume:
-        folder = resolve_resume(train.resume, out_dir).resolve()
+        skipped: list[str] = []
+        folder = resolve_resume(train.resume, out_dir, skipped).resolve()
+        for note in skipped:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
         check_compatible(read_meta(folder), flatten(config_to_dict(config)), topology.world_size, folder)
         updates["resume"] = str(folder)
     elif complete_checkpoints(checkpoints_dir(out_dir)):
@@ -217,19 +222,82 @@ def launch(config: object) -> Path:
     cmd = torchrun_command(topology, config_path, log_dir, train.rdzv_timeout_s)
     env = worker_env(topology, resolve_device(train.device))
     launcher_log = out_dir / "logs" / "launcher.log"
+    if not train.resume:
+        (out_dir / "mlflow_run_id").unlink(missing_ok=True)  # a stale id must not be marked below
     with open(launcher_log, "ab") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         log.flush()
-        proc = subprocess.Popen(cmd, env=env, stdout=None, stderr=log)
-        try:
-            code = proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            proc.wait(timeout=60)
-            raise
+        code, stopped_by = _run_owned(cmd, env, log)
+    if stopped_by is not None:
+        _mark_killed(config, out_dir)
+        if stopped_by == "SIGINT":
+            raise KeyboardInterrupt
+        raise LaunchError(
+            f"training stopped by {stopped_by}; its workers were stopped too; continue with --resume latest (logs in {out_dir / 'logs'})"
+        )
     if code != 0:
         raise LaunchError(failure_message(out_dir, code, launcher_log))
     return out_dir
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_GRACE_S = 30.0
+
+
+def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str | None]:
+    """Run torchrun as a child the launcher owns; return (exit code, name of the signal that stopped us).
+
+    torchrun dies with the launcher (parent-death signal), and a SIGTERM / SIGINT / SIGHUP to the
+    launcher is forwarded to it as SIGTERM, so it stops its workers; if it has not exited
+    `STOP_GRACE_S` seconds later it is killed (its workers then stop themselves, see `lifeline`).
+    """
+    from msvg_bench.launch.lifeline import die_with_parent
+
+    received: list[int] = []
+    proc = subprocess.Popen(cmd, env=env, stdout=None, stderr=log, preexec_fn=die_with_parent)  # noqa: PLW1509
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, forward)
+    except ValueError:  # not the main thread: signals stay with whoever owns them
+        pass
+    try:
+        deadline: float | None = None
+        while True:
+            if received and deadline is None:
+                deadline = time.monotonic() + STOP_GRACE_S
+            try:
+                code = proc.wait(timeout=0.5 if deadline is None else max(deadline - time.monotonic(), 0.01))
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    proc.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code, (signal.Signals(received[0]).name if received else None)
+
+
+def _mark_killed(config: object, out_dir: Path) -> None:
+    """End the job's MLflow run KILLED (rank 0 may not have got to it); a FINISHED run is left alone."""
+    id_file = out_dir / "mlflow_run_id"
+    if not id_file.is_file():
+        return
+    run_id = id_file.read_text(encoding="utf-8").strip()
+    try:
+        from msvg_bench.tracking import make_client, resolve_tracking_uri, with_retry
+
+        client = make_client(resolve_tracking_uri(config.tracking.uri))
+        if with_retry(client.get_run, run_id).info.status != "FINISHED":
+            with_retry(client.set_terminated, run_id, "KILLED")
+    except Exception as exc:  # noqa: BLE001 - reporting the stop matters more than the run state
+        print(f"warning: could not mark MLflow run {run_id} KILLED ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")

@@ -59,6 +59,35 @@ def cache_root(config: Config) -> Path:
     return Path(resolve_cache_dir(config.data, root if root.is_dir() else root.parent))
 
 
+def ensure_cache(config: Config, parts: Sequence[str]) -> None:
+    """Compute the embedding cache entries training needs that are missing, once, in the launcher.
+
+    What `msvg-bench data cache` would compute (same keys), with a progress bar; entries already
+    present are reused, so a second run starts at once. Uncaptioned scenes cannot be trained on.
+    """
+    from msvg_bench.benchmarks.dataset import load_stories, manifest_path
+    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, plan_entries, rank_model_config
+    from msvg_bench.embedding_cache import EmbeddingCache
+
+    root = data_root(config)
+    stories = load_stories(root)
+    uncaptioned = [f"{s.id} scene {i}" for s in stories for i, sc in enumerate(s.scenes) if not sc.captioned]
+    if uncaptioned:
+        shown = ", ".join(uncaptioned[:5]) + (f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else "")
+        raise DataError(f"{manifest_path(root)}: {len(uncaptioned)} scene(s) have no caption yet ({shown}); caption them before training")
+    model_cfg = rank_model_config(config.model)
+    encoders = ModelEncoders(model_cfg)
+    with_frames = "frames" in parts
+    identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
+    store = EmbeddingCache(cache_root(config))
+    missing = sum(1 for item in plan_entries(stories, identity, parts) if not store.has(item.key))
+    if not missing:
+        return
+    print(f"embedding cache {store.root}: computing {missing} missing entries (kept for later runs)", flush=True)
+    report = cache_dataset(stories, store, identity, encoders, parts, rank=0, world_size=1, text_batch=config.data.cache.text_batch)
+    print(report.summary(), flush=True)
+
+
 class SceneCache:
     """Cached per-scene entries of every story: texts (`SceneText`) and frame embeddings in memory,
     latents by key (read from the cache when a sample is used, so the data set is not held in RAM)."""
@@ -188,11 +217,8 @@ class ExtractorRecipe(Recipe):
     name = "extractor"
 
     def check_data(self, config: Config) -> None:
-        """The data folder and its cache must exist before workers start."""
-        root = data_root(config)
-        folder = cache_root(config)
-        if not folder.is_dir():
-            raise DataError(f"{folder}: no embedding cache; run `msvg-bench data cache --data {root}` first")
+        """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
+        ensure_cache(config, ("text", "frames"))
 
     def build(self, config: Config) -> nn.Module:
         """`Stage1Module` around a seeded extractor whose teacher lives outside the module."""
@@ -305,8 +331,8 @@ class JointRecipe(Recipe):
     name = "joint"
 
     def check_data(self, config: Config) -> None:
-        """The data folder and its cache must exist before workers start."""
-        ExtractorRecipe().check_data(config)
+        """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
+        ensure_cache(config, ("text", "frames", "latents"))
 
     def build(self, config: Config) -> nn.Module:
         """`Stage2Module`: the history transformer (tiny or pretrained) and a seeded decoupler."""

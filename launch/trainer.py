@@ -112,12 +112,21 @@ def _maybe_inject_fault(rank: int, step_number: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
+    """This rank's RNG states as plain tensors and numbers (loadable with `torch.load(weights_only=True)`)."""
     import random
 
     import numpy as np
     import torch
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    version, mt_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "format": 2,
+        "python": {"version": version, "state": torch.tensor(mt_state, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -129,11 +138,40 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     import numpy as np
     import torch
 
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_rng_state(path: Path) -> dict[str, Any]:
+    """Read a rank's RNG file without unpickling arbitrary objects (`weights_only=True`); one-line error."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{path}: unreadable RNG state (written by an older version or damaged): {detail}") from None
+    if not isinstance(state, dict) or state.get("format") != 2:
+        raise ConfigError(f"{path}: not an RNG state file of this version")
+    return state
+
+
+def run_name(config: Config) -> str:
+    """A descriptive MLflow run name: `<stage> zero<Z>[-offload] <preset> <short id>` (or `tracking.run_name`)."""
+    import uuid
+
+    if config.tracking.run_name:
+        return config.tracking.run_name
+    tc = config.train
+    offload = f"-offload-{tc.offload}" if tc.offload != "none" else ""
+    return f"{tc.stage} zero{tc.zero}{offload} {config.preset} {uuid.uuid4().hex[:6]}"
 
 
 def train(config: Config) -> TrainResult:
@@ -173,7 +211,7 @@ def train(config: Config) -> TrainResult:
     resume_dir: Path | None = None
     meta: dict[str, Any] = {}
     if tc.resume:
-        resume_dir = resolve_resume(tc.resume, out_dir)
+        resume_dir = resolve_resume(tc.resume, out_dir, verify=False)  # the launcher checked it
         meta = read_meta(resume_dir)
         check_compatible(meta, flat, world, resume_dir)
 
@@ -225,14 +263,21 @@ def train(config: Config) -> TrainResult:
     start_step = 0
     run_id: str | None = None
     if resume_dir is not None:
-        load_path, _ = engine.load_checkpoint(
-            str(resume_dir.parent), tag=resume_dir.name, load_optimizer_states=True, load_lr_scheduler_states=True
-        )
+        rng_file = resume_dir / f"rng_rank{rank}.pt"
+        rng_state = load_rng_state(rng_file) if rng_file.is_file() else None
+        try:
+            # DeepSpeed unpickles its own checkpoint files (torch.load weights_only=False): only resume
+            # from checkpoint folders you trust (README, "Checkpoints").
+            load_path, _ = engine.load_checkpoint(
+                str(resume_dir.parent), tag=resume_dir.name, load_optimizer_states=True, load_lr_scheduler_states=True
+            )
+        except (RuntimeError, OSError, EOFError, KeyError) as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"{resume_dir}: DeepSpeed could not load this checkpoint ({type(exc).__name__}: {detail})") from None
         if load_path is None:
             raise ConfigError(f"{resume_dir}: DeepSpeed could not load this checkpoint")
-        rng_file = resume_dir / f"rng_rank{rank}.pt"
-        if rng_file.is_file():
-            _set_rng_state(torch.load(rng_file, weights_only=False))
+        if rng_state is not None:
+            _set_rng_state(rng_state)
         start_step = int(meta["step"])
         run_id = meta.get("mlflow_run_id")
 
@@ -245,7 +290,7 @@ def train(config: Config) -> TrainResult:
         "msvg.precision": "bf16" if bf16 else "fp32",
     }
     result = TrainResult(run_id=None, start_step=start_step, final_step=start_step)
-    with start_run("train", config, tags=tags, run_id=run_id) as tracker:
+    with start_run("train", config, run_name=run_name(config), tags=tags, run_id=run_id) as tracker:
         result.run_id = tracker.run_id
         if rank == 0:
             (out_dir / "mlflow_run_id").write_text(f"{tracker.run_id}\n")

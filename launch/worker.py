@@ -1,6 +1,6 @@
 """Worker entry point: `python -m msvg_bench.launch.worker --config <run_dir>/train_config.yaml`.
 
-torchrun starts one per rank. The resolved config comes from the YAML file the launcher wrote; an
+torchrun starts one per rank; a watchdog stops the worker when torchrun is gone (`lifeline`). The resolved config comes from the YAML file the launcher wrote; an
 expected failure is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher
 reports it) and the worker exits 1.
 """
@@ -33,15 +33,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="msvg-bench training worker (started by torchrun)")
     parser.add_argument("--config", type=Path, required=True, help="resolved config YAML written by the launcher")
     args = parser.parse_args(argv)
+    from msvg_bench.launch.lifeline import watch_parent
+
+    watch_parent()  # torchrun gone (launcher group killed): stop instead of training on alone
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
     if config.train.device == "cpu" or (config.train.device == "auto" and not _cuda_visible()):
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     from msvg_bench.errors import MsvgError
     from msvg_bench.launch.trainer import train
+    from msvg_bench.tracking import Terminated
 
     try:
         train(config)
+    except Terminated:
+        print(f"rank {rank}: stopped (SIGTERM)", file=sys.stderr, flush=True)
+        return 143
     except MsvgError as exc:
         _report(config.train.output_dir, rank, str(exc))
         return 1

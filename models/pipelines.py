@@ -222,7 +222,9 @@ class StoryGenerator:
         if not prompts:
             raise ConfigError(f"story {story_id!r}: no prompts")
         out_dir = Path(out_dir)
-        story_dir = out_dir / "videos" / story_id
+        from msvg_bench.paths import safe_join
+
+        story_dir = safe_join(out_dir, "videos", story_id, what="story id")
         fps = float(self.model_cfg.fps)
         texts = encode_scene_texts(self.components, prompts, self.model_cfg.filter_embedding)
         negative = encode_scene_texts(self.components, [self.cfg.generate.negative_prompt])[0].embeds[None]

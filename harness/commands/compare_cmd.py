@@ -132,7 +132,7 @@ def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path
             import sys
 
             console = Console() if sys.stdout.isatty() else Console(width=120)
-            console.print(render_rich_table(comparison))
+            console.print(render_rich_table(comparison, console.width))
             return
         text = render_text(comparison)
     elif output_format is OutputFormat.md:

@@ -69,7 +69,7 @@ def synth(
 @data_app.command("prepare")
 def prepare(
     raw: Annotated[list[Path] | None, typer.Option("--raw", help="Long video file or folder of videos (repeatable).")] = None,
-    captions: Annotated[Path | None, typer.Option("--captions", help="Folder of <video_id>.json / .txt captions.")] = None,
+    captions: Annotated[Path | None, typer.Option("--captions", help="Folder of <video_id>.json / .txt captions (omit: cut now, caption later).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output data folder (ingest: where the manifest goes).")] = None,
     ingest_dir: Annotated[Path | None, typer.Option("--ingest", help="Validate an existing dataset and write its manifest.")] = None,
     detector: Annotated[str | None, typer.Option("--detector", help="adaptive | content | threshold | histogram | hash.")] = None,
@@ -104,16 +104,19 @@ def prepare(
         typer.echo(f"{ingest_dir}: {len(report.stories)} stories, "
                    f"{sum(len(s.scenes) for s in report.stories)} scenes valid; manifest: {report.manifest}")
         return
-    if not raw or captions is None or out is None:
-        raise ConfigError("data prepare needs --raw VIDEO_OR_DIR --captions DIR --out DIR (or --ingest DIR)")
+    if not raw or out is None:
+        raise ConfigError("data prepare needs --raw VIDEO_OR_DIR --out DIR [--captions DIR] (or --ingest DIR)")
     p = cfg.data.prepare
     report = prep.prepare_raw(list(raw), captions, out, p.detector, p.detector_params, p.min_seconds, p.max_seconds)
     for dropped in report.dropped:
         typer.echo(f"dropped: {dropped}", err=True)
     if report.problems:
         _report_problems(report.problems, "data prepare")
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     scenes = sum(len(s.scenes) for s in report.stories)
-    typer.echo(f"wrote {len(report.stories)} stories, {scenes} scenes to {out} "
+    note = "" if captions is not None else " uncaptioned (add captions to the manifest before training)"
+    typer.echo(f"wrote {len(report.stories)} stories, {scenes} scenes{note} to {out} "
                f"({len(report.dropped)} dropped by length); manifest: {report.manifest}")
 
 
@@ -122,14 +125,20 @@ def validate(
     data: Annotated[Path, typer.Argument(help="Data folder (manifest.jsonl or prompts/) or manifest file.")],
     no_decode: Annotated[bool, typer.Option("--no-decode", help="Skip decoding every clip.")] = False,
 ) -> None:
-    """List every problem of a dataset (missing or corrupt clips, empty captions, duplicates, order)."""
-    from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
+    """List every problem of a dataset (missing or corrupt clips, empty captions, duplicates, order).
 
-    problems = validate_dataset(data, decode=not no_decode)
+    Scenes cut but not captioned yet (caption null) are warnings: the data is valid, not ready to train.
+    """
+    from msvg_bench.benchmarks.dataset import load_stories, validation_report
+
+    problems, warnings = validation_report(data, decode=not no_decode)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if problems:
         _report_problems(problems, str(data))
     stories = load_stories(data)
-    typer.echo(f"{data}: {len(stories)} stories, {sum(len(s.scenes) for s in stories)} scenes, no problems")
+    note = f", {len(warnings)} warning(s)" if warnings else ""
+    typer.echo(f"{data}: {len(stories)} stories, {sum(len(s.scenes) for s in stories)} scenes, no problems{note}")
 
 
 @data_app.command("cache")

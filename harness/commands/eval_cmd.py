@@ -169,9 +169,10 @@ def eval_command(
     scene_lengths: Annotated[str | None, typer.Option("--scene-lengths", help="Frames per scene for one-video-per-story folders (one value or one per scene).", rich_help_panel=SOURCE_PANEL)] = None,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated subset of metrics (default: all).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N stories.", min=1)] = None,
-    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where results.json and videos go.")] = None,
+    output_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where results.json and videos go.")] = None,
+    output_dir_alias: Annotated[Path | None, typer.Option("--output-dir", hidden=True, help="Old spelling of --out.")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="i/n: score every n-th story from i (then --merge).")] = None,
-    merge: Annotated[bool, typer.Option("--merge", help="Merge the shard results in --output-dir and log them.")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Merge the shard results in --out and log them.")] = False,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Re-score every story, ignoring an existing results.json.")] = False,
     no_videos: Annotated[bool, typer.Option("--no-videos", help="Do not log video artifacts.")] = False,
     list_suites: Annotated[bool, typer.Option("--list-suites", help="List the evaluation suites and exit.")] = False,
@@ -201,7 +202,7 @@ def eval_command(
         "eval.suite": suite,
         "eval.metrics": _csv(metrics),
         "eval.limit": limit,
-        "eval.output_dir": str(output_dir) if output_dir else None,
+        "eval.output_dir": str(output_dir or output_dir_alias) if (output_dir or output_dir_alias) else None,
         "eval.videos": str(videos) if videos else None,
         "eval.scene_lengths": _ints(scene_lengths),
         "eval.shard": shard,
@@ -256,7 +257,8 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False) -> int:
         sources, _, _ = build_sources(cfg, suite, method, output_dir, generate=False)
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
-        return finish(cfg, results, path, sources)
+        with _eval_run(cfg, suite.name, results.method) as tracker:
+            return finish(cfg, results, path, sources, tracker)
     shard = parse_shard(cfg.eval.shard)
     rank, world = _distributed()
     launched = world > 1 and shard is None  # torchrun: one shard per rank, rank 0 merges
@@ -266,24 +268,34 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False) -> int:
     cache_root = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache"
     ctx = MetricContext(cfg.eval, cache_root, default_paths={"clip4clip": cfg.model.clip4clip_dir})
     sources, label, identity = build_sources(cfg, suite, method, output_dir)
-    outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
-    if launched:
-        _barrier()
-        if rank != 0:
-            return 1 if outcome.results.failed else 0
-        results, path = merge_shards(output_dir, suite.story_ids())
-    elif shard is not None:
+    if shard is not None and not launched:
         from msvg_bench.eval.report import print_results
 
+        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
         print_results(outcome.results, outcome.path)
         return 1 if outcome.results.failed else 0
-    else:
-        results, path = outcome.results, outcome.path
-    if generating:
-        _write_generated_manifest(sources, output_dir / "generated")
-    return finish(cfg, results, path, sources)
+    # The run exists from the start, so an interrupted evaluation leaves a KILLED run behind.
+    with _eval_run(cfg, suite.name, label) as tracker:
+        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
+        if launched:
+            _barrier()
+            if rank != 0:
+                return 1 if outcome.results.failed else 0
+            results, path = merge_shards(output_dir, suite.story_ids())
+        else:
+            results, path = outcome.results, outcome.path
+        if generating:
+            _write_generated_manifest(sources, output_dir / "generated")
+        return finish(cfg, results, path, sources, tracker)
+
+
+def _eval_run(cfg: Config, suite_name: str, label: str) -> Any:
+    """The MLflow run of an evaluation (named `<suite> <method>` unless --run-name is given)."""
+    from msvg_bench.tracking import start_run
+
+    return start_run("eval", cfg, run_name=cfg.tracking.run_name or f"{suite_name} {label}")
 
 
 def _write_generated_manifest(sources: list[Any], root: Path) -> None:
@@ -295,24 +307,27 @@ def _write_generated_manifest(sources: list[Any], root: Path) -> None:
         write_manifest(root, stories)
 
 
-def finish(cfg: Config, results: Any, path: Path, sources: list[Any]) -> int:
-    """Print the table, log the MLflow run (aggregates, per-story values, results, videos); exit code."""
+def finish(cfg: Config, results: Any, path: Path, sources: list[Any], tracker: Any) -> int:
+    """Print the table, log into `tracker`'s run (aggregates, per-story values, results, videos); exit code.
+
+    When a story failed the run is ended FAILED (its error names how many) and the exit code is 1.
+    """
     from msvg_bench.eval.mlflow_log import log_results, log_story_videos
     from msvg_bench.eval.report import print_results
-    from msvg_bench.tracking import start_run
 
     print_results(results, path)
-    name = cfg.tracking.run_name or f"{results.suite.name} {results.method}"
-    tags = {"msvg.model_weights": str(Path(cfg.model.weights).resolve())} if cfg.model.weights is not None else None
-    with start_run("eval", cfg, run_name=name, tags=tags) as tracker:
-        log_results(tracker, results, path)
-        if cfg.eval.log_videos and sources:
-            for note in log_story_videos(tracker, sources, results):
-                typer.echo(note, err=True)
-        if tracker.run_id:
-            typer.echo(f"MLflow run {tracker.run_id} (experiment msvg-bench/eval)")
+    if cfg.model.weights is not None:
+        tracker.set_tags({"msvg.model_weights": str(Path(cfg.model.weights).resolve())})
+    log_results(tracker, results, path)
+    if cfg.eval.log_videos and sources:
+        for note in log_story_videos(tracker, sources, results):
+            typer.echo(note, err=True)
+    if tracker.run_id:
+        typer.echo(f"MLflow run {tracker.run_id} (experiment msvg-bench/eval)")
     if results.failed:
-        typer.echo(f"{len(results.failed)} of {len(results.stories)} stories failed (see {path})", err=True)
+        message = f"{len(results.failed)} of {len(results.stories)} stories failed (see {path})"
+        tracker.mark_failed(message)
+        typer.echo(message, err=True)
         return 1
     return 0
 

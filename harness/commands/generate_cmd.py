@@ -39,7 +39,12 @@ def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
         stories.append((f"story_{len(stories):03d}", loose))
     if not stories:
         raise DataError("no prompts given (use --prompts FILE or --prompts 'Scene 1 prompt.' --prompts 'Scene 2 ...')")
+    from msvg_bench.paths import id_problem
+
     for story_id, prompts in stories:
+        bad_id = id_problem(story_id)
+        if bad_id is not None:
+            raise DataError(f"story id {bad_id} (ids name the output folders under --out)")
         if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
             raise DataError(f"story {story_id!r}: prompts must be non-empty strings")
     return stories

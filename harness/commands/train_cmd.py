@@ -54,7 +54,10 @@ def train(
     ] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Data folder (with its embedding cache).")] = None,
     output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", "-o", help="Run folder: checkpoints/, export/, logs/.")
+        Path | None, typer.Option("--out", "-o", help="Run folder: checkpoints/, export/, logs/.")
+    ] = None,
+    output_dir_alias: Annotated[
+        Path | None, typer.Option("--output-dir", hidden=True, help="Old spelling of --out.")
     ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Optimizer steps.", rich_help_panel=OPTIM_PANEL)] = None,
     epochs: Annotated[
@@ -81,6 +84,7 @@ def train(
     run_name: RunNameOption = None,
 ) -> None:
     """Train the stage-1 extractor or the stage-2 joint model with DeepSpeed on N processes / nodes."""
+    output_dir = output_dir or output_dir_alias
     flags = {
         "preset": preset,
         "seed": seed,

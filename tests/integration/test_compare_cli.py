@@ -82,8 +82,8 @@ def test_three_runs_json_statistics(store: dict, capsys: pytest.CaptureFixture[s
             assert pair["delta"] == pytest.approx(np.mean(diffs), rel=1e-12)
             assert (pair["ci_low"], pair["ci_high"]) == pytest.approx(independent_ci(diffs), rel=1e-12)
             better = [(d > 0) if info["higher_is_better"] else (d < 0) for d in diffs]
-            ties = sum(d == 0 for d in diffs)
-            assert pair["win_rate"] == pytest.approx((sum(better) + 0.5 * ties) / len(stories))
+            decisive = sum(d != 0 for d in diffs)
+            assert pair["win_rate"] == pytest.approx(sum(better) / decisive)
             assert pair["value"] == pytest.approx(store["results"][name]["aggregate"][key]["mean"])
     # B's prompt_alignment is shifted up by 2 on every story: it wins everywhere, the CI excludes 0.
     pa = data["comparisons"][0]["metrics"]["prompt_alignment"]

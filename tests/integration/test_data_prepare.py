@@ -87,3 +87,21 @@ def test_prepare_reports_every_caption_problem(raw: dict, tmp_path: Path, capsys
     assert "synth_0000.json: 1 captions for 5 kept scenes" in err
     assert "no captions file synth_0001.json or synth_0001.txt" in err
     assert not (tmp_path / "o" / "manifest.jsonl").exists()
+
+
+def test_prepare_cuts_without_captions_and_validate_warns(raw: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "uncaptioned"
+    code = main(["data", "prepare", "--raw", str(raw["raw"]), "--out", str(out), "--min-seconds", "2.5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "uncaptioned" in captured.out and "warning:" in captured.err
+    stories = {s.id: s for s in load_stories(out)}
+    for vid, truth in raw["truth"].items():
+        assert len(stories[vid].scenes) == len(truth["prompts"])
+        assert not any(scene.captioned for scene in stories[vid].scenes)
+    entry = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert all(scene["caption"] is None for scene in entry["scenes"])
+    assert not (out / "prompts").exists()  # the seed's format needs captions
+    assert main(["data", "validate", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "uncaptioned scene(s)" in captured.err and "warning(s)" in captured.out

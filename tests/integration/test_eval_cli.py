@@ -238,3 +238,51 @@ def test_model_option_resolves_a_training_run(tmp_path: Path, tracking_uri: str)
     assert resolve_model(str(export), tracking_uri) == str(export)
     with pytest.raises(ConfigError, match="neither an existing weights folder nor a run id"):
         resolve_model("0123456789abcdef", tracking_uri)
+
+
+def test_missing_clip_and_malformed_prompts_fail_only_their_stories(tmp_path: Path, suite_file: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from msvg_bench.benchmarks.synth import synthesize
+
+    data = tmp_path / "videos"
+    synthesize(data, stories=3, scenes=3, frames=9, height=32, width=48, seed=0, fps=8.0)
+    (data / "manifest.jsonl").unlink()  # the seed's prompts-folder format
+    (data / "videos" / "synth_0001" / "scene_02.mp4").unlink()
+    (data / "prompts" / "synth_0002.json").write_text('{"synth_0002/scene_00.mp4": "A dog", ')
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["eval", "--suite", str(suite_file), "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
+                 "--tracking-uri", uri, "--metrics", "scene_consistency"])
+    assert code == 1
+    res = read_results(tmp_path / "out" / "results.json")  # valid, complete
+    status = {s.id: s.status for s in res.stories}
+    assert status == {"synth_0000": "ok", "synth_0001": "failed", "synth_0002": "failed"}
+    assert "scene_02.mp4: missing clip" in res.story("synth_0001").error
+    assert "synth_0002.json: not valid JSON" in res.story("synth_0002").error
+    assert res.aggregate["scene_consistency"].n == 1
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("msvg-bench/eval").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["msvg.error"].startswith("2 of 3 stories failed")
+
+
+def test_interrupted_eval_leaves_a_killed_run(tmp_path: Path, suite_file: Path) -> None:
+    import signal
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "out"
+    env = {**os.environ, "MSVG_NO_PROGRESS": "1", "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "msvg_bench.cli", "eval", "--suite", str(suite_file), "-o", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "results.json").is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("msvg-bench/eval").experiment_id])
+    assert run.info.status == "KILLED"

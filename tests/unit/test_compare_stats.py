@@ -101,7 +101,7 @@ def test_compare_runs_pairs_only_common_stories() -> None:
     assert (mawe.wins, mawe.losses, mawe.ties) == (1, 1, 0)  # lower is better: s1 wins, s2 loses
     clip = comparison.others[0].metrics["clip"]
     assert (clip.wins, clip.losses, clip.ties) == (1, 0, 1)
-    assert clip.win_rate == pytest.approx(0.75)
+    assert clip.win_rate == pytest.approx(1.0)  # ties are not half wins: 1 win of 1 decisive story
     assert clip.story_deltas == {"s1": 1.0, "s2": 0.0}
     assert comparison.metrics[0].reference_value == pytest.approx(20.0)  # mean over stories (no aggregate given)
 
@@ -179,3 +179,30 @@ def test_comparison_note_fits_mlflow_tag_limit() -> None:
     note = comparison_note(comparison)
     assert len(render_markdown(comparison)) > MAX_NOTE_CHARS >= len(note)
     assert note.startswith("Compared runs:") and "(#/experiments/1/runs/bbbb)" in note and note.endswith("comparison.md)\n")
+
+
+def test_one_paired_story_has_no_interval_and_ties_are_not_half_wins() -> None:
+    a = results({"s1": {"mawe": 10.0, "clip": 20.0}, "s2": {"mawe": 20.0, "clip": 22.0}})
+    b = results({"s1": {"mawe": 8.0, "clip": 20.0}, "s2": {"mawe": 1.0, "clip": 22.0}}, failed=("s2",))
+    comparison = compare_runs([run("a", a), run("b", b)], n_boot=200, seed=3)
+    mawe, clip = (comparison.others[0].metrics[k] for k in ("mawe", "clip"))
+    assert mawe.n_paired == 1 and math.isnan(mawe.ci_low) and math.isnan(mawe.ci_high)
+    assert (clip.wins, clip.losses, clip.ties) == (0, 0, 1) and math.isnan(clip.win_rate)  # not 50 %
+    text = render_text(comparison, width=100)
+    assert "n/a (n=1)" in text and "[+" not in text
+    assert "n/a (0W 0L 1T)" in text and "50%" not in text
+    data = to_json(comparison)["comparisons"][0]["metrics"]
+    assert data["mawe"]["ci_low"] is None and data["clip"]["win_rate"] is None
+
+
+@pytest.mark.parametrize("width", [80, 100, 139])
+def test_narrow_terminals_keep_every_number_on_one_line(width: int) -> None:
+    a = results({f"s{i}": {"mawe": 10.0 + i, "clip": 20.0 - i} for i in range(5)})
+    b = results({f"s{i}": {"mawe": 9.5 + i * 1.01, "clip": 20.25 - i} for i in range(5)})
+    comparison = compare_runs([run("reference-run-with-a-long-name", a), run("candidate-run-with-a-long-name", b)], n_boot=200, seed=3)
+    text = render_text(comparison, width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    for pair in comparison.others[0].metrics.values():
+        ci = f"[{pair.ci_low:+.3g}, {pair.ci_high:+.3g}]"
+        (line,) = [line for line in text.splitlines() if ci in line]  # the CI cell is whole
+        assert f"{pair.value:.4g}" in line and f"{100 * pair.win_rate:.0f}% ({pair.wins}W {pair.losses}L {pair.ties}T)" in line

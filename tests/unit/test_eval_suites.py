@@ -48,11 +48,11 @@ def test_registry_lists_package_suites_and_suggests_names() -> None:
     "doc, problem",
     [
         ({"name": "x", "version": "1", "kind": "stories", "stories": []}, "non-empty list"),
-        ({"name": "x", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": ""}]}]}, "non-empty 'caption'"),
+        ({"name": "x", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": ""}]}]}, "empty caption"),
         ({"name": "x", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": "c"}]}] * 2}, "duplicate id"),
-        ({"name": "x", "version": "1", "kind": "synthetic", "params": {"stories": 2}}, "params miss"),
-        ({"name": "x", "kind": "stories"}, "string 'version'"),
-        ({"name": "x", "version": "1", "kind": "films"}, "unknown suite kind"),
+        ({"name": "x", "version": "1", "kind": "synthetic", "params": {"stories": 2}}, "params.scenes: required key is missing"),
+        ({"name": "x", "kind": "stories"}, "version: required key is missing"),
+        ({"name": "x", "version": "1", "kind": "films"}, "kind: Input should be 'stories' or 'synthetic'"),
     ],
 )
 def test_bad_suite_files_give_one_line_errors(tmp_path: Path, doc: dict, problem: str) -> None:

@@ -20,8 +20,11 @@ from msvg_bench.launch.checkpoint import (
 
 
 def _make(ckpt: Path, step: int, complete: bool = True) -> Path:
+    import torch
+
     folder = ckpt / tag_for_step(step)
     folder.mkdir(parents=True)
+    torch.save({"w": torch.arange(64.0)}, folder / "mp_rank_00_model_states.pt")
     if complete:
         (folder / META_NAME).write_text(json.dumps({"step": step}))
     return folder
@@ -65,3 +68,54 @@ def test_compatibility_names_the_differing_keys(tmp_path: Path) -> None:
         check_compatible(meta, other, 2, tmp_path)
     with pytest.raises(ConfigError, match="written by 2 ranks, this job has 4"):
         check_compatible(meta, longer, 4, tmp_path)
+
+
+def test_latest_falls_back_past_a_damaged_checkpoint_and_says_why(tmp_path: Path) -> None:
+    ckpt = tmp_path / "run" / "checkpoints"
+    three = _make(ckpt, 3)
+    six = _make(ckpt, 6)
+    damaged = six / "mp_rank_00_model_states.pt"
+    import torch
+
+    data = bytearray(damaged.read_bytes())
+    data[data.index(torch.arange(64.0).numpy().tobytes()) + 100] ^= 0xFF  # one flipped byte inside the stored tensor
+    damaged.write_bytes(bytes(data))
+    skipped: list[str] = []
+    assert resolve_resume("latest", tmp_path / "run", skipped) == three
+    assert skipped == [f"{damaged}: damaged checkpoint file (CRC mismatch in mp_rank_00_model_states/data/0); resuming from step_00000003 instead"]
+    # truncated: no zip directory at all
+    (three / "mp_rank_00_model_states.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ConfigError, match=r"no readable checkpoint to resume from .*step_00000006.*damaged checkpoint file"):
+        resolve_resume("latest", tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"step_00000003/mp_rank_00_model_states.pt: damaged checkpoint file"):
+        resolve_resume(str(three), tmp_path)
+
+
+def test_rng_state_round_trips_without_unpickling_objects(tmp_path: Path) -> None:
+    import pickle
+    import random
+
+    import numpy as np
+    import torch
+
+    from msvg_bench.launch.trainer import _rng_state, _set_rng_state, load_rng_state
+
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    random.random(), np.random.normal(), torch.rand(1)
+    torch.save(_rng_state(), tmp_path / "rng_rank0.pt")
+    expected = (random.random(), float(np.random.normal()), float(torch.rand(1)))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    _set_rng_state(load_rng_state(tmp_path / "rng_rank0.pt"))
+    assert (random.random(), float(np.random.normal()), float(torch.rand(1))) == expected
+
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204 - what a hostile checkpoint would carry
+            return (marker.write_text, ("pwned",))
+
+    with open(tmp_path / "rng_rank1.pt", "wb") as handle:
+        pickle.dump({"format": 2, "python": Payload()}, handle)
+    with pytest.raises(ConfigError, match="rng_rank1.pt: unreadable RNG state"):
+        load_rng_state(tmp_path / "rng_rank1.pt")
+    assert not marker.exists()

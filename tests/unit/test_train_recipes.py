@@ -97,15 +97,45 @@ def test_joint_recipe_frozen_base_and_rank_independent_randomness(data: Path) ->
         torch.testing.assert_close(grads_ckpt[name], grads[name], rtol=1e-5, atol=1e-7)
 
 
-def test_missing_cache_and_folder_are_data_errors(tmp_path: Path) -> None:
+def test_missing_data_is_a_data_error(tmp_path: Path) -> None:
     recipe = get_recipe("joint")
     with pytest.raises(DataError, match="data folder not found"):
         recipe.check_data(_config(tmp_path / "none", "joint"))
     (tmp_path / "bare").mkdir()
-    with pytest.raises(DataError, match="run `msvg-bench data cache"):
+    with pytest.raises(DataError, match="bare: neither manifest.jsonl nor a prompts/ folder found"):
         recipe.check_data(_config(tmp_path / "bare", "joint"))
     with pytest.raises(DataError, match="needs a data folder"):
         recipe.check_data(resolve_config(flags={"preset": "tiny"}))
+
+
+def test_a_missing_cache_is_computed_once_then_reused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.benchmarks.synth import synthesize
+
+    root = tmp_path / "data"
+    synthesize(root, stories=2, scenes=2, frames=9, height=16, width=16, seed=2)
+    cfg = _config(root, "joint")
+    recipe = get_recipe("joint")
+    recipe.check_data(cfg)
+    out = capsys.readouterr().out
+    assert "computing 12 missing entries" in out and "(kept for later runs)" in out
+    assert len(recipe.dataset(cfg)) > 0  # training reads what was computed
+    recipe.check_data(cfg)
+    assert "computing" not in capsys.readouterr().out  # reused
+
+
+def test_uncaptioned_scenes_cannot_be_trained_on(tmp_path: Path) -> None:
+    import json
+
+    from msvg_bench.benchmarks.synth import synthesize
+
+    root = tmp_path / "data"
+    synthesize(root, stories=1, scenes=2, frames=9, height=16, width=16, seed=2)
+    manifest = root / "manifest.jsonl"
+    entry = json.loads(manifest.read_text())
+    entry["scenes"][1]["caption"] = None
+    manifest.write_text(json.dumps(entry) + "\n")
+    with pytest.raises(DataError, match=r"manifest.jsonl: 1 scene\(s\) have no caption yet \(synth_0000 scene 1\)"):
+        get_recipe("extractor").check_data(_config(root, "extractor"))
 
 
 def test_unknown_recipe_suggests_a_name() -> None:

@@ -1,0 +1,82 @@
+"""Typed, strict schemas of the files users write: manifest lines and suite files.
+
+Unknown keys are errors (`extra="forbid"`) and values are not coerced across types (`strict`): a
+`"fps": "fast"`, a `"caption": 123` or a `"setting": {...}` is reported with its file, line and
+field instead of being accepted or failing later without a name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FileModel(BaseModel):
+    """Base of the file schemas: unknown keys are errors, no type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
+
+
+class ManifestScene(FileModel):
+    """One scene of a manifest line. A `null` caption marks a scene cut but not yet captioned."""
+
+    path: str
+    caption: str | None
+    fps: float | None = Field(default=None, gt=0)
+    num_frames: int | None = Field(default=None, ge=1)
+    setting: str | None = None
+    characters: list[str] = Field(default_factory=list)
+
+
+class ManifestStory(FileModel):
+    """One manifest line: a story id, its ordered scenes, free-form metadata."""
+
+    id: str
+    scenes: list[ManifestScene]
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuiteScene(FileModel):
+    """A scene of a `stories` suite: the prompt and its setting / character annotations."""
+
+    caption: str
+    setting: str | None = None
+    characters: list[str] = Field(default_factory=list)
+
+
+class SuiteStory(FileModel):
+    """A story of a `stories` suite."""
+
+    id: str
+    scenes: list[SuiteScene] = Field(min_length=1)
+    pattern: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class SynthParams(FileModel):
+    """Parameters of the synthetic story world a `synthetic` suite draws."""
+
+    stories: int = Field(ge=1)
+    scenes: int = Field(ge=1)
+    frames: int = Field(ge=1)
+    height: int = Field(ge=8)
+    width: int = Field(ge=8)
+    seed: int
+    fps: float = Field(gt=0)
+    # Caption register of story worlds that have several; `register` in the file (the Python name
+    # would shadow pydantic's own attribute). Left out of the params when unset.
+    register_: str | None = Field(default=None, alias="register")
+
+
+class SuiteFile(FileModel):
+    """A suite file: `stories` (prompts + annotations) or `synthetic` (the procedural world)."""
+
+    name: str
+    version: str
+    kind: Literal["stories", "synthetic"]
+    description: str = ""
+    characters: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, str] = Field(default_factory=dict)
+    stories: list[SuiteStory] | None = None
+    params: SynthParams | None = None
