@@ -67,6 +67,50 @@ def paste(canvas: np.ndarray, face: np.ndarray, top: int, left: int, angle: floa
     return out
 
 
+def standing_figure(height: int, shirt: tuple[int, int, int] = (200, 30, 40), trousers: tuple[int, int, int] = (25, 25, 30)) -> tuple[np.ndarray, np.ndarray]:
+    """A standing person, `height` px tall and 0.45 x `height` wide, front view with arms down: (uint8 RGB, uint8 mask).
+
+    scikit-image ships no photograph of a whole standing person (the astronaut is a bust, the cameraman is
+    cut off at the thighs and bent over his camera), so the figure is drawn with adult proportions in a
+    45 x 100 grid: head 13 units tall, shoulders 19 wide, legs from 50 to 94, shoes to 99.
+    """
+    unit = height / 100.0
+    image = np.zeros((height, round(45 * unit), 3), np.uint8)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    skin, shoe = (224, 172, 140), (60, 40, 30)
+
+    def part(points: list[tuple[float, float]], colour: tuple[int, int, int]) -> None:
+        polygon = np.array([[round(x * unit), round(y * unit)] for x, y in points], np.int32)
+        cv2.fillPoly(image, [polygon], colour)
+        cv2.fillPoly(mask, [polygon], 255)
+
+    centre, axes = (round(22.5 * unit), round(7 * unit)), (round(5 * unit), round(6.5 * unit))
+    cv2.ellipse(image, centre, axes, 0, 0, 360, skin, -1)
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 255, -1)
+    part([(20.5, 13), (24.5, 13), (24.5, 16), (20.5, 16)], skin)  # neck
+    part([(13, 16), (32, 16), (31, 50), (14, 50)], shirt)  # torso
+    part([(13, 16), (9, 19), (6, 46), (10, 47), (13, 24)], shirt)  # arms
+    part([(32, 16), (36, 19), (39, 46), (35, 47), (32, 24)], shirt)
+    part([(6, 46), (10, 47), (10, 51), (6, 51)], skin)  # hands
+    part([(35, 47), (39, 46), (39, 51), (35, 51)], skin)
+    part([(14, 50), (22, 50), (21.5, 94), (16, 94)], trousers)  # legs
+    part([(23, 50), (31, 50), (29, 94), (23.5, 94)], trousers)
+    part([(13, 94), (21.5, 94), (21.5, 99), (13, 99)], shoe)
+    part([(23.5, 94), (32, 94), (32, 99), (23.5, 99)], shoe)
+    return image, mask
+
+
+def place_figure(canvas: np.ndarray, figure: tuple[np.ndarray, np.ndarray], top: int, left: int) -> np.ndarray:
+    """`canvas` with the (image, mask) `figure` blended in at (top, left), its outline softened by one pixel."""
+    image, mask = figure
+    out = canvas.copy()
+    h, w = min(mask.shape[0], out.shape[0] - top), min(mask.shape[1], out.shape[1] - left)
+    alpha = (cv2.GaussianBlur(mask, (3, 3), 0)[:h, :w] / 255.0)[..., None]
+    region = out[top : top + h, left : left + w]
+    out[top : top + h, left : left + w] = (region * (1 - alpha) + image[:h, :w] * alpha).round().astype(np.uint8)
+    return out
+
+
 def scene_frames(
     backdrop: str, placements: list[tuple[np.ndarray, int, int, float, float, bool]], frames: int, drift: int = 3, zoom: float = 1.0
 ) -> np.ndarray:

@@ -3,8 +3,9 @@ Dalal & Triggs), shipped inside OpenCV: no download. It finds upright, mostly wh
 about 128 px tall (frames whose shorter side is under `min_side` are upscaled first); its boxes are
 encoded by the configured crop encoder. Overlapping windows are merged by non-maximum suppression.
 
-OpenCV 5 moved the HOG people detector out of the main package (into opencv-contrib's xobjdetect);
-with such an OpenCV the detector reports that in one line (and `auto` skips it with that note).
+It needs OpenCV < 5 (the project pins `opencv-python-headless>=4.9,<5`): OpenCV 5 dropped
+`cv2.HOGDescriptor` from the main package. Should such an OpenCV be installed anyway, the detector
+says so in one line and `auto` skips it with that note.
 """
 
 from __future__ import annotations

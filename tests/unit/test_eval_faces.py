@@ -189,19 +189,3 @@ def test_missing_face_packages_give_one_line_install_hint(monkeypatch: pytest.Mo
         import_dlib()
     assert "\n" not in str(info.value)
     assert "pip install" in (faces_available() or "")
-
-
-def test_person_detector_reports_an_opencv_without_hog_in_one_line() -> None:
-    import cv2
-
-    from msvg_bench.errors import MsvgError
-    from msvg_bench.eval.detectors import load_detector
-    from msvg_bench.eval.detectors.person import hog_people_missing
-
-    if hog_people_missing() is None:
-        detector = load_detector("person")
-        assert detector.people(background("coffee")).shape[1] == 4
-        return
-    with pytest.raises(MsvgError, match="HOGDescriptor") as info:
-        load_detector("person")
-    assert cv2.__version__ in str(info.value) and "\n" not in str(info.value)
