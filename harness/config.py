@@ -7,6 +7,7 @@ params, and what `config_hash` identifies.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,17 @@ def config_hash(config: Config) -> str:
     return hash_json(data)[:12]
 
 
+PLAIN_KEY = re.compile(r"^[\w\-. :/]+$")
+"""Keys that may become part of a dotted parameter name (what MLflow accepts in one)."""
+
+
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings to dotted keys (lists stay values)."""
+    """Flatten nested mappings to dotted keys (lists stay values; so does a mapping keyed by free text,
+    such as `train.lr_multipliers`' regexes, which cannot be parts of a parameter name)."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and all(PLAIN_KEY.match(str(k)) for k in value):
             flat.update(flatten(value, f"{dotted}."))
         else:
             flat[dotted] = value

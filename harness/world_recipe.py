@@ -13,7 +13,8 @@ clips depict the world and every metric is semantic inside it:
  5. cache        `data cache --preset world`: latents, text and history-frame embeddings;
  6. extractor    `train --stage extractor` (stage 1), then
  7. joint        `train --stage joint` (stage 2: history transformer + decoupler);
- 8. eval         `eval` of both held-out suites with msvg, plain and streaming (same sampler, steps, seeds);
+ 8. eval         `eval` of both held-out suites with msvg, plain and streaming: the same trained backbone
+                 (plain and streaming run it without history tokens), sampler, steps and seeds;
  9. compare      `compare` per suite, plain as the reference.
 
 Outputs go to one fixed folder (`--out`, default `world_out/`); a stage whose output is complete is
@@ -188,9 +189,8 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
             eval_dir = out / "eval" / suite / method
             args = ["eval", "--preset", "world", "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", name,
                     "--suite", suite, "--method", method, "--limit", str(settings.eval_stories), "-o", str(eval_dir),
-                    f"generate.num_inference_steps={settings.inference_steps}", *shared]
-            if method == "msvg":
-                args += ["--model", str(joint_dir / "export")]
+                    f"generate.num_inference_steps={settings.inference_steps}", *shared,
+                    "--model", str(joint_dir / "export")]  # every method on the same trained backbone
             stage(f"eval {suite} {method}", f"generated + scored {settings.eval_stories} stories",
                   (eval_dir / "results.json").is_file(), lambda name=name, args=args: run_cli(name, args, logs, env))
             ids[method] = find_run_id(uri, "eval", name)

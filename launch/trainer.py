@@ -163,17 +163,6 @@ def load_rng_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def run_name(config: Config) -> str:
-    """A descriptive MLflow run name: `<stage> zero<Z>[-offload] <preset> <short id>` (or `tracking.run_name`)."""
-    import uuid
-
-    if config.tracking.run_name:
-        return config.tracking.run_name
-    tc = config.train
-    offload = f"-offload-{tc.offload}" if tc.offload != "none" else ""
-    return f"{tc.stage} zero{tc.zero}{offload} {config.preset} {uuid.uuid4().hex[:6]}"
-
-
 def train(config: Config) -> TrainResult:
     """Run (or continue) training as one rank of the job described by the environment (torchrun)."""
     import deepspeed
@@ -290,7 +279,7 @@ def train(config: Config) -> TrainResult:
         "msvg.precision": "bf16" if bf16 else "fp32",
     }
     result = TrainResult(run_id=None, start_step=start_step, final_step=start_step)
-    with start_run("train", config, run_name=run_name(config), tags=tags, run_id=run_id) as tracker:
+    with start_run("train", config, run_name=config.tracking.run_name, tags=tags, run_id=run_id) as tracker:
         result.run_id = tracker.run_id
         if rank == 0:
             (out_dir / "mlflow_run_id").write_text(f"{tracker.run_id}\n")

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
 
 
+MARGIN_X, MARGIN_Y = 0.15, 0.05
+"""Fraction of a HOG window's width / height trimmed from each side (OpenCV's peopledetect sample)."""
+
+
 def hog_people_missing() -> str | None:
     """None when this OpenCV has the HOG people detector, else the one-line reason and fix."""
     import cv2
@@ -67,7 +71,10 @@ class PersonDetector(Detector):
         keep = cv2.dnn.NMSBoxes([list(map(int, r)) for r in rects], weights.tolist(), self.threshold, self.nms)
         keep = sorted(np.asarray(keep).reshape(-1).tolist(), key=lambda k: -weights[k])
         chosen = [rects[k] / scale for k in keep]
-        return xyxy_to_boxes([(x, y, x + w, y + h) for x, y, w, h in chosen], height, width)
+        # the detector's 64x128 window holds the person with a margin (its training crops were padded):
+        # keep the central part, as OpenCV's people-detection sample does, so crops show the person
+        inner = [(x + MARGIN_X * w, y + MARGIN_Y * h, x + (1 - MARGIN_X) * w, y + (1 - MARGIN_Y) * h) for x, y, w, h in chosen]
+        return xyxy_to_boxes(inner, height, width)
 
     def detect(self, scene: SceneInput, frame_indices: Sequence[int]) -> Detections:
         """Person boxes in each sampled frame."""

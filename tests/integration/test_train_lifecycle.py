@@ -85,7 +85,7 @@ def test_no_worker_outlives_a_killed_launcher_and_the_run_is_killed(tmp_path: Pa
         run_id = (out / "mlflow_run_id").read_text().strip()
         client = MlflowClient(tracking_uri=uri)
         assert wait_for(lambda: client.get_run(run_id).info.status == "KILLED", 15), client.get_run(run_id).info.status
-        assert re.fullmatch(r"mlp zero2 tiny [0-9a-f]{6}", client.get_run(run_id).info.run_name)
+        assert re.fullmatch(r"train mlp zero2 tiny [0-9a-f]{8}", client.get_run(run_id).info.run_name)
         assert not processes_mentioning(marker)
     finally:
         for pid in processes_mentioning(marker):

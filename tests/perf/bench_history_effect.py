@@ -9,7 +9,8 @@ the looks there, so only its history can), at each timestep and one fixed noise 
 
 - `mse_own`      MSE(v_pred(x_t, P+, H_own), v)      the scene's own history
 - `mse_none`     MSE(v_pred(x_t, P+, H_0), v)        no history (the extractor's no-history features)
-- `mse_other`    MSE(v_pred(x_t, P+, H_other), v)    the same scene index of another story (shifted by one)
+- `mse_other`    MSE(v_pred(x_t, P+, H_other), v)    the same prompts, with the past clips of another story
+                                                      (same scene index, the next story in the data)
 - `delta_eps`    mean |v_pred(H_own) - v_pred(H_0)|
 
 Reported: means per register, the paired differences (none - own, other - own) with a 95 %
@@ -44,8 +45,9 @@ def main() -> None:
 
     from msvg_bench.benchmarks.dataset import load_stories
     from msvg_bench.config import resolve_config
-    from msvg_bench.launch.recipe_model import JointRecipe
-    from msvg_bench.models.multiscene import history_tokens
+    from msvg_bench.launch.recipe_model import JointRecipe, SceneCache, history_input
+    from msvg_bench.models.history import collate_history
+    from msvg_bench.models.multiscene import build_extractor, history_tokens
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -64,6 +66,18 @@ def main() -> None:
     recipe = JointRecipe()
     dataset = recipe.dataset(cfg)
     module = recipe.load_exported(args.weights, cfg)
+    cache = SceneCache(cfg, ("text", "frames"))
+    extractor = build_extractor(cfg.model.model_copy(update={"device": "cpu"})).eval()
+    flat_scenes = [(story_scenes, j) for story_scenes in cache.scenes for j in range(len(story_scenes))]
+
+    def foreign_features(k: int, other: int) -> torch.Tensor:
+        """Scene k's prompt and past prompts, with the past *frames* of story `other` (same scene index)."""
+        own_scenes, j = flat_scenes[k]
+        other_scenes, _ = flat_scenes[other]
+        swapped = [{**own, "frames": theirs["frames"]} for own, theirs in zip(own_scenes[:j], other_scenes[:j], strict=True)]
+        sample = history_input([*swapped, own_scenes[j]], j, cfg.model)
+        with torch.no_grad():
+            return extractor(collate_history([sample], cfg.model.history_dim))
     stories = load_stories(args.data)
     index = [(s, j) for s in stories for j in range(len(s.scenes))]
     assert len(index) == len(dataset), (len(index), len(dataset))
@@ -78,11 +92,11 @@ def main() -> None:
             continue
         peers = by_position[j]
         other = peers[(peers.index(k) + 1) % len(peers)]
-        sample, foreign = dataset[k], dataset[other]
+        sample = dataset[k]
         latents = sample["latents"][None].permute(0, 2, 1, 3, 4)
         prompt = sample["prompt_embeds"][None]
         features = {"own": sample["history_features"][None], "none": sample["null_history_features"][None],
-                    "other": foreign["history_features"][None]}
+                    "other": foreign_features(k, other)}
         noise = torch.randn(latents.shape, generator=gen)
         row = {"register": story.meta.get("register", "reference"), "scene": j}
         with torch.no_grad():
