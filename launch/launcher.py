@@ -229,7 +229,7 @@ def launch(config: object) -> Path:
         log.flush()
         code, stopped_by = _run_owned(cmd, env, log)
     if stopped_by is not None:
-        _mark_killed(config, out_dir)
+        mark_killed(config, out_dir)
         if stopped_by == "SIGINT":
             raise KeyboardInterrupt
         raise LaunchError(
@@ -284,7 +284,7 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
     return code, (signal.Signals(received[0]).name if received else None)
 
 
-def _mark_killed(config: object, out_dir: Path) -> None:
+def mark_killed(config: object, out_dir: Path) -> None:
     """End the job's MLflow run KILLED (rank 0 may not have got to it); a FINISHED run is left alone."""
     id_file = out_dir / "mlflow_run_id"
     if not id_file.is_file():

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from msvg_bench.launch.lifeline import watch_parent
 
+    parent = os.getppid()
     watch_parent()  # torchrun gone (launcher group killed): stop instead of training on alone
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
@@ -49,12 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print(f"rank {rank}: stopped (SIGTERM)", file=sys.stderr, flush=True)
         return 143
-    except MsvgError as exc:
-        _report(config.train.output_dir, rank, str(exc))
-        return 1
     except Exception as exc:  # noqa: BLE001 - report any crash as one line, keep the traceback in the log
-        traceback.print_exc()
-        _report(config.train.output_dir, rank, f"{type(exc).__name__}: {exc}")
+        if os.getppid() != parent:  # orphaned: a peer's collective broke because the job was killed, not a bug
+            if rank == 0:
+                from msvg_bench.launch.launcher import mark_killed
+
+                mark_killed(config, Path(config.train.output_dir))
+            print(f"rank {rank}: stopped (launcher gone)", file=sys.stderr, flush=True)
+            return 143
+        if not isinstance(exc, MsvgError):
+            traceback.print_exc()
+        _report(config.train.output_dir, rank, str(exc) if isinstance(exc, MsvgError) else f"{type(exc).__name__}: {exc}")
         return 1
     return 0
 

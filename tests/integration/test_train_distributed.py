@@ -228,8 +228,9 @@ def test_generate_cli_loads_the_export(runs: dict, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["z2lr", "z3lr"])
 def test_parameter_group_learning_rates_reach_deepspeed(runs: dict, name: str) -> None:
-    """Adam's first step moves every weight with a gradient by its group's lr (|update| = lr * |g| / |g|):
-    the decoupler's weights move 4x as far as the history weights under ZeRO-2 and ZeRO-3."""
+    """Adam's first step moves every weight with a gradient by its group's lr (|update| = lr * |g| / |g|;
+    zero-initialised layers leave most weights without one): the decoupler's weights move 4x as far as
+    the history weights under ZeRO-2 and ZeRO-3."""
     from msvg_bench.config import resolve_config
     from msvg_bench.launch.recipe_model import JointRecipe
 
@@ -238,8 +239,8 @@ def test_parameter_group_learning_rates_reach_deepspeed(runs: dict, name: str) -
     trained = weights(runs[name])
 
     def step_size(prefix: str, marker: str = "") -> float:
-        moved = torch.cat([(trained[k] - initial[k]).abs().flatten() for k in trained if k.startswith(prefix) and marker in k])
-        return float(moved[moved > 0].median())
+        # the largest move of the group: a weight with a gradient (weight decay alone moves others by ~lr * 1e-4)
+        return float(torch.cat([(trained[k] - initial[k]).abs().flatten() for k in trained if k.startswith(prefix) and marker in k]).max())
 
     decoupler, history = step_size("decoupler."), step_size("transformer.", "history_")
     assert decoupler / history == pytest.approx(4.0, rel=0.02), (decoupler, history)
