@@ -228,19 +228,18 @@ def test_generate_cli_loads_the_export(runs: dict, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["z2lr", "z3lr"])
 def test_parameter_group_learning_rates_reach_deepspeed(runs: dict, name: str) -> None:
-    """Adam's first step moves every weight with a gradient by its group's lr (|update| = lr * |g| / |g|;
-    zero-initialised layers leave most weights without one): the decoupler's weights move 4x as far as
-    the history weights under ZeRO-2 and ZeRO-3."""
+    """The optimizer DeepSpeed built keeps the groups: its decoupler group runs at 4x the base lr (read
+    back from the engine's param_groups and logged each step), and Adam's first step moves the weights
+    that have a gradient (the zero-initialised history gate's) by exactly the base group's lr."""
+    from mlflow.tracking import MlflowClient
     from msvg_bench.config import resolve_config
     from msvg_bench.launch.recipe_model import JointRecipe
 
+    run_id = (runs[name] / "mlflow_run_id").read_text().strip()
+    metrics = MlflowClient(runs["uri"]).get_run(run_id).data.metrics
+    assert metrics["train/lr/decoupler"] == pytest.approx(4.0 * metrics["train/lr"], rel=1e-6)
     cfg = resolve_config(overrides=COMMON[4:], flags={"preset": "tiny"})
     initial = {k: v.detach() for k, v in JointRecipe().build(cfg).named_parameters()}
     trained = weights(runs[name])
-
-    def step_size(prefix: str, marker: str = "") -> float:
-        # the largest move of the group: a weight with a gradient (weight decay alone moves others by ~lr * 1e-4)
-        return float(torch.cat([(trained[k] - initial[k]).abs().flatten() for k in trained if k.startswith(prefix) and marker in k]).max())
-
-    decoupler, history = step_size("decoupler."), step_size("transformer.", "history_")
-    assert decoupler / history == pytest.approx(4.0, rel=0.02), (decoupler, history)
+    moved = torch.cat([(trained[k] - initial[k]).abs().flatten() for k in trained if "history_" in k])
+    assert float(moved.max()) == pytest.approx(metrics["train/lr"], rel=1e-3)  # lr = 0.01 x warmup 1/2 at step 1
