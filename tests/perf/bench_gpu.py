@@ -2,7 +2,7 @@
 for ZeRO-2 with and without optimizer offload beside `plan`'s prediction, msvg vs plain denoising step.
 
     python tests/perf/bench_gpu.py [--layout 2b] [--out bench_gpu_out]     # CUDA, about 4-6 min on an H200
-    python tests/perf/bench_gpu.py --dry-run --out /tmp/bench_gpu          # same code, small shapes, CPU
+    python tests/perf/bench_gpu.py --dry-run --out bench_gpu_dry          # same code, small shapes, CPU
 
 No weights and no network: the history transformer (CogVideoX layout + history projection and adaLN
 expert) and the decoupler are random-init from config, the inputs random tensors of the shapes the
