@@ -80,12 +80,5 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
 
 def _centre_found(detector: Any, frame: np.ndarray, box: Any) -> bool:
     """Whether a detected box contains the centre of the annotated `box` (y0, x0, y1, x1)."""
-    import torch
-
-    from msvg_bench.eval.detectors.world import boxes_from_cells
-    from msvg_bench.eval.encoders.world import to_pixels
-
-    with torch.no_grad():
-        probs = torch.sigmoid(detector.model(to_pixels(frame[None])))[0].numpy()
     cy, cx = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return any(y0 <= cy < y1 and x0 <= cx < x1 for y0, x0, y1, x1 in boxes_from_cells(probs, *frame.shape[:2]))
+    return any(y0 <= cy < y1 and x0 <= cx < x1 for y0, x0, y1, x1 in detector.boxes(frame[None])[0])

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from msvg_bench.config import Config
 
 VAE_KL_WEIGHT = 1e-6
+SCALING_STORIES = 64  # stories whose latents set the VAE's scaling factor
 CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS, CLIP_TEXT_LENGTH = 128, 128, (32, 64, 96, 128), 48
 CLIP_FRAMES_PER_SCENE = 3
 
@@ -43,8 +44,9 @@ def _data_root(config: Config) -> Path:
     return data_root(config)
 
 
-def load_world_clips(config: Config) -> tuple[list[Any], list[np.ndarray]]:
-    """The data folder's stories and each scene's frames at the model's geometry (uint8 [T, H, W, 3])."""
+def load_world_clips(config: Config, max_stories: int | None = None) -> tuple[list[Any], list[np.ndarray]]:
+    """The data folder's stories (the first `max_stories`) and each scene's frames at the model's
+    geometry (uint8 [T, H, W, 3])."""
     import numpy as np
     import torch
 
@@ -53,7 +55,7 @@ def load_world_clips(config: Config) -> tuple[list[Any], list[np.ndarray]]:
     from msvg_bench.progress import progress
     from msvg_bench.video import read_video
 
-    stories = load_stories(_data_root(config))
+    stories = load_stories(_data_root(config))[:max_stories]
     m = config.model
     clips = []
     with progress() as bar:
@@ -66,28 +68,58 @@ def load_world_clips(config: Config) -> tuple[list[Any], list[np.ndarray]]:
     return stories, [np.asarray(c) for c in clips]
 
 
+def scaled_box(box: Sequence[int], geometry: tuple[float, float, float]) -> tuple[float, ...] | None:
+    """A box of the source clip mapped to the preprocessed frame (`geometry`: scale, top, left)."""
+    scale, top, left = geometry
+    y0, x0, y1, x1 = (float(v) for v in box)
+    if y1 - y0 < 2 or x1 - x0 < 2:
+        return None
+    return y0 * scale - top, x0 * scale - left, y1 * scale - top, x1 * scale - left
+
+
+def clip_geometry(story: Any, index: int, shape: tuple[int, int]) -> tuple[float, float, float]:
+    """(scale, top, left) of `preprocess_frames` for a clip: resize to cover `shape`, centre crop."""
+    from msvg_bench.video import probe_video
+
+    info = probe_video(story.clip_path(index))
+    h, w = shape
+    scale = max(h / info.height, w / info.width)
+    return scale, (round(info.height * scale) - h) / 2, (round(info.width * scale) - w) / 2
+
+
 # -- world-vae ----------------------------------------------------------------------------------
 
 
-@RECIPES.register("world-vae")
-class WorldVAERecipe(Recipe):
-    """The world's video autoencoder, trained for reconstruction on the data folder's clips."""
-
-    name = "world-vae"
+class _WorldRecipe(Recipe):
+    """What the world's encoder recipes share: a data folder to read, a model seeded from the config."""
 
     def check_data(self, config: Config) -> None:
         """The data folder must exist."""
         _data_root(config)
 
-    def build(self, config: Config) -> nn.Module:
-        """A seeded `WorldVAE` with CogVideoX's compression."""
+    def seeded(self, config: Config, factory: Any) -> nn.Module:
+        """`factory()` built under a seed derived from `config.seed` and the recipe's name."""
         import torch
 
-        from msvg_bench.models.world_vae import WorldVAE
         from msvg_bench.seeding import derive_seed
 
         torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
-        return WorldVAE()
+        return factory()
+
+
+
+
+@RECIPES.register("world-vae")
+class WorldVAERecipe(_WorldRecipe):
+    """The world's video autoencoder, trained for reconstruction on the data folder's clips."""
+
+    name = "world-vae"
+
+    def build(self, config: Config) -> nn.Module:
+        """A seeded `WorldVAE` with CogVideoX's compression."""
+        from msvg_bench.models.world_vae import WorldVAE
+
+        return self.seeded(config, WorldVAE)
 
     def dataset(self, config: Config) -> list[dict[str, Any]]:
         """One sample per scene: its clip [3, T, H, W] in [-1, 1]."""
@@ -113,10 +145,10 @@ class WorldVAERecipe(Recipe):
         vae = WorldVAE()
         vae.load_state_dict(state_dict)
         vae.eval()
-        data = self.dataset(config)
+        _, clips = load_world_clips(config, max_stories=SCALING_STORIES)  # enough clips for a stable std
+        videos = [torch.from_numpy(c).permute(3, 0, 1, 2).float() / 127.5 - 1.0 for c in clips]
         with torch.no_grad():
-            latents = torch.cat([vae.encode(torch.stack([s["video"] for s in data[i : i + 16]])).latent_dist.mode()
-                                 for i in range(0, min(len(data), 256), 16)])
+            latents = torch.cat([vae.encode(torch.stack(videos[i : i + 16])).latent_dist.mode() for i in range(0, len(videos), 16)])
         vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
         folder = Path(out_dir) / "vae"
         vae.save_pretrained(str(folder))
@@ -176,14 +208,10 @@ def _crop(frame: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
 
 
 @RECIPES.register("world-clip")
-class WorldClipRecipe(Recipe):
+class WorldClipRecipe(_WorldRecipe):
     """The world's contrastive frame/text encoder (see the module docstring)."""
 
     name = "world-clip"
-
-    def check_data(self, config: Config) -> None:
-        """The data folder must exist."""
-        _data_root(config)
 
     def tokenizer(self) -> Any:
         """The word tokenizer over `world_vocabulary()`."""
@@ -193,13 +221,9 @@ class WorldClipRecipe(Recipe):
 
     def build(self, config: Config) -> nn.Module:
         """A seeded `WorldClipModel`."""
-        import torch
-
         from msvg_bench.eval.encoders.world import WorldClipModel
-        from msvg_bench.seeding import derive_seed
 
-        torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
-        return WorldClipModel(len(world_vocabulary()), CLIP_TEXT_LENGTH, CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS)
+        return self.seeded(config, lambda: WorldClipModel(len(world_vocabulary()), CLIP_TEXT_LENGTH, CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS))
 
     def dataset(self, config: Config) -> list[dict[str, Any]]:
         """Frames (3 per scene) with the scene's texts, and character crops (box sidecars) with their look."""
@@ -220,36 +244,17 @@ class WorldClipRecipe(Recipe):
                 continue
             boxes = json.loads(sidecar.read_text(encoding="utf-8"))
             source_frames = len(next(iter(boxes.values())))
-            geometry = self._geometry(story, j, clip.shape[1:3])
+            geometry = clip_geometry(story, j, clip.shape[1:3])
             for role, desc in texts["looks"].items():
                 for t in picks:
                     src = int(round(t * (source_frames - 1) / max(len(clip) - 1, 1)))
-                    box = self._scaled_box(boxes[role][src], geometry)
+                    box = scaled_box(boxes[role][src], geometry)
                     crop = None if box is None else _crop(clip[t], box)
                     if crop is not None:
                         samples.append({"pixels": to_pixels(crop[None])[0], "texts": [desc]})
         if not samples:
             raise DataError(f"{_data_root(config)}: no frames to train the world CLIP on")
         return samples
-
-    @staticmethod
-    def _scaled_box(box: Sequence[int], geometry: tuple[float, float, float]) -> tuple[float, ...] | None:
-        """A box of the source clip mapped to the preprocessed frame (`geometry`: scale, top, left)."""
-        scale, top, left = geometry
-        y0, x0, y1, x1 = (float(v) for v in box)
-        if y1 - y0 < 2 or x1 - x0 < 2:
-            return None
-        return y0 * scale - top, x0 * scale - left, y1 * scale - top, x1 * scale - left
-
-    @staticmethod
-    def _geometry(story: Any, index: int, shape: tuple[int, int]) -> tuple[float, float, float]:
-        """(scale, top, left) of `preprocess_frames` for this clip: resize to cover `shape`, centre crop."""
-        from msvg_bench.video import probe_video
-
-        info = probe_video(story.clip_path(index))
-        h, w = shape
-        scale = max(h / info.height, w / info.width)
-        return scale, (round(info.height * scale) - h) / 2, (round(info.width * scale) - w) / 2
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Stack pixels; keep each sample's candidate texts."""
@@ -293,24 +298,16 @@ DETECTOR_WIDTH = 48
 
 
 @RECIPES.register("world-detector")
-class WorldDetectorRecipe(Recipe):
+class WorldDetectorRecipe(_WorldRecipe):
     """The world's character detector: which 4x4 cells of a frame belong to a character (box sidecars)."""
 
     name = "world-detector"
 
-    def check_data(self, config: Config) -> None:
-        """The data folder must exist."""
-        _data_root(config)
-
     def build(self, config: Config) -> nn.Module:
         """A seeded `WorldDetectorNet`."""
-        import torch
-
         from msvg_bench.eval.detectors.world import WorldDetectorNet
-        from msvg_bench.seeding import derive_seed
 
-        torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
-        return WorldDetectorNet(DETECTOR_WIDTH)
+        return self.seeded(config, lambda: WorldDetectorNet(DETECTOR_WIDTH))
 
     def dataset(self, config: Config) -> list[dict[str, Any]]:
         """Three frames per scene with the cells its characters' boxes cover (scenes without sidecars skipped)."""
@@ -329,10 +326,10 @@ class WorldDetectorRecipe(Recipe):
                 continue
             boxes = json.loads(sidecar.read_text(encoding="utf-8"))
             source_frames = max((len(v) for v in boxes.values()), default=0)
-            geometry = WorldClipRecipe._geometry(story, j, clip.shape[1:3])
+            geometry = clip_geometry(story, j, clip.shape[1:3])
             for t in np.linspace(0, len(clip) - 1, CLIP_FRAMES_PER_SCENE).round().astype(int):
                 src = int(round(t * (source_frames - 1) / max(len(clip) - 1, 1))) if source_frames else 0
-                scaled = [WorldClipRecipe._scaled_box(rows[src], geometry) for rows in boxes.values()]
+                scaled = [scaled_box(rows[src], geometry) for rows in boxes.values()]
                 target = cell_targets([b for b in scaled if b is not None], clip.shape[1])
                 samples.append({"pixels": to_pixels(clip[t : t + 1])[0], "target": torch.from_numpy(target)})
         if not samples:

@@ -113,15 +113,18 @@ class WorldDetector(Detector):
         self.identity = f"world-detector:{weights_identity(folder, ['config.json', 'model.safetensors'])}:t{threshold}"
         self.not_found = "the world detector marked no character cell in the sampled frames"
 
-    def detect(self, scene: SceneInput, frame_indices: Sequence[int]) -> Detections:
-        """Candidate boxes per sampled frame."""
+    def boxes(self, frames: np.ndarray) -> list[np.ndarray]:
+        """Candidate boxes (N, 4) of each uint8 frame of `frames` [K, H, W, 3], most confident first."""
         from msvg_bench.eval.encoders.world import to_pixels
 
-        frames = scene.frames[list(frame_indices)]
         with torch.no_grad():
             probs = torch.sigmoid(self.model(to_pixels(frames))).numpy()
         height, width = frames.shape[1:3]
-        return Detections(candidates=[boxes_from_cells(p, height, width, self.threshold) for p in probs])
+        return [boxes_from_cells(p, height, width, self.threshold) for p in probs]
+
+    def detect(self, scene: SceneInput, frame_indices: Sequence[int]) -> Detections:
+        """Candidate boxes per sampled frame."""
+        return Detections(candidates=self.boxes(scene.frames[list(frame_indices)]))
 
 
 @DETECTORS.register("world")
