@@ -85,6 +85,7 @@ class TrainConfig(StrictModel):
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3, "device": "cpu", "zero": 2},
     "world": {"steps": 2000, "warmup_steps": 50, "lr": 5e-4, "new_module_lr_multiplier": 3.0, "device": "cpu", "zero": 2,
+              "gradient_checkpointing": False,
               "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100},
     "cogvideox-2b": {
         "steps": 1000,

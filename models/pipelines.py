@@ -7,7 +7,10 @@ All three share the sampler, step count, resolution and per-scene seeds
   per-frame history-encoder embeddings of the generated frames, kept in memory, never re-read from
   the written files); history guidance with 3 branches in one batched forward per step (2 for the
   first scene).
-- plain: each scene independently from its prompt, standard CFG (2 branches), no history tokens.
+- plain: each scene independently from its prompt, standard CFG (2 branches). With untrained history
+  modules it runs without history tokens; when `model.weights` carries a trained decoupler (a joint
+  export), it reads the no-history tokens H0 instead, the input the joint stage trained for "no
+  history" (history dropout), so plain and msvg share every weight and differ only by the history.
 - streaming (StreamingT2V-style, training-free): plain CFG, plus after every step the first
   `streaming_overlap` latent frames are conditioned on the previous scene's last latent frames
   noised to the current level (short-term memory, randomized blending: the cut between memory and
@@ -21,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +106,15 @@ class StoryGenerator:
         module.to(self.components.device, self.components.dtype).eval().requires_grad_(False)
         return module
 
+    @cached_property
+    def trained_history(self) -> bool:
+        """Whether `model.weights` carries a trained decoupler (a joint export), i.e. the transformer was
+        trained with history tokens always present (H0 standing for "no history")."""
+        from msvg_bench.models.weights import read_weights_manifest
+
+        folder = self.model_cfg.weights
+        return folder is not None and "decoupler" in read_weights_manifest(Path(folder))["files"]
+
     # ---- geometry -----------------------------------------------------------------------------
     def latent_shape(self) -> tuple[int, int, int, int, int]:
         """[1, T', C, h, w] of one scene's latents."""
@@ -147,9 +160,10 @@ class StoryGenerator:
         else:
             text = torch.cat([negative, positive])
             branches = 2
+            independent = self.history_tokens(prompt_text, StoryState())[1].expand(2, -1, -1) if self.trained_history else None
 
             def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self._transformer(x, text, t, None)
+                return self._transformer(x, text, t, independent)
 
             if method == "streaming" and state.latents:
                 hook = streaming_hook(

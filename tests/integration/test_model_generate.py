@@ -100,3 +100,53 @@ def test_untrained_msvg_equals_plain(generator: StoryGenerator) -> None:
     msvg = generator.scene_latents("msvg", 1, texts[1], negative, state, seed=2)
     plain = generator.scene_latents("plain", 1, texts[1], negative, state, seed=2)
     assert (msvg - plain).abs().max().item() <= 1e-5
+
+
+def _joint_export(generator: StoryGenerator, folder: Path) -> Path:
+    """A joint-stage export whose history pathway is open (gates, decoupler output and history weights non-zero)."""
+    from msvg_bench.models.components import model_identity
+    from msvg_bench.models.weights import export_weights
+
+    transformer, decoupler = generator.components.transformer, generator.decoupler
+    gen = torch.Generator().manual_seed(0)
+    saved = {n: p.detach().clone() for n, p in [*transformer.named_parameters(), *decoupler.named_parameters()]}
+    with torch.no_grad():
+        for name, param in [*transformer.named_parameters(), *decoupler.named_parameters(prefix="decoupler")]:
+            if "history_" in name or name.startswith("decoupler.out"):
+                param.copy_(torch.randn(param.shape, generator=gen) * (2.0 if name.endswith("history_gate") else 0.2))
+    export_weights(folder, model_identity=model_identity(generator.model_cfg), transformer=transformer,
+                   extractor=generator.extractor, decoupler=decoupler)
+    with torch.no_grad():  # the shared fixture keeps its untrained weights
+        for name, param in [*transformer.named_parameters(), *decoupler.named_parameters()]:
+            param.copy_(saved[name])
+    return folder
+
+
+def test_plain_with_a_joint_export_reads_no_history_and_shares_msvg_first_scene(generator: StoryGenerator, tmp_path: Path) -> None:
+    """A joint export was trained with history tokens always present (H0 for "no history"): plain reads H0,
+    so msvg and plain share every weight, msvg's scene 1 (no history yet) equals plain's, and only msvg's
+    later scenes change with what came before."""
+    from msvg_bench.models.history import encode_scene_texts
+    from msvg_bench.models.pipelines import StoryState
+
+    weights = _joint_export(generator, tmp_path / "joint")
+    trained = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3", f"model.weights={weights}"]))
+    assert trained.trained_history and not generator.trained_history
+    texts = encode_scene_texts(trained.components, STORY[:3])
+    negative = encode_scene_texts(trained.components, [""])[0].embeds[None]
+    first = {m: trained.scene_latents(m, 0, texts[0], negative, StoryState(), seed=2) for m in ("msvg", "plain")}
+    assert torch.equal(first["msvg"], first["plain"])
+    # the open gate makes H0 matter: plain differs from the same transformer without history tokens
+    trained_history = trained.trained_history
+    trained.__dict__["trained_history"] = False
+    bare = trained.scene_latents("plain", 0, texts[0], negative, StoryState(), seed=2)
+    trained.__dict__["trained_history"] = trained_history
+    assert (bare - first["plain"]).abs().max().item() > 1e-3
+
+    def scene_two(method: str, past: int) -> torch.Tensor:
+        frames = torch.nn.functional.normalize(torch.randn(9, trained.model_cfg.history_dim, generator=torch.Generator().manual_seed(past)), dim=-1)
+        state = StoryState(texts=[texts[past]], frame_embeds=[frames])
+        return trained.scene_latents(method, 1, texts[1], negative, state, seed=2)
+
+    assert torch.equal(scene_two("plain", 0), scene_two("plain", 2))
+    assert (scene_two("msvg", 0) - scene_two("msvg", 2)).abs().max().item() > 1e-3
