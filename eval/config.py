@@ -34,6 +34,7 @@ class EvalConfig(StrictModel):
     detector_path: Path | None = Field(None, description="local weights folder of a learned detector (owlvit; also used by auto)")
     face_model: Literal["hog", "cnn"] = Field("hog", description="dlib face detector for face / auto / face_consistency: hog (CPU) | cnn")
     face_upsample: int = Field(1, ge=0, le=3, description="times dlib doubles a frame before face detection (1: faces from ~40 px; 0: from ~80 px, 4x faster)")
+    person_refine: Literal["grabcut", "none"] = Field("grabcut", description="person / auto: refine each HOG box to the person by GrabCut | none (the HOG window)")
     face_encoder: str = Field("face-id", description="identity encoder of face crops for face_consistency")
     crop_frames: int = Field(8, ge=1, description="frames per scene sampled (uniformly) for character crops")
     device: str = Field("cpu", description="cpu | cuda | auto for encoders and flow")

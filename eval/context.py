@@ -82,7 +82,15 @@ class MetricContext:
 
         path = str(self.cfg.detector_path) if self.cfg.detector_path is not None else None
         with self.timer("load"):
-            return load_detector(name or self.cfg.detector, path=path, device=self.cfg.device, model=self.cfg.face_model, face_model=self.cfg.face_model, upsample=self.cfg.face_upsample)
+            return load_detector(
+                name or self.cfg.detector,
+                path=path,
+                device=self.cfg.device,
+                model=self.cfg.face_model,
+                face_model=self.cfg.face_model,
+                upsample=self.cfg.face_upsample,
+                refine=self.cfg.person_refine,
+            )
 
     # -- timing --------------------------------------------------------------------------------------
 

@@ -28,11 +28,13 @@ class AutoDetector(Detector):
 
     name = "auto"
 
-    def __init__(self, learned_path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1) -> None:
+    def __init__(
+        self, learned_path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1, refine: str = "grabcut"
+    ) -> None:
         from msvg_bench.eval.dlib_models import faces_available
 
         self.learned_path = learned_path if learned_path is not None else os.environ.get("MSVG_OWLVIT_DIR")
-        self.device, self.face_model, self.upsample = device, face_model, upsample
+        self.device, self.face_model, self.upsample, self.refine = device, face_model, upsample, refine
         from msvg_bench.eval.detectors.person import hog_people_missing
 
         self._faces_missing = faces_available()
@@ -43,7 +45,7 @@ class AutoDetector(Detector):
         if self._faces_missing is None:
             parts.append(load_detector("face", model=face_model, upsample=upsample).identity)
         if self._people_missing is None:
-            parts.append(load_detector("person").identity)
+            parts.append(load_detector("person", refine=refine).identity)
         self.identity = "auto[" + " > ".join(parts) + "]"
 
     def _learned(self) -> Detector:
@@ -67,7 +69,7 @@ class AutoDetector(Detector):
         else:
             notes.append(f"face: {self._faces_missing}")
         if self._people_missing is None:
-            chain.append(load_detector("person"))
+            chain.append(load_detector("person", refine=self.refine))
         else:
             import cv2
 
@@ -86,6 +88,8 @@ class AutoDetector(Detector):
 
 
 @DETECTORS.register("auto")
-def auto(path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1, **_: Any) -> Detector:
+def auto(
+    path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1, refine: str = "grabcut", **_: Any
+) -> Detector:
     """Annotated boxes, else a configured learned detector, else dlib faces, else OpenCV people; never the full frame."""
-    return AutoDetector(path, device, face_model, upsample)
+    return AutoDetector(path, device, face_model, upsample, refine)

@@ -18,7 +18,7 @@ def demo(
     eval_stories: Annotated[int, typer.Option("--eval-stories", min=1, help="Synthetic-suite stories per method.")] = 3,
     inference_steps: Annotated[int, typer.Option("--inference-steps", min=1, help="Sampler steps per scene.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Global seed.")] = 42,
-    full: Annotated[bool, typer.Option("--full", help="The story-world recipe from nothing (~45 min): world VAE and CLIP, both stages, held-out suites.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="The story-world recipe from nothing (~2 h on 2 CPU cores): world VAE and CLIP, both stages, held-out suites.")] = False,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run the whole loop on this machine in a few minutes and print the comparison.

@@ -12,6 +12,8 @@ the looks there, so only its history can), at each timestep and one fixed noise 
 - `mse_other`    MSE(v_pred(x_t, P+, H_other), v)    the same prompts, with the past clips of another story
                                                       (same scene index, the next story in the data)
 - `delta_eps`    mean |v_pred(H_own) - v_pred(H_0)|
+- `stage1_own` / `stage1_none` / `stage1_other`: the frozen extractor's stage-1 loss (matched
+  1 - cos to its teacher's read-out of the scene's own clip) with each of the three histories
 
 Reported: means per register, the paired differences (none - own, other - own) with a 95 %
 bootstrap interval over scenes. A model that uses history has both differences > 0 on reference
@@ -46,7 +48,8 @@ def main() -> None:
     from msvg_bench.benchmarks.dataset import load_stories
     from msvg_bench.config import resolve_config
     from msvg_bench.launch.recipe_model import JointRecipe, SceneCache, history_input
-    from msvg_bench.models.history import collate_history
+    from msvg_bench.models.extractor import HistoryBatch, stage1_loss
+    from msvg_bench.models.history import collate_history, subsample_frames
     from msvg_bench.models.multiscene import build_extractor, history_tokens
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,14 +73,19 @@ def main() -> None:
     extractor = build_extractor(cfg.model.model_copy(update={"device": "cpu"})).eval()
     flat_scenes = [(story_scenes, j) for story_scenes in cache.scenes for j in range(len(story_scenes))]
 
-    def foreign_features(k: int, other: int) -> torch.Tensor:
+    def foreign_batch(k: int, other: int) -> HistoryBatch:
         """Scene k's prompt and past prompts, with the past *frames* of story `other` (same scene index)."""
         own_scenes, j = flat_scenes[k]
         other_scenes, _ = flat_scenes[other]
         swapped = [{**own, "frames": theirs["frames"]} for own, theirs in zip(own_scenes[:j], other_scenes[:j], strict=True)]
-        sample = history_input([*swapped, own_scenes[j]], j, cfg.model)
+        return collate_history([history_input([*swapped, own_scenes[j]], j, cfg.model)], cfg.model.history_dim)
+
+    def stage1(k: int, batch: HistoryBatch) -> float:
+        """The extractor's stage-1 loss for scene k's own clip given `batch`'s history."""
+        own_scenes, j = flat_scenes[k]
+        frames = subsample_frames(own_scenes[j]["frames"], cfg.model.max_history_frames)[None]
         with torch.no_grad():
-            return extractor(collate_history([sample], cfg.model.history_dim))
+            return float(stage1_loss(extractor, batch, frames, torch.ones(frames.shape[:2], dtype=torch.bool)))
     stories = load_stories(args.data)
     index = [(s, j) for s in stories for j in range(len(s.scenes))]
     assert len(index) == len(dataset), (len(index), len(dataset))
@@ -95,10 +103,14 @@ def main() -> None:
         sample = dataset[k]
         latents = sample["latents"][None].permute(0, 2, 1, 3, 4)
         prompt = sample["prompt_embeds"][None]
-        features = {"own": sample["history_features"][None], "none": sample["null_history_features"][None],
-                    "other": foreign_features(k, other)}
+        own_batch = collate_history([history_input(flat_scenes[k][0], j, cfg.model)], cfg.model.history_dim)
+        other_batch = foreign_batch(k, other)
+        with torch.no_grad():
+            features = {"own": sample["history_features"][None], "none": sample["null_history_features"][None],
+                        "other": extractor(other_batch)}
         noise = torch.randn(latents.shape, generator=gen)
-        row = {"register": story.meta.get("register", "reference"), "scene": j}
+        row = {"register": story.meta.get("register", "reference"), "scene": j, "stage1_own": stage1(k, own_batch),
+               "stage1_none": stage1(k, own_batch.without_history()), "stage1_other": stage1(k, other_batch)}
         with torch.no_grad():
             for t in args.timesteps:
                 steps = torch.full((1,), t)
@@ -126,6 +138,7 @@ def main() -> None:
             "other_minus_own": float(np.mean(other_gain)),
             "other_minus_own_ci95": list(bootstrap_ci(other_gain, args.seed)),
             "delta_eps": float(np.mean([r["delta_eps"] for r in part])),
+            **{f"stage1_{h}": float(np.mean([r[f"stage1_{h}"] for r in part])) for h in ("own", "none", "other")},
         }
     text = json.dumps({"timesteps": args.timesteps, "weights": str(args.weights), "by_register": report}, indent=2)
     print(text)
