@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from msvg_bench.benchmarks.world import ACTIONS, SETTING_VARIANTS, SETTINGS, Character
-from msvg_bench.seeding import derive_seed
+from msvg_bench.core.seeding import derive_seed
 
 REGISTERS: tuple[str, ...] = ("reference", "described", "mixed")
 """Caption registers: reference (names only), described (appearance spelled out), and mixed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from msvg_bench.schema import StrictModel
+from msvg_bench.core.schema import StrictModel
 from pydantic import Field
 
 
@@ -60,7 +60,7 @@ def resolve_cache_dir(data: DataConfig, root: Path | None = None) -> Path:
         return Path(data.cache_dir)
     base = root if root is not None else data.root
     if base is None:
-        from msvg_bench.errors import ConfigError
+        from msvg_bench.core.errors import ConfigError
 
         raise ConfigError("no cache location: set data.cache_dir or data.root (--data)")
     return Path(base) / "cache"
@@ -69,5 +69,5 @@ def resolve_cache_dir(data: DataConfig, root: Path | None = None) -> Path:
 DATA_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"synth": {"frames": 25, "height": 64, "width": 96}},
     "world": {"synth": {"frames": 9, "height": 64, "width": 64}},
-    "cogvideox-2b": {"synth": {"frames": 49, "height": 480, "width": 720}},
 }
+"""The section presets' data values (each model family's are in `msvg_bench.models.families`)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError, ProblemsError
+from msvg_bench.core.errors import DataError, ProblemsError
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
@@ -45,8 +45,8 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
     `path` is a folder (the file is `<path>/manifest.jsonl`) or a file name. Returns the file path.
     Clips must lie inside the manifest's folder (readers refuse paths that leave it).
     """
-    from msvg_bench.atomic import atomic_write_text
-    from msvg_bench.paths import relative_path_problem
+    from msvg_bench.core.atomic import atomic_write_text
+    from msvg_bench.core.paths import relative_path_problem
 
     path = Path(path)
     target = path / MANIFEST_NAME if path.is_dir() or not path.suffix else path
@@ -69,7 +69,7 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
 
 def write_prompts(root: str | Path, stories: list[Story]) -> list[Path]:
     """Write the seed-format `prompts/<id>.json` of every story (clips must lie in `videos/<id>/`)."""
-    from msvg_bench.atomic import atomic_write_json
+    from msvg_bench.core.atomic import atomic_write_json
 
     written = []
     for story in stories:
@@ -99,11 +99,10 @@ class StoryRecord:
 
 
 def _parse_manifest(file: Path, problems: list[str]) -> list[StoryRecord]:
-    from pydantic import ValidationError
-
     from msvg_bench.benchmarks.schemas import ManifestStory
-    from msvg_bench.jsonpos import schema_problems
-    from msvg_bench.paths import id_problem, is_within, relative_path_problem
+    from msvg_bench.core.jsonpos import schema_problems
+    from msvg_bench.core.paths import id_problem, is_within, relative_path_problem
+    from pydantic import ValidationError
 
     records: list[StoryRecord] = []
     root = file.parent
@@ -179,7 +178,7 @@ def _resolve_prompt_key(root: Path, key: str) -> str:
 
 
 def _parse_prompts_file(root: Path, file: Path) -> StoryRecord:
-    from msvg_bench.paths import id_problem, is_within, relative_path_problem
+    from msvg_bench.core.paths import id_problem, is_within, relative_path_problem
 
     vid = file.stem
     record = StoryRecord(vid, None)
@@ -309,8 +308,8 @@ def decode_check(path: Path) -> tuple[int, float]:
     Raises `VideoError` when the file is missing, cannot be opened, or fails part-way.
     """
     import av
-    from msvg_bench.errors import VideoError
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.video import probe_video
 
     info = probe_video(path)
     count = 0
@@ -355,7 +354,7 @@ def validate_dataset(path: str | Path, decode: bool = True) -> list[str]:
 def validation_report(path: str | Path, decode: bool = True) -> tuple[list[str], list[str]]:
     """(problems, warnings) of a dataset: problems as `validate_dataset`; warnings name what is usable
     but incomplete (scenes cut but not captioned yet)."""
-    from msvg_bench.errors import VideoError
+    from msvg_bench.core.errors import VideoError
 
     path = Path(path)
     records, problems = read_records(path)

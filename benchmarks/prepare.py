@@ -15,10 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.benchmarks.dataset import VIDEO_SUFFIXES, prompts_key, validate_dataset, validation_report, write_manifest, write_prompts
+from msvg_bench.benchmarks.dataset import (
+    VIDEO_SUFFIXES,
+    prompts_key,
+    validate_dataset,
+    validation_report,
+    write_manifest,
+    write_prompts,
+)
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError
-from msvg_bench.registry import Registry
+from msvg_bench.core.errors import DataError
+from msvg_bench.core.registry import Registry
 
 DETECTORS: Registry[str] = Registry("scene detector")
 """Scene detector names mapped to the PySceneDetect class name that implements them."""
@@ -40,8 +47,8 @@ def make_detector(name: str = "adaptive", params: dict[str, Any] | None = None):
 
 def detect_scenes(path: str | Path, detector: str = "adaptive", params: dict[str, Any] | None = None) -> list[tuple[int, int]]:
     """Scene frame ranges `[start, end)` of a video; one range spanning the video when there is no cut."""
-    from msvg_bench.errors import VideoError
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.video import probe_video
     from scenedetect import SceneManager, open_video
     from scenedetect.video_stream import VideoOpenFailure
 
@@ -131,8 +138,8 @@ def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path,
     Memory stays at one frame whatever the scene length; frames between kept scenes are skipped.
     """
     import av
-    from msvg_bench.video import VideoWriter
-    from msvg_bench.errors import VideoError
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.video import VideoWriter
 
     written: list[tuple[str, int]] = []
     writer: VideoWriter | None = None
@@ -176,9 +183,9 @@ def prepare_raw(
     Without `captions_dir` the scenes are cut and written uncaptioned (caption `null` in the manifest,
     no prompts files): caption them later; `data validate` warns until then.
     """
-    from msvg_bench.errors import VideoError
-    from msvg_bench.progress import progress
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.progress import progress
+    from msvg_bench.core.video import probe_video
 
     make_detector(detector, detector_params)  # an unknown name or bad parameter fails before any work
     report = PrepareReport()

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError, ProblemsError
-from msvg_bench.registry import Registry
+from msvg_bench.core.errors import DataError, ProblemsError
+from msvg_bench.core.registry import Registry
 
 SUITES: Registry[Path] = Registry("suite")
 """Suite files by suite name."""
@@ -64,7 +64,7 @@ class Suite:
         """Draw the synthetic suite's videos (+ box sidecars) under `out_dir`; reused when already there."""
         if self.kind != "synthetic":
             raise DataError(f"{self.path}: suite {self.name!r} has no reference videos; generate with --method or pass --videos")
-        from msvg_bench.atomic import atomic_write_json
+        from msvg_bench.core.atomic import atomic_write_json
 
         root = Path(out_dir)
         stamp = root / "suite.json"
@@ -84,9 +84,9 @@ class Suite:
 
 def write_synthetic_boxes(stories: list[Story], params: dict[str, Any]) -> None:
     """Write each synthetic clip's per-frame character boxes as `<clip>.boxes.json` (re-drawn from its spec)."""
-    from msvg_bench.atomic import atomic_write_json
     from msvg_bench.benchmarks.synth import plan_story, scene_spec, story_cast
     from msvg_bench.benchmarks.world import render_scene
+    from msvg_bench.core.atomic import atomic_write_json
 
     for story_index, story in enumerate(stories):
         _, plan = plan_story(story_index, len(story.scenes), params["seed"])
@@ -104,10 +104,9 @@ def _suite_dir() -> Path:
 def read_suite_file(path: Path) -> Suite:
     """Parse and check one suite file; every problem is reported at once, one line each naming the
     file and line (`ProblemsError`)."""
-    from pydantic import ValidationError
-
     from msvg_bench.benchmarks.schemas import SuiteFile
-    from msvg_bench.jsonpos import loads_with_lines, schema_problems
+    from msvg_bench.core.jsonpos import loads_with_lines, schema_problems
+    from pydantic import ValidationError
 
     try:
         doc, lines = loads_with_lines(path.read_text(encoding="utf-8"))
@@ -144,7 +143,13 @@ def read_suite_file(path: Path) -> Suite:
 def synthetic_stories(params: dict[str, Any]) -> list[Story]:
     """The synthetic suite's prompts and annotations, planned without drawing."""
     from msvg_bench.benchmarks.casting import story_register
-    from msvg_bench.benchmarks.synth import clip_name, plan_story, scene_caption, story_cast, story_id
+    from msvg_bench.benchmarks.synth import (
+        clip_name,
+        plan_story,
+        scene_caption,
+        story_cast,
+        story_id,
+    )
 
     stories = []
     register = params.get("register", "reference")
@@ -164,7 +169,7 @@ def synthetic_stories(params: dict[str, Any]) -> list[Story]:
 
 
 def _parse_stories(path: Path, raw: list[Any], lines: dict[Any, int], problems: list[str]) -> list[Story]:
-    from msvg_bench.paths import id_problem
+    from msvg_bench.core.paths import id_problem
 
     stories, seen = [], set()
     for n, item in enumerate(raw):

@@ -26,10 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from msvg_bench.benchmarks.casting import REGISTERS, StoryCast, cast_story, described_caption, story_register
+from msvg_bench.benchmarks.casting import (
+    REGISTERS,
+    StoryCast,
+    cast_story,
+    described_caption,
+    story_register,
+)
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, SceneSpec, caption, compatible_actions, render_scene
-from msvg_bench.seeding import derive_seed
+from msvg_bench.benchmarks.world import (
+    CHARACTERS,
+    SETTINGS,
+    SceneSpec,
+    caption,
+    compatible_actions,
+    render_scene,
+)
+from msvg_bench.core.seeding import derive_seed
 
 SYNTH_VERSION = 2
 """Bump when drawing changes so caches and results keyed on synthetic data are not mixed up."""
@@ -156,11 +169,11 @@ def synthesize(
     `boxes`, also each clip's per-frame character boxes as `<clip>.boxes.json`
     (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
-    from msvg_bench.atomic import atomic_write_json
-    from msvg_bench.video import write_video
     from msvg_bench.benchmarks.dataset import prompts_key, write_manifest
-    from msvg_bench.errors import DataError
-    from msvg_bench.progress import progress
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.core.errors import DataError
+    from msvg_bench.core.progress import progress
+    from msvg_bench.core.video import write_video
 
     if stories < 1 or scenes < 1 or frames < 1:
         raise DataError(f"synth needs at least 1 story, scene and frame (got {stories}, {scenes}, {frames})")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from msvg_bench.core.schema import StrictModel
 from pydantic import Field
-
-from msvg_bench.schema import StrictModel
 
 
 class EvalConfig(StrictModel):
@@ -49,12 +48,5 @@ class EvalConfig(StrictModel):
 EVAL_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {},
     "world": {"scene_encoder": "world-clip", "character_encoder": "world-clip", "text_encoder": "world-clip", "detector": "world"},
-    "cogvideox-2b": {
-        "scene_encoder": "clip4clip",
-        "character_encoder": "dinov2-base",
-        "text_encoder": "clip-vit-l14",
-        "flow_backend": "raft-large",
-        "detector": "owlvit",
-        "device": "auto",
-    },
 }
+"""The section presets' evaluation values (each model family's are in `msvg_bench.models.families`)."""

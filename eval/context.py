@@ -15,18 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-
-from msvg_bench.hashing import hash_json
+from msvg_bench.core.hashing import hash_json
 
 if TYPE_CHECKING:
-    from msvg_bench.embedding_cache import EmbeddingCache
+    from msvg_bench.core.embedding_cache import EmbeddingCache
     from msvg_bench.eval.config import EvalConfig
     from msvg_bench.eval.detectors import Detector
     from msvg_bench.eval.encoders import Encoder
     from msvg_bench.eval.flow import FlowBackend
     from msvg_bench.eval.inputs import SceneInput
-
-ENCODER_ROLES = ("scene", "character", "text", "face")
 
 
 class MetricContext:
@@ -41,7 +38,7 @@ class MetricContext:
         self.default_paths = {k: v for k, v in (default_paths or {}).items() if v is not None}
         self.cache: EmbeddingCache | None = None
         if cfg.cache and cache_root is not None:
-            from msvg_bench.embedding_cache import EmbeddingCache as DiskCache
+            from msvg_bench.core.embedding_cache import EmbeddingCache as DiskCache
 
             self.cache = DiskCache(cache_root)
         self.timers: dict[str, float] = defaultdict(float)

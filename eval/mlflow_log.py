@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from msvg_bench.core.tracking import Tracker
     from msvg_bench.eval.results import Results
     from msvg_bench.eval.sources import StorySource
-    from msvg_bench.tracking import Tracker
 
 SAFE = re.compile(r"[^\w.\- ]+")
 
@@ -85,8 +85,8 @@ def log_results(tracker: Tracker, results: Results, results_file: Path) -> None:
 
 
 def _h264(path: Path) -> bool:
-    from msvg_bench.errors import VideoError
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.video import probe_video
 
     try:
         return probe_video(path).codec == "h264" and path.suffix == ".mp4"
@@ -101,8 +101,7 @@ def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
     used as they are; other clips and the joined story are encoded here.
     """
     import numpy as np
-
-    from msvg_bench.video import write_gif, write_video
+    from msvg_bench.core.video import write_gif, write_video
 
     story = source.load()
     files: dict[str, Path] = {}
@@ -135,7 +134,7 @@ def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
 
 def log_story_videos(tracker: Tracker, sources: list[StorySource], results: Results) -> list[str]:
     """Log `videos/<story_id>/...` for every scored story; returns one-line notes for stories skipped."""
-    from msvg_bench.errors import MsvgError
+    from msvg_bench.core.errors import MsvgError
 
     notes = []
     ok = {s.id for s in results.stories if s.status == "ok"}

@@ -85,10 +85,9 @@ def print_suites(suites: list[Suite]) -> None:
 
 def print_metrics() -> None:
     """A table of the registered metrics' keys (direction, version), then each metric's definition and needs."""
+    from msvg_bench.eval.metrics import METRICS
     from rich.console import Console
     from rich.table import Table
-
-    from msvg_bench.eval.metrics import METRICS
 
     console = Console()
     table = Table(title="Metrics")

@@ -27,10 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from msvg_bench.core.atomic import atomic_write_text
+from msvg_bench.core.errors import DataError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from msvg_bench.atomic import atomic_write_text
-from msvg_bench.errors import DataError
 
 SCHEMA_NAME = "msvg-bench/results"
 SCHEMA_VERSION = 1
@@ -177,16 +176,27 @@ def read_results(path: str | Path) -> Results:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
+    return parse_results(data, str(path))
+
+
+def parse_results(data: Any, source: str) -> Results:
+    """Validate a parsed results document (file or MLflow artifact); one-line `DataError` naming `source`."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
-        raise DataError(f"{path}: not an msvg-bench results file (schema {data.get('schema') if isinstance(data, dict) else None!r})")
+        raise DataError(f"{source}: not an msvg-bench results file (schema {data.get('schema') if isinstance(data, dict) else None!r})")
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise DataError(f"{path}: results schema_version {data.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})")
+        raise DataError(f"{source}: results schema_version {data.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})")
     try:
-        return Results.model_validate(data)
+        results = Results.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise DataError(f"{path}: invalid results at {where}: {first['msg']}") from None
+        raise DataError(f"{source}: invalid results at {where}: {first['msg']}") from None
+    seen: set[str] = set()
+    for story in results.stories:
+        if story.id in seen:
+            raise DataError(f"{source}: story id {story.id!r} appears twice")
+        seen.add(story.id)
+    return results
 
 
 def merge_results(parts: Sequence[Results], story_order: Sequence[str] | None = None) -> Results:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.errors import ConfigError, DataError, MsvgError
+from msvg_bench.core.errors import ConfigError, DataError, MsvgError
 from msvg_bench.eval.results import (
     MetricInfo,
     Results,
@@ -76,7 +76,7 @@ def scoring_config_hash(cfg: Config) -> str:
     """The config hash with settings that do not change any story's values normalised (shard, limit,
     resume, video logging, cache and output locations), so the shards of one evaluation, a single-process run of it and a run
     over more stories carry the same hash."""
-    from msvg_bench.config import config_hash
+    from msvg_bench.core.schema import config_hash
 
     normal = cfg.model_copy(deep=True)
     neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
@@ -98,16 +98,7 @@ def encoder_descriptions(metrics: Sequence[Metric], ctx: MetricContext) -> dict[
     """What each encoder role / the flow backend is (identity, kind, non-semantic flag)."""
     out: dict[str, dict[str, Any]] = {}
     for metric in metrics:
-        role = metric.encoder_role()
-        if role:
-            out[role] = ctx.encoder(role).describe()
-        if metric.name == "mawe":
-            backend = ctx.flow_backend()
-            out["flow"] = {"name": backend.name, "identity": backend.identity, "non_semantic": backend.non_semantic}
-        if metric.name == "character_consistency":
-            out["detector"] = {"name": ctx.detector().name, "identity": ctx.detector().identity}
-        if metric.name == "face_consistency":
-            out["face_detector"] = {"name": "face", "identity": ctx.detector("face").identity}
+        out.update(metric.describe_components(ctx))
     return out
 
 
@@ -202,8 +193,8 @@ def run_suite(
     on_story: Callable[[StoryResult], None] | None = None,
 ) -> RunOutcome:
     """Score `sources` (this shard's share) with `metrics`, writing results after every story."""
-    from msvg_bench.progress import progress
-    from msvg_bench.seeding import derive_seed
+    from msvg_bench.core.progress import progress
+    from msvg_bench.core.seeding import derive_seed
 
     order = [s.id for s in sources]
     mine = [s for i, s in enumerate(sources) if shard is None or i % shard[1] == shard[0]]

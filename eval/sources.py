@@ -10,14 +10,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.atomic import file_lock
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import DataError, ProblemsError
+from msvg_bench.core.atomic import file_lock
+from msvg_bench.core.errors import DataError, ProblemsError
 from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
 
 if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
-    from msvg_bench.config import Config
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
 
@@ -107,7 +106,7 @@ def _broken(record: Any) -> StoryInput:
 
 
 def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> StoryInput:
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.video import probe_video
 
     n = len(template.scenes)
     if scene_lengths is None:
@@ -127,23 +126,26 @@ def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> Stor
     return split_story_video(template.id, path, lengths, template)
 
 
-def generated_sources(suite: Suite, cfg: Config, method: str, root: Path, identity: str, generate: bool = True) -> list[StorySource]:
+def generated_sources(
+    suite: Suite, seed: int, method: str, root: Path, identity: str, make_story: Callable[[list[str], Path, int, str], Story] | None
+) -> list[StorySource]:
     """Stories generated from the suite's prompts by `method` (clips under `root/videos/<story_id>/`).
 
+    `make_story(prompts, root, story_seed, story_id)` generates one story and returns the written Story.
     Each generated story leaves `story.json` beside its clips (with method, model identity and seed);
     a later run with the same ones (resume, another shard's merge) reuses the clips instead of
-    generating again. With `generate=False` a story that was never generated is an error.
+    generating again. Without `make_story` a story that was never generated is an error.
     """
     import json
 
-    from msvg_bench.atomic import atomic_write_json
-    from msvg_bench.paths import safe_join
-    from msvg_bench.seeding import derive_seed
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.core.paths import safe_join
+    from msvg_bench.core.seeding import derive_seed
 
     def make(template: Story) -> tuple[Callable[[], StoryInput], Callable[[], Story | None]]:
         state: dict[str, Any] = {}
-        seed = derive_seed(cfg.seed, "eval", suite.name, template.id) % (2**31)
-        stamp = {"method": method, "model_identity": identity, "seed": seed}
+        story_seed = derive_seed(seed, "eval", suite.name, template.id) % (2**31)
+        stamp = {"method": method, "model_identity": identity, "seed": story_seed}
 
         def previous() -> Story | None:
             marker = safe_join(root, "videos", template.id, "story.json", what="story id")
@@ -162,11 +164,9 @@ def generated_sources(suite: Suite, cfg: Config, method: str, root: Path, identi
             if "story" not in state:
                 made = previous()
                 if made is None:
-                    if not generate:
+                    if make_story is None:
                         raise DataError(f"{root / 'videos' / template.id / 'story.json'}: story {template.id} was not generated with this method/model/seed")
-                    from msvg_bench.models.pipelines import generate_story
-
-                    made = generate_story(cfg, template.prompts, root, method, seed, template.id)
+                    made = make_story(list(template.prompts), root, story_seed, template.id)
                     made = replace(with_annotations(made, template), root=root)
                     atomic_write_json(safe_join(root, "videos", template.id, "story.json"), {**made.to_json(), "generated": stamp})
                 state["story"] = with_annotations(made, template)

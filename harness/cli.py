@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import ClickException as _ClickException
 
 from msvg_bench import __version__
-from msvg_bench.errors import MsvgError, ProblemsError
+from msvg_bench.core.errors import MsvgError, ProblemsError
 
 HELP = """Train, generate, evaluate and compare multi-scene story video models.
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 1
     except BaseException as exc:
-        from msvg_bench.tracking import Terminated
+        from msvg_bench.core.tracking import Terminated
 
         if not isinstance(exc, Terminated):
             raise

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from msvg_bench.presets import preset_names
 
 if TYPE_CHECKING:
     from msvg_bench.config import Config
@@ -17,7 +18,8 @@ ConfigFileOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML config file.", rich_help_panel=CONFIG_PANEL)
 ]
 PresetOption = Annotated[
-    str | None, typer.Option("--preset", help="Named preset: tiny | cogvideox-2b.", rich_help_panel=CONFIG_PANEL)
+    str | None,
+    typer.Option("--preset", help=f"Named preset: {' | '.join(preset_names())}.", rich_help_panel=CONFIG_PANEL),
 ]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Global seed.", rich_help_panel=CONFIG_PANEL)]
 PrintConfigOption = Annotated[
@@ -49,7 +51,7 @@ def load_config(config_file: Path | None, overrides: list[str] | None, flags: di
 
 def print_config(config: Config) -> None:
     """Print the resolved config as YAML followed by its hash."""
-    from msvg_bench.config import config_hash, config_to_yaml
+    from msvg_bench.core.schema import config_hash, config_to_yaml
 
     typer.echo(config_to_yaml(config), nl=False)
     typer.echo(f"# config_hash: {config_hash(config)}")

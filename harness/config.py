@@ -7,22 +7,20 @@ params, and what `config_hash` identifies.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from msvg_bench.benchmarks.config import DataConfig
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.registry import Registry
+from msvg_bench.core.schema import StrictModel
+from msvg_bench.eval.config import EvalConfig
+from msvg_bench.launch.config import TrainConfig
+from msvg_bench.models.config import GenerateConfig, ModelConfig
+from msvg_bench.presets import build_presets
 from pydantic import Field, ValidationError, model_validator
-
-from msvg_bench.benchmarks.config import DATA_PRESETS, DataConfig
-from msvg_bench.errors import ConfigError
-from msvg_bench.eval.config import EVAL_PRESETS, EvalConfig
-from msvg_bench.hashing import hash_json
-from msvg_bench.launch.config import TRAIN_PRESETS, TrainConfig
-from msvg_bench.models.config import GENERATE_PRESETS, MODEL_PRESETS, GenerateConfig, ModelConfig
-from msvg_bench.registry import Registry
-from msvg_bench.schema import StrictModel
 
 
 class TrackingConfig(StrictModel):
@@ -55,18 +53,8 @@ class Config(StrictModel):
         return self
 
 
-PRESETS: Registry[dict[str, Any]] = Registry("preset")
-for _name in ("tiny", "world", "cogvideox-2b"):
-    PRESETS.add(
-        _name,
-        {
-            "model": MODEL_PRESETS[_name],
-            "generate": GENERATE_PRESETS[_name],
-            "data": DATA_PRESETS[_name],
-            "train": TRAIN_PRESETS[_name],
-            "eval": EVAL_PRESETS[_name],
-        },
-    )
+PRESETS: Registry[dict[str, Any]] = build_presets()
+"""name -> {section: values}: the section presets and every model family's (`msvg_bench.presets`)."""
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -160,41 +148,12 @@ def format_validation_error(exc: ValidationError, config_file: Path | None = Non
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "value_error":
+            message = str(error.get("ctx", {}).get("error", error["msg"]))
+        else:
+            message = error["msg"]
         problems.append(f"{key!r}: {message}")
     source = f"{config_file}: " if config_file is not None else ""
     return f"{source}invalid config: " + "; ".join(problems)
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """The configuration as plain JSON-able data."""
-    return config.model_dump(mode="json")
-
-
-def config_to_yaml(config: Config) -> str:
-    """The configuration as YAML, in section order; loading it back gives the same config."""
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
-
-
-def config_hash(config: Config) -> str:
-    """12-hex-digit identity of everything that shapes results (tracking settings excluded)."""
-    data = config_to_dict(config)
-    data.pop("tracking", None)
-    return hash_json(data)[:12]
-
-
-PLAIN_KEY = re.compile(r"^[\w\-. :/]+$")
-"""Keys that may become part of a dotted parameter name (what MLflow accepts in one)."""
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings to dotted keys (lists stay values; so does a mapping keyed by free text,
-    such as `train.lr_multipliers`' regexes, which cannot be parts of a parameter name)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and all(PLAIN_KEY.match(str(k)) for k in value):
-            flat.update(flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat

@@ -4,7 +4,7 @@ both baselines, compare.
 
 Every stage runs the project's own commands (`msvg-bench data cache`, `msvg-bench train`,
 `msvg-bench eval`) in subprocesses, each logging to MLflow as it always does; the data comes from the synthetic story world
-and the comparison from `msvg_bench.compare`. Outputs go to `<out>/<stamp>/`, the logs of each stage
+and the comparison from `msvg_bench.comparison`. Outputs go to `<out>/<stamp>/`, the logs of each stage
 to `<out>/<stamp>/logs/`, the stage timings to `<out>/<stamp>/timings.json`.
 """
 
@@ -20,12 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.schema import StrictModel
+from msvg_bench.models.methods import method_names
 from pydantic import Field
 
-from msvg_bench.errors import MsvgError
-from msvg_bench.schema import StrictModel
-
-METHODS = ("msvg", "plain", "streaming")
 LOG_TAIL_LINES = 15
 
 
@@ -45,7 +44,7 @@ class DemoSettings(StrictModel):
     zero: Literal[0, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
     eval_stories: int = Field(3, ge=1, description="stories of the synthetic suite generated and scored per method")
     inference_steps: int = Field(4, ge=1, description="sampler steps per scene")
-    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="methods to evaluate (first: reference)")
+    methods: list[str] = Field(default_factory=method_names, description="methods to evaluate (plain, else the first: reference)")
 
 
 @dataclass
@@ -132,7 +131,7 @@ def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> S
 
 def find_run_id(uri: str, kind: str, run_name: str) -> str:
     """The id of the newest run named `run_name` in experiment `msvg-bench/<kind>`."""
-    from msvg_bench.tracking import experiment_name, make_client
+    from msvg_bench.core.tracking import experiment_name, make_client
 
     client = make_client(uri)
     experiment = client.get_experiment_by_name(experiment_name(kind))
@@ -151,7 +150,7 @@ def find_run_id(uri: str, kind: str, run_name: str) -> str:
 
 def tag_run(uri: str, run_id: str, stamp: str) -> None:
     """Mark a run as part of the demo started at `stamp` (tag `msvg.demo`)."""
-    from msvg_bench.tracking import make_client, with_retry
+    from msvg_bench.core.tracking import make_client, with_retry
 
     with_retry(make_client(uri).set_tag, run_id, "msvg.demo", stamp)
 
@@ -159,7 +158,6 @@ def tag_run(uri: str, run_id: str, stamp: str) -> None:
 def child_env() -> dict[str, str]:
     """Environment of the stages: CPU DeepSpeed, no progress bars in logs, offline hubs."""
     env = dict(os.environ)
-    env.setdefault("DS_ACCELERATOR", "cpu")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -170,14 +168,14 @@ def child_env() -> dict[str, str]:
 
 def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> DemoResult:
     """Run every stage in order, reporting each as it finishes; return the runs, report and timings."""
-    from msvg_bench.atomic import atomic_write_json
     from msvg_bench.benchmarks.synth import synthesize
-    from msvg_bench.commands.compare_cmd import run_compare
-    from msvg_bench.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.comparison.pipeline import run_compare
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
 
-    unknown = [m for m in settings.methods if m not in METHODS]
-    if unknown or len(settings.methods) < 2:
-        raise MsvgError(f"demo methods must be at least two of {', '.join(METHODS)}; got {settings.methods}")
+    known = method_names()
+    if any(m not in known for m in settings.methods) or len(settings.methods) < 2:
+        raise MsvgError(f"demo methods must be at least two of {', '.join(known)}; got {settings.methods}")
     uri = resolve_tracking_uri(settings.tracking_uri)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = stamp
@@ -219,8 +217,7 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
 
     eval_ids: dict[str, str] = {}
     for offset, method in enumerate(settings.methods):
-        method_weights = weights if method == "msvg" else None
-        args = eval_args(settings, method, method_weights, out / "eval" / method, uri, names[method])
+        args = eval_args(settings, method, weights, out / "eval" / method, uri, names[method])
         timing = run_cli(f"eval-{method}", args, logs, env)
         report(4 + offset, timing, f"generated + scored {settings.eval_stories} synthetic stories with {method}")
         eval_ids[method] = find_run_id(uri, "eval", names[method])

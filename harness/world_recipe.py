@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.schema import StrictModel
+from msvg_bench.models.methods import method_names
 from pydantic import Field
 
-from msvg_bench.errors import MsvgError
-from msvg_bench.schema import StrictModel
-
 SUITES = ("world_reference", "world_described")
-METHODS = ("msvg", "plain", "streaming")
 CLIP_MICRO_BATCH = 32  # contrastive: every other sample of a rank's micro-batch is a negative
 QUALITY_STORIES = 24  # held-out stories the world encoders are measured on (96 scenes, 864 frames)
 EXTRACTOR_LR = 1e-3  # stage 1 is a small model trained from scratch: at the preset's 5e-4 it learns to read history later
@@ -60,7 +59,7 @@ class WorldRecipeSettings(StrictModel):
     eval_stories: int = Field(24, ge=1, description="stories of each held-out suite generated and scored per method")
     inference_steps: int = Field(20, ge=1, description="sampler steps per scene")
     suites: list[str] = Field(default_factory=lambda: list(SUITES), description="held-out suites to evaluate")
-    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="methods to evaluate (plain is the reference)")
+    methods: list[str] = Field(default_factory=method_names, description="methods to evaluate (plain is the reference)")
 
 
 @dataclass
@@ -119,14 +118,14 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] = print) -> WorldRecipeResult:
     """Run (or continue) every stage of the world recipe in order; return runs, comparisons and timings."""
-    from msvg_bench.atomic import atomic_write_json
-    from msvg_bench.commands.compare_cmd import run_compare
+    from msvg_bench.comparison.pipeline import run_compare
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.core.tracking import resolve_tracking_uri
     from msvg_bench.demo import child_env, find_run_id, run_cli
-    from msvg_bench.tracking import resolve_tracking_uri
 
-    unknown = [m for m in settings.methods if m not in METHODS]
-    if unknown or "plain" not in settings.methods or len(settings.methods) < 2:
-        raise MsvgError(f"world recipe methods must include plain and another of {', '.join(METHODS)}; got {settings.methods}")
+    known = method_names()
+    if any(m not in known for m in settings.methods) or "plain" not in settings.methods or len(settings.methods) < 2:
+        raise MsvgError(f"world recipe methods must include plain and another of {', '.join(known)}; got {settings.methods}")
     uri = resolve_tracking_uri(settings.tracking_uri)
     out = settings.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -209,9 +208,9 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
 
 def _write_quality(world: Path, heldout: Path, target: Path, uri: str, run_ids: dict[str, str]) -> None:
     """Measure the world encoders on the held-out suite's reference videos; log to their train runs."""
-    from msvg_bench.atomic import atomic_write_json
     from msvg_bench.benchmarks.suite import load_suite
-    from msvg_bench.tracking import make_client, with_retry
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.core.tracking import make_client, with_retry
     from msvg_bench.world_quality import measure_world_encoders
 
     stories = load_suite("world_reference").limited(QUALITY_STORIES).materialize(heldout)

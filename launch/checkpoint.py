@@ -11,9 +11,13 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from msvg_bench.config import Config
 
 META_NAME = "msvg_meta.json"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
@@ -26,7 +30,9 @@ RESUMABLE_KEYS = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.export",
+    "train.export_probe",
     "train.log_every",
+    "train.step_callbacks",
     "train.output_dir",
     "train.rdzv_timeout_s",
     "train.init_timeout_s",
@@ -180,3 +186,37 @@ def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
+
+
+def save_checkpoint(
+    engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config, num_samples: int
+) -> Path:
+    """All ranks: DeepSpeed state + per-rank RNG; then rank 0 marks the folder complete and prunes old ones."""
+    import torch
+    import torch.distributed as dist
+    from msvg_bench.core.distributed import get_rank, get_world_size
+    from msvg_bench.core.schema import config_hash, config_to_dict, flatten
+    from msvg_bench.launch.rng_state import rng_state
+
+    rank = get_rank()
+    tag = tag_for_step(step)
+    engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"msvg_step": step}, save_latest=True)
+    torch.save(rng_state(), ckpt_dir / tag / f"rng_rank{rank}.pt")
+    if dist.is_initialized():
+        dist.barrier()
+    if rank == 0:
+        atomic_write_json(
+            ckpt_dir / tag / META_NAME,
+            {
+                "step": step,
+                "world_size": get_world_size(),
+                "num_samples": num_samples,
+                "mlflow_run_id": run_id,
+                "config_hash": config_hash(config),
+                "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
+            },
+        )
+        prune_checkpoints(ckpt_dir, config.train.keep_checkpoints)
+    if dist.is_initialized():
+        dist.barrier()
+    return ckpt_dir / tag

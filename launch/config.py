@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from msvg_bench.core.schema import StrictModel
 from pydantic import Field, model_validator
-
-from msvg_bench.schema import StrictModel
 
 
 class TrainConfig(StrictModel):
@@ -48,6 +47,16 @@ class TrainConfig(StrictModel):
         1.0, gt=0, description="joint stage: lr multiplier of the modules new to the backbone (decoupler, history weights)"
     )
     gradient_checkpointing: bool = Field(True, description="recompute activations in backward")
+    export_probe: bool = Field(
+        False,
+        description="also write the trained module's prediction on a fixed training sample beside the export "
+        "(export/probe.safetensors), to check that a loader reproduces the trained model",
+    )
+    step_callbacks: list[str] = Field(
+        default_factory=list,
+        description="'package.module:function' called on every rank before each optimizer step as "
+        "function(rank=, step=) (1-based step): monitoring, custom schedules, fault drills",
+    )
     trainable_patterns: list[str] | None = Field(
         None, description="regexes (re.search on parameter names) of the trainable set; None: the recipe's own"
     )
@@ -87,14 +96,5 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "world": {"steps": 2000, "warmup_steps": 50, "lr": 5e-4, "new_module_lr_multiplier": 3.0, "device": "cpu", "zero": 2,
               "gradient_checkpointing": False,
               "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100},
-    "cogvideox-2b": {
-        "steps": 1000,
-        "warmup_steps": 100,
-        "lr": 2e-5,
-        "new_module_lr_multiplier": 50.0,
-        "schedule": "constant",
-        "checkpoint_every": 250,
-        "init_timeout_s": 1800,
-        "rdzv_timeout_s": 300,
-    },
 }
+"""The section presets' training values (each model family's are in `msvg_bench.models.families`)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.errors import ConfigError
 from msvg_bench.launch.config import TrainConfig
 
 REDUCE_BUCKET = 50_000_000

@@ -1,6 +1,6 @@
 """Launching training: pre-flight checks, the resolved config file, and torchrun.
 
-Single node: `python -m torch.distributed.run --standalone --nproc-per-node N -m msvg_bench.launch.worker
+Single node: `python -m torch.distributed.run --standalone --nproc-per-node N -m msvg_bench.train_worker
 --config <run>/train_config.yaml`. Multi-node: the same command runs on every node with
 `--nnodes M --node-rank R --master-addr A --master-port P` (static rendezvous bounded by
 `train.rdzv_timeout_s`), the topology taken from the flags or from a hostfile. Failures come back
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.errors import ConfigError, MsvgError
+from msvg_bench.core.devices import select_deepspeed_accelerator
+from msvg_bench.core.errors import ConfigError, MsvgError
 
-WORKER_MODULE = "msvg_bench.launch.worker"
+WORKER_MODULE = "msvg_bench.train_worker"
 DEFAULT_MASTER_PORT = 29500
 
 
@@ -162,8 +163,8 @@ def worker_env(topology: Topology, device: str) -> dict[str, str]:
     """Environment for torchrun and its workers (CPU: DeepSpeed's CPU accelerator, threads split per rank)."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    select_deepspeed_accelerator(device, env)
     if device == "cpu":
-        env["DS_ACCELERATOR"] = "cpu"
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // topology.nproc_per_node)))
     return env
 
@@ -173,8 +174,14 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
 
     Returns the (possibly updated) config, the topology and the config file path.
     """
-    from msvg_bench.config import config_to_dict, config_to_yaml, flatten
-    from msvg_bench.launch.checkpoint import check_compatible, complete_checkpoints, checkpoints_dir, read_meta, resolve_resume
+    from msvg_bench.core.schema import config_to_dict, config_to_yaml, flatten
+    from msvg_bench.launch.checkpoint import (
+        check_compatible,
+        checkpoints_dir,
+        complete_checkpoints,
+        read_meta,
+        resolve_resume,
+    )
     from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.recipes import get_recipe
 
@@ -204,7 +211,7 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
     for stale in (out_dir / "logs").glob("error_rank*.txt"):
         stale.unlink()
     config_path = out_dir / "train_config.yaml"
-    from msvg_bench.atomic import atomic_write_text
+    from msvg_bench.core.atomic import atomic_write_text
 
     atomic_write_text(config_path, config_to_yaml(config))
     return config, topology, config_path
@@ -212,7 +219,7 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
 
 def launch(config: object) -> Path:
     """Start this node's workers with torchrun and wait; return the run folder. Raises `LaunchError` on failure."""
-    from msvg_bench.launch.trainer import resolve_device
+    from msvg_bench.core.devices import resolve_device
 
     config, topology, config_path = prepare_run(config)
     train = config.train
@@ -220,7 +227,7 @@ def launch(config: object) -> Path:
     out_dir = Path(train.output_dir)
     log_dir = out_dir / "logs" / "torchrun"
     cmd = torchrun_command(topology, config_path, log_dir, train.rdzv_timeout_s)
-    env = worker_env(topology, resolve_device(train.device))
+    env = worker_env(topology, resolve_device(train.device, "train.device").type)
     launcher_log = out_dir / "logs" / "launcher.log"
     if not train.resume:
         (out_dir / "mlflow_run_id").unlink(missing_ok=True)  # a stale id must not be marked below
@@ -291,7 +298,11 @@ def mark_killed(config: object, out_dir: Path) -> None:
         return
     run_id = id_file.read_text(encoding="utf-8").strip()
     try:
-        from msvg_bench.tracking import make_client, resolve_tracking_uri, with_retry
+        from msvg_bench.core.tracking import (
+            make_client,
+            resolve_tracking_uri,
+            with_retry,
+        )
 
         client = make_client(resolve_tracking_uri(config.tracking.uri))
         if with_retry(client.get_run, run_id).info.status != "FINISHED":

@@ -57,7 +57,7 @@ def watch_parent(grace_s: float = ORPHAN_GRACE_S, poll_s: float = POLL_S) -> thr
     def run() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
-        from msvg_bench.tracking import note_interrupted
+        from msvg_bench.core.tracking import note_interrupted
 
         note_interrupted()
         try:

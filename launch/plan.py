@@ -17,7 +17,8 @@ never materialises the S x S score matrix (SDPA flash / memory-efficient kernels
       + S_video * p * 4 * 3          (fp32 prediction, target and loss of the patchified output)
 
 with S = video tokens + text tokens (+ history tokens for the multi-scene model), video tokens =
-(1 + (F - 1) / t_c) * (H / 8 / patch) * (W / 8 / patch). The largest micro-batch is
+(1 + (F - 1) / t_c, padded to a multiple of patch_t, / patch_t) * (H / 8 / patch) * (W / 8 / patch)
+(the model family's token grid: patch_t = 2 for CogVideoX 1.5, 1 otherwise). The largest micro-batch is
 floor((GPU memory - reserve - model states) / A); `reserve` covers the CUDA context, the allocator's
 fragmentation and communication buckets.
 """
@@ -48,6 +49,7 @@ class ModelShape:
     patch: int
     temporal_compression: int
     spatial_compression: int = 8
+    patch_t: int = 1
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,18 @@ class PlanRow:
 
 
 def video_tokens(shape: ModelShape, frames: int, height: int, width: int) -> int:
-    """Video tokens of one clip after the VAE (temporal and spatial compression) and patchification."""
-    latent_frames = 1 + (frames - 1) // shape.temporal_compression
-    return latent_frames * (height // shape.spatial_compression // shape.patch) * (
-        width // shape.spatial_compression // shape.patch
-    )
+    """Video tokens of one clip after the VAE (temporal and spatial compression), padding and patchification."""
+    from msvg_bench.models.families import token_grid
+
+    return token_grid(
+        frames,
+        height,
+        width,
+        temporal_compression=shape.temporal_compression,
+        spatial_compression=shape.spatial_compression,
+        patch_size=shape.patch,
+        patch_size_t=shape.patch_t if shape.patch_t > 1 else None,
+    ).tokens
 
 
 def activation_bytes_per_sample(shape: ModelShape, frames: int, height: int, width: int) -> int:
@@ -77,17 +86,19 @@ def activation_bytes_per_sample(shape: ModelShape, frames: int, height: int, wid
     seq = s_video + shape.text_tokens + shape.history_tokens
     checkpoints = shape.num_layers * seq * shape.hidden * 2
     block = BLOCK_BYTES_PER_TOKEN_WIDTH * seq * shape.hidden
-    output = s_video * shape.latent_channels * shape.patch**2 * 4 * 3
+    output = s_video * shape.latent_channels * shape.patch**2 * shape.patch_t * 4 * 3
     return checkpoints + block + output
 
 
 def model_states_bytes(shape: ModelShape, zero: int, offload: str, gpus_per_node: int, nodes: int) -> tuple[int, int]:
     """(CPU bytes per node, GPU bytes per GPU) for the model states, from DeepSpeed's estimators."""
-    from msvg_bench.launch.trainer import ensure_ds_accelerator
+    from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 
-    ensure_ds_accelerator()
+    select_deepspeed_accelerator(resolve_device().type)
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
-    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import (
+        estimate_zero2_model_states_mem_needs,
+    )
 
     p = shape.trainable_params
     total_gpus = gpus_per_node * nodes
@@ -164,23 +175,6 @@ def rows_as_dicts(rows: list[PlanRow]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-COGVIDEOX_2B_TRANSFORMER: dict[str, Any] = {
-    "num_attention_heads": 30,
-    "attention_head_dim": 64,
-    "in_channels": 16,
-    "out_channels": 16,
-    "time_embed_dim": 512,
-    "text_embed_dim": 4096,
-    "num_layers": 30,
-    "sample_width": 90,
-    "sample_height": 60,
-    "sample_frames": 49,
-    "patch_size": 2,
-    "temporal_compression_ratio": 4,
-    "max_text_seq_length": 226,
-}
-
-
 def meta_module_shape(
     module: Any, trainable_patterns: list[str], *, history_tokens: int, name: str | None = None
 ) -> ModelShape:
@@ -204,35 +198,45 @@ def meta_module_shape(
         latent_channels=int(cfg.in_channels),
         patch=int(cfg.patch_size),
         temporal_compression=int(cfg.temporal_compression_ratio),
+        patch_t=int(cfg.patch_size_t or 1),
     )
 
 
-def cogvideox_2b_shape(
-    model_cfg: Any = None, trainable_patterns: list[str] | None = None, history_tokens: int = 226
+def family_shape(
+    model_cfg: Any = None,
+    trainable_patterns: list[str] | None = None,
+    history_tokens: int = 226,
+    family: str | None = None,
 ) -> ModelShape:
-    """What stage 2 trains at CogVideoX-2b size, on the meta device (no weights, no memory).
+    """What stage 2 trains at the full size of a model family, on the meta device (no weights, no memory).
 
-    With `history_tokens > 0`: the multi-scene model (history transformer: CogVideoX-2b's
-    1,693,783,872 parameters plus the history projection and adaLN expert, and the decoupler sized
-    by `model_cfg`), trainable set from the `joint` recipe's patterns unless given. With 0: plain
-    CogVideoX-2b, all trainable.
+    The family is `family`, else `model_cfg.family`, else CogVideoX-2b; its transformer is
+    `<model.model_dir>/transformer/config.json` when there is one, else the family's published
+    configuration. With `history_tokens > 0`: the multi-scene model (history transformer: e.g.
+    CogVideoX-2b's 1,693,783,872 parameters plus the history projection and adaLN expert, and the
+    decoupler sized by `model_cfg`), trainable set from the `joint` recipe's patterns unless given.
+    With 0 (or no `model_cfg`): the plain transformer, all trainable.
     """
     import torch
     from diffusers import CogVideoXTransformer3DModel
+    from msvg_bench.models.families import DEFAULT_FAMILY, get_family
+    from msvg_bench.models.info import full_transformer_config
     from torch import nn
 
+    spec = get_family(family or (model_cfg.family if model_cfg is not None else DEFAULT_FAMILY))
+    config = full_transformer_config(model_cfg) if model_cfg is not None and family is None else dict(spec.transformer)
     if history_tokens == 0 or model_cfg is None:
         with torch.device("meta"):
-            module = CogVideoXTransformer3DModel(**COGVIDEOX_2B_TRANSFORMER)
-        return meta_module_shape(module, trainable_patterns or [".*"], history_tokens=0, name="CogVideoX-2b")
+            module = CogVideoXTransformer3DModel.from_config(config)
+        return meta_module_shape(module, trainable_patterns or [".*"], history_tokens=0, name=spec.title)
     from msvg_bench.models.decoupler import Decoupler
     from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
 
     with torch.device("meta"):
         container = nn.Module()
-        container.transformer = HistoryCogVideoXTransformer3DModel.from_base_config(COGVIDEOX_2B_TRANSFORMER)
+        container.transformer = HistoryCogVideoXTransformer3DModel.from_base_config(config)
         container.decoupler = Decoupler(
-            COGVIDEOX_2B_TRANSFORMER["text_embed_dim"], model_cfg.history_dim, model_cfg.decoupler_dim, model_cfg.decoupler_heads
+            int(config["text_embed_dim"]), model_cfg.history_dim, model_cfg.decoupler_dim, model_cfg.decoupler_heads
         )
     if trainable_patterns is None:
         trainable_patterns = (
@@ -248,7 +252,7 @@ def cogvideox_2b_shape(
     return ModelShape(
         **{
             **shape.__dict__,
-            "name": "CogVideoX-2b multi-scene (history transformer + decoupler)",
+            "name": f"{spec.title} multi-scene (history transformer + decoupler)",
             "trainable_params": counts.trainable,
             "frozen_params": counts.frozen,
             "largest_layer_params": largest,

@@ -21,14 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 from msvg_bench.launch.recipes import RECIPES, Recipe
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
-
     from msvg_bench.config import Config
+    from torch import nn
 
 PROBE_TIMESTEP = 500
 
@@ -66,8 +65,14 @@ def ensure_cache(config: Config, parts: Sequence[str]) -> None:
     present are reused, so a second run starts at once. Uncaptioned scenes cannot be trained on.
     """
     from msvg_bench.benchmarks.dataset import load_stories, manifest_path
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, plan_entries, rank_model_config
-    from msvg_bench.embedding_cache import EmbeddingCache
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.models.precompute import (
+        ModelEncoders,
+        cache_dataset,
+        cache_identity,
+        plan_entries,
+        rank_model_config,
+    )
 
     root = data_root(config)
     stories = load_stories(root)
@@ -94,10 +99,10 @@ class SceneCache:
 
     def __init__(self, config: Config, parts: Sequence[str]) -> None:
         from msvg_bench.benchmarks.dataset import load_stories
-        from msvg_bench.benchmarks.precompute import cache_identity, scene_entry_keys
-        from msvg_bench.embedding_cache import EmbeddingCache
+        from msvg_bench.core.embedding_cache import EmbeddingCache
         from msvg_bench.models.components import load_components
         from msvg_bench.models.history import scene_text_from_cache
+        from msvg_bench.models.precompute import cache_identity, scene_entry_keys
 
         model_cfg = _cpu_model_cfg(config)
         root = data_root(config)
@@ -254,7 +259,6 @@ class ExtractorRecipe(Recipe):
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Pad histories (`collate_history`) and current frames into one batch."""
         import torch
-
         from msvg_bench.models.history import collate_history
 
         clip_dim = samples[0]["frames"].shape[-1]
@@ -367,7 +371,6 @@ class JointRecipe(Recipe):
         """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
         history and no-history features (computed once here by the frozen extractor)."""
         import torch
-
         from msvg_bench.models.components import encode_prompts
         from msvg_bench.models.history import collate_history
         from msvg_bench.models.multiscene import build_extractor, history_features
@@ -417,7 +420,6 @@ class JointRecipe(Recipe):
     def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
         """The transformer's prediction for the first sample at a fixed timestep and noise (no dropout)."""
         import torch
-
         from msvg_bench.models.multiscene import history_tokens
 
         device = next(module.parameters()).device

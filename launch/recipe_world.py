@@ -22,15 +22,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 from msvg_bench.launch.recipes import RECIPES, Recipe
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-    from torch import nn
-
     from msvg_bench.config import Config
+    from torch import nn
 
 VAE_KL_WEIGHT = 1e-6
 SCALING_STORIES = 64  # stories whose latents set the VAE's scaling factor
@@ -49,11 +48,10 @@ def load_world_clips(config: Config, max_stories: int | None = None) -> tuple[li
     geometry (uint8 [T, H, W, 3])."""
     import numpy as np
     import torch
-
     from msvg_bench.benchmarks.dataset import load_stories
+    from msvg_bench.core.progress import progress
+    from msvg_bench.core.video import read_video
     from msvg_bench.models.components import preprocess_frames
-    from msvg_bench.progress import progress
-    from msvg_bench.video import read_video
 
     stories = load_stories(_data_root(config))[:max_stories]
     m = config.model
@@ -79,7 +77,7 @@ def scaled_box(box: Sequence[int], geometry: tuple[float, float, float]) -> tupl
 
 def clip_geometry(story: Any, index: int, shape: tuple[int, int]) -> tuple[float, float, float]:
     """(scale, top, left) of `preprocess_frames` for a clip: resize to cover `shape`, centre crop."""
-    from msvg_bench.video import probe_video
+    from msvg_bench.core.video import probe_video
 
     info = probe_video(story.clip_path(index))
     h, w = shape
@@ -100,8 +98,7 @@ class _WorldRecipe(Recipe):
     def seeded(self, config: Config, factory: Any) -> nn.Module:
         """`factory()` built under a seed derived from `config.seed` and the recipe's name."""
         import torch
-
-        from msvg_bench.seeding import derive_seed
+        from msvg_bench.core.seeding import derive_seed
 
         torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
         return factory()
@@ -138,8 +135,7 @@ class WorldVAERecipe(_WorldRecipe):
     def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
         """`<out_dir>/vae/` (diffusers layout) with `scaling_factor` = 1 / std of the training latents."""
         import torch
-
-        from msvg_bench.atomic import atomic_write_json
+        from msvg_bench.core.atomic import atomic_write_json
         from msvg_bench.models.world_vae import WorldVAE
 
         vae = WorldVAE()
@@ -228,7 +224,6 @@ class WorldClipRecipe(_WorldRecipe):
     def dataset(self, config: Config) -> list[dict[str, Any]]:
         """Frames (3 per scene) with the scene's texts, and character crops (box sidecars) with their look."""
         import numpy as np
-
         from msvg_bench.eval.encoders.world import to_pixels
 
         stories, clips = load_world_clips(config)
@@ -313,7 +308,6 @@ class WorldDetectorRecipe(_WorldRecipe):
         """Three frames per scene with the cells its characters' boxes cover (scenes without sidecars skipped)."""
         import numpy as np
         import torch
-
         from msvg_bench.eval.detectors.world import cell_targets
         from msvg_bench.eval.encoders.world import to_pixels
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from msvg_bench.errors import DataError
-from msvg_bench.seeding import derive_seed
+from msvg_bench.core.errors import DataError
+from msvg_bench.core.seeding import derive_seed
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn

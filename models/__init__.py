@@ -5,7 +5,8 @@ Public API (import from the submodules; nothing heavy is imported here):
 Components (`msvg_bench.models.components`)
     load_components(model_cfg, parts=("tokenizer", "text_encoder", "vae", "transformer", "scheduler"))
         -> Components(tokenizer, text_encoder, vae, transformer, scheduler, model_id, missing_keys)
-        tiny: random-init from config (seeded), pretrained: `model.model_dir` (CogVideoX-2b layout).
+        tiny: random-init from config (seeded), pretrained: `model.model_dir` (the layout of the
+        model family `model.family`: `msvg_bench.models.families`, CogVideoX-2b / -5b / 1.5-5B).
         The transformer is `HistoryCogVideoXTransformer3DModel` (history tokens; base behaviour
         when called without `history_hidden_states`). Trained weights from `model.weights`.
     encode_prompts(components, prompts) -> Tensor[B, L, D]
@@ -44,5 +45,5 @@ Generation (`msvg_bench.models.pipelines`)
     StoryGenerator(cfg).run_scene(...) / .generate(...) for finer control.
 
 Architecture counts without allocation: `msvg_bench.models.info.parameter_report(model_cfg)`
-(`msvg-bench models info --preset cogvideox-2b`).
+(`msvg-bench models info --preset cogvideox-2b`, `cogvideox-5b`, `cogvideox1.5-5b`).
 """

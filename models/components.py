@@ -3,8 +3,9 @@
 `load_components(model_cfg, parts=...)` builds them from config in code (`source: tiny`, random-init
 with `init_seed`, seconds on CPU; `source: world`, the same but with the story world's trained VAE
 from `world_dir`) or loads them from a local diffusers folder (`source: pretrained`,
-`model_dir` in the CogVideoX-2b layout). `encode_prompts` and `encode_video_latents` are the two
-encoders the trainer's cache and the pipelines use.
+`model_dir` in the layout of the model family `model.family`: CogVideoX-2b, -5b or 1.5-5B).
+`encode_prompts` and `encode_video_latents` are the two encoders the trainer's cache and the
+pipelines use.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
-from msvg_bench.errors import ConfigError, WeightsNotFoundError
-from msvg_bench.hashing import hash_json
+from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.errors import ConfigError, WeightsNotFoundError
+from msvg_bench.core.hashing import hash_json
+from msvg_bench.models.families import ModelFamily, get_family
+from msvg_bench.models.families.cogvideox_2b import SCHEDULER as COGVIDEOX_2B_SCHEDULER
 
 if TYPE_CHECKING:
     from msvg_bench.models.config import ModelConfig
@@ -28,52 +31,8 @@ logger = logging.getLogger(__name__)
 
 ALL_PARTS: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
 SUBFOLDERS: dict[str, str] = {part: part for part in ALL_PARTS}
-HOW_TO_GET_COGVIDEOX = (
-    "Download THUDM/CogVideoX-2b (diffusers layout) on a machine with hub access and set model.model_dir to it."
-)
-
-COGVIDEOX_2B_TRANSFORMER: dict[str, Any] = {
-    "activation_fn": "gelu-approximate",
-    "attention_bias": True,
-    "attention_head_dim": 64,
-    "dropout": 0.0,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "in_channels": 16,
-    "max_text_seq_length": 226,
-    "norm_elementwise_affine": True,
-    "norm_eps": 1e-5,
-    "num_attention_heads": 30,
-    "num_layers": 30,
-    "out_channels": 16,
-    "patch_size": 2,
-    "sample_frames": 49,
-    "sample_height": 60,
-    "sample_width": 90,
-    "spatial_interpolation_scale": 1.875,
-    "temporal_compression_ratio": 4,
-    "temporal_interpolation_scale": 1.0,
-    "text_embed_dim": 4096,
-    "time_embed_dim": 512,
-    "timestep_activation_fn": "silu",
-    "use_rotary_positional_embeddings": False,
-}
-"""CogVideoX-2b's transformer/config.json (the architecture; `models info` counts it on the meta device)."""
-
-COGVIDEOX_SCHEDULER: dict[str, Any] = {
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "clip_sample": False,
-    "num_train_timesteps": 1000,
-    "prediction_type": "v_prediction",
-    "rescale_betas_zero_snr": True,
-    "set_alpha_to_one": True,
-    "snr_shift_scale": 3.0,
-    "steps_offset": 0,
-    "timestep_spacing": "trailing",
-}
-"""CogVideoX-2b's scheduler/scheduler_config.json (used for the tiny preset as well)."""
+COGVIDEOX_SCHEDULER: dict[str, Any] = dict(COGVIDEOX_2B_SCHEDULER)
+"""CogVideoX-2b's scheduler/scheduler_config.json (each family's is `ModelFamily.scheduler`)."""
 
 
 @dataclass
@@ -107,18 +66,14 @@ def torch_dtype(name: str) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available else cpu; otherwise the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"model.device={name!r} but no CUDA device is available (use model.device=cpu)")
-    return torch.device(name)
+def family_of(model_cfg: ModelConfig) -> ModelFamily:
+    """The model family `model_cfg` names (`model.family`)."""
+    return get_family(model_cfg.family)
 
 
 def _pretrained_transformer_setting(model_cfg: ModelConfig, key: str) -> int:
-    """`key` from `<model_dir>/transformer/config.json`, else CogVideoX-2b's value."""
-    default = int(COGVIDEOX_2B_TRANSFORMER[key])
+    """`key` from `<model_dir>/transformer/config.json`, else the family's published value."""
+    default = int(family_of(model_cfg).transformer[key])
     if model_cfg.model_dir is not None:
         config_path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
         if config_path.is_file():
@@ -143,12 +98,23 @@ def text_embed_dim(model_cfg: ModelConfig) -> int:
 
 
 def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
-    """diffusers' tiny CogVideoX test configuration, sized to the clip geometry of `model_cfg`."""
+    """diffusers' tiny CogVideoX test configuration, sized to the clip geometry of `model_cfg`.
+
+    The model is of the family's kind: its positional embeddings (3D sin-cos or rotary) and temporal
+    patching (`ModelFamily.tiny_traits`); the sample size is the clip's, so rotary grids fit it.
+    """
     latent_h, latent_w = model_cfg.height // 8, model_cfg.width // 8
     if latent_h < 2 or latent_w < 2 or latent_h % 2 or latent_w % 2:
         raise ConfigError(
             f"model.height/width {model_cfg.height}x{model_cfg.width}: must be multiples of 16 (latent /8, patch 2)"
         )
+    traits = family_of(model_cfg).tiny_traits()
+    if traits.get("use_rotary_positional_embeddings"):
+        from msvg_bench.models.families.positional import rotary_head_dim_problem
+
+        problem = rotary_head_dim_problem(model_cfg.tiny_head_dim)
+        if problem:
+            raise ConfigError(f"model.tiny_head_dim={model_cfg.tiny_head_dim} (family {model_cfg.family}): {problem}")
     channels = WORLD_LATENT_CHANNELS if model_cfg.source == "world" else 4
     return {
         "num_attention_heads": model_cfg.tiny_heads,
@@ -164,6 +130,7 @@ def tiny_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
         "patch_size": 2,
         "temporal_compression_ratio": 4,
         "max_text_seq_length": model_cfg.tiny_text_len,
+        **traits,
     }
 
 
@@ -246,18 +213,22 @@ def _world_vae_identity(model_cfg: ModelConfig) -> str:
 
 
 def _model_dir(model_cfg: ModelConfig) -> Path:
+    family = family_of(model_cfg)
     if model_cfg.model_dir is None:
-        raise WeightsNotFoundError("CogVideoX", [], f"Set model.model_dir (or --model-dir). {HOW_TO_GET_COGVIDEOX}")
+        raise WeightsNotFoundError(family.title, [], f"Set model.model_dir (or --model-dir). {family.how_to_get()}")
     root = Path(model_cfg.model_dir).expanduser()
     if not root.is_dir():
-        raise WeightsNotFoundError("CogVideoX", [root], HOW_TO_GET_COGVIDEOX)
+        raise WeightsNotFoundError(family.title, [root], family.how_to_get())
     return root
 
 
 def _subfolder(model_cfg: ModelConfig, part: str) -> Path:
     folder = _model_dir(model_cfg) / SUBFOLDERS[part]
     if not folder.is_dir() or not any(folder.iterdir()):
-        raise WeightsNotFoundError(f"CogVideoX {part}", [folder], f"The {part}/ subfolder is missing. {HOW_TO_GET_COGVIDEOX}")
+        family = family_of(model_cfg)
+        raise WeightsNotFoundError(
+            f"{family.title} {part}", [folder], f"The {part}/ subfolder is missing. {family.how_to_get()}"
+        )
     return folder
 
 
@@ -277,7 +248,7 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
     if model_cfg.source == "pretrained":
         for part in wanted:  # missing weights are reported before anything else is checked or built
             _subfolder(model_cfg, part)
-    device = resolve_device(model_cfg.device)
+    device = resolve_device(model_cfg.device, "model.device")
     dtype = torch_dtype(model_cfg.dtype)
     comps = Components(model_cfg=model_cfg, model_id=model_identity(model_cfg), device=device, dtype=dtype)
     if model_cfg.source == "world":
@@ -303,7 +274,7 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
 
 
 def _seeded(seed: int, part: str) -> None:
-    from msvg_bench.seeding import derive_seed
+    from msvg_bench.core.seeding import derive_seed
 
     torch.manual_seed(derive_seed(seed, "component", part) % (2**63))
 
@@ -320,9 +291,8 @@ def _build_tiny_part(comps: Components, part: str) -> None:
 
         comps.tokenizer = tiny_tokenizer(cfg.tiny_text_len)
     elif part == "text_encoder":
-        from transformers import T5EncoderModel
-
         from msvg_bench.models.tiny_text import tiny_vocabulary
+        from transformers import T5EncoderModel
 
         _seeded(cfg.init_seed, part)
         comps.text_encoder = T5EncoderModel(tiny_t5_config(cfg, len(tiny_vocabulary())))
@@ -336,7 +306,9 @@ def _build_tiny_part(comps: Components, part: str) -> None:
         _seeded(cfg.init_seed, part)
         comps.vae = AutoencoderKLCogVideoX(**tiny_vae_config())
     elif part == "transformer":
-        from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
+        from msvg_bench.models.history_transformer import (
+            HistoryCogVideoXTransformer3DModel,
+        )
 
         _seeded(cfg.init_seed, part)
         model = HistoryCogVideoXTransformer3DModel(**tiny_transformer_config(cfg))
@@ -345,7 +317,7 @@ def _build_tiny_part(comps: Components, part: str) -> None:
     elif part == "scheduler":
         from diffusers import CogVideoXDDIMScheduler
 
-        comps.scheduler = CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER)
+        comps.scheduler = CogVideoXDDIMScheduler(**family_of(cfg).scheduler)
 
 
 def _load_pretrained(comps: Components, part: str) -> None:
@@ -366,7 +338,9 @@ def _load_pretrained(comps: Components, part: str) -> None:
     elif part == "transformer":
         from msvg_bench.models.weights import load_history_transformer
 
-        comps.transformer, comps.missing_keys = load_history_transformer(folder, comps.dtype, seed=cfg.init_seed)
+        comps.transformer, comps.missing_keys = load_history_transformer(
+            folder, comps.dtype, seed=cfg.init_seed, family=family_of(cfg)
+        )
         if comps.missing_keys:
             logger.info(
                 "%s: %d history tensors are new (not in the CogVideoX checkpoint), initialised: %s",

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
-
-from msvg_bench.schema import StrictModel
+from msvg_bench.core.schema import StrictModel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 
 class ModelConfig(StrictModel):
@@ -20,6 +19,11 @@ class ModelConfig(StrictModel):
     )
     world_dir: Path | None = Field(
         None, description="world encoders folder (vae/ and clip/, written by the world recipe) for source=world"
+    )
+    family: str = Field(
+        "cogvideox-2b",
+        description="model family (msvg_bench.models.families: cogvideox-2b, cogvideox-5b, cogvideox1.5-5b): the "
+        "transformer architecture; tiny/world build a small model of its kind, pretrained loads its folder",
     )
     model_dir: Path | None = Field(None, description="CogVideoX diffusers folder (transformer/ vae/ text_encoder/ tokenizer/ scheduler/)")
     weights: Path | None = Field(
@@ -61,24 +65,74 @@ class ModelConfig(StrictModel):
     history_dropout: float = Field(0.1, ge=0.0, le=1.0, description="stage 2: probability of replacing history by no-history features")
     train_base_transformer: bool = Field(True, description="stage 2: fine-tune the CogVideoX weights too (else only new modules)")
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, name: str) -> str:
+        from msvg_bench.core.errors import UnknownNameError
+        from msvg_bench.models.families import get_family
+
+        try:
+            get_family(name)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _geometry_fits_family(self) -> ModelConfig:
+        """The clip geometry must suit the family (spatial multiples; 4k+1 frames with temporal patches)."""
+        from msvg_bench.models.families import get_family
+
+        problems = get_family(self.family).geometry_problems(self.num_frames, self.height, self.width)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class GenerateConfig(StrictModel):
     """Sampling settings shared by the method and the baselines."""
 
-    method: Literal["msvg", "plain", "streaming"] = "msvg"
+    method: str = Field("msvg", description="a registered generation method (msvg_bench.models.methods)")
     num_inference_steps: int = Field(50, ge=1)
     guidance_scale: float = Field(6.0, description="w1: text guidance")
-    history_guidance_scale: float = Field(3.0, description="w2: history guidance")
     use_dynamic_cfg: bool = Field(True, description="ramp guidance with the step index (cosine schedule)")
     negative_prompt: str = ""
     eta: float = Field(0.0, ge=0.0, description="DDIM eta")
-    streaming_overlap: int = Field(1, ge=1, description="streaming: latent frames of the previous scene used as short-term memory")
-    streaming_anchor_strength: float = Field(
-        0.2, ge=0.0, le=1.0, description="streaming: blend weight of the scene-1 anchor latent (long-term memory)"
+    method_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per-method settings, validated by the method's settings sub-model "
+        "(e.g. msvg.history_guidance_scale, streaming.overlap)",
     )
-    streaming_anchor_steps: float = Field(
-        0.5, ge=0.0, le=1.0, description="streaming: fraction of the first denoising steps the anchor is blended in"
-    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        from msvg_bench.core.errors import UnknownNameError
+        from msvg_bench.models.methods import get_method
+
+        try:
+            get_method(name)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @field_validator("method_settings")
+    @classmethod
+    def _valid_method_settings(cls, settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from msvg_bench.core.errors import UnknownNameError
+        from msvg_bench.models.methods import get_method
+
+        for name, values in settings.items():
+            try:
+                get_method(name).Settings.model_validate(values)
+            except UnknownNameError as exc:
+                raise ValueError(str(exc)) from None
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"{name}: {problems}") from None
+        return settings
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -124,28 +178,11 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
         "decoupler_dim": 128,
         "decoupler_heads": 4,
     },
-    "cogvideox-2b": {
-        "source": "pretrained",
-        "dtype": "bf16",
-        "device": "cuda",
-        "num_frames": 49,
-        "height": 480,
-        "width": 720,
-        "fps": 8,
-        "history_encoder": "clip4clip",
-        "filter_threshold": 0.5,
-        "max_history_tokens": 226,
-        "max_history_frames": 16,
-        "extractor_dim": 1024,
-        "extractor_layers": 8,
-        "extractor_heads": 16,
-        "decoupler_dim": 512,
-        "decoupler_heads": 8,
-    },
 }
+"""The section presets' model values (each model family's are in `msvg_bench.models.families`)."""
 
 GENERATE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"num_inference_steps": 4},
     "world": {"num_inference_steps": 20},
-    "cogvideox-2b": {"num_inference_steps": 50},
 }
+"""The section presets' sampling values (each model family's are in `msvg_bench.models.families`)."""

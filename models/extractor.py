@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from msvg_bench.core.seeding import derive_seed
 from torch import nn
-
-from msvg_bench.seeding import derive_seed
 
 
 @dataclass
@@ -144,9 +143,8 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
     if model_cfg.mixer_backbone == "transformer":
         width = model_cfg.extractor_dim
         return TransformerMixer(width, model_cfg.extractor_layers, model_cfg.extractor_heads), width
+    from msvg_bench.core.errors import WeightsNotFoundError
     from transformers import CLIPVisionConfig, CLIPVisionModel
-
-    from msvg_bench.errors import WeightsNotFoundError
 
     if model_cfg.source in ("tiny", "world") and model_cfg.mixer_dir is None:
         config = CLIPVisionConfig(
@@ -188,10 +186,6 @@ class FeatureExtractor(nn.Module):
         nn.init.normal_(self.scene_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
         self.teacher = teacher.requires_grad_(False)  # frozen: saved with the extractor, never trained
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """Every parameter except the frozen teacher's."""
-        return [p for name, p in self.named_parameters() if not name.startswith("teacher.")]
 
     def past_attention(self, batch: HistoryBatch) -> torch.Tensor:
         """Teacher read-out of each kept past token over its own scene's frames: [B, K, C]."""

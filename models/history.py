@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
 from msvg_bench.models.extractor import HistoryBatch
-from msvg_bench.models.text_filter import KeptTokens, content_token_mask, select_history_tokens
+from msvg_bench.models.text_filter import (
+    KeptTokens,
+    content_token_mask,
+    select_history_tokens,
+)
 
 
 @dataclass(frozen=True)

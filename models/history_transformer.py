@@ -16,6 +16,19 @@ equals the pretrained transformer's for any history tokens; training opens it.
 
 With `history_hidden_states=None` the forward is the unmodified CogVideoX forward (the baselines
 use it), at the same cost.
+
+Positions. History tokens are treated like text tokens under every positional scheme: they get no
+positional embedding in the transformer (neither the 2B's 3D sin-cos embedding, which the patch
+embedding adds to video tokens only, nor the 5B / 1.5 3D rotary embedding, which the attention
+applies to video queries and keys only, after the [text | history] tokens); where a history token
+comes from is carried only by the feature extractor's scene-offset embedding. When the caller
+passes no `image_rotary_emb`, a rotary transformer computes it from the latent shape and its
+config exactly as diffusers' `CogVideoXPipeline` does (`msvg_bench.models.families.positional`).
+
+Temporal patches (1.5, `patch_size_t`). Latents whose frame count is not a multiple of
+`patch_size_t` are padded in front with copies of the first latent frame (as CogVideoX 1.5
+fine-tuning pads its training latents), and the padded frames' predictions are dropped, so the
+output always has the input's frame count (21 latent frames of an 81-frame clip in, 21 out).
 """
 
 from __future__ import annotations
@@ -28,7 +41,9 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.normalization import CogVideoXLayerNormZero
-from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
+from diffusers.models.transformers.cogvideox_transformer_3d import (
+    CogVideoXTransformer3DModel,
+)
 from torch import nn
 
 HISTORY_KEY_MARKERS: tuple[str, ...] = ("history_",)
@@ -159,6 +174,7 @@ class HistoryCogVideoXTransformer3DModel(CogVideoXTransformer3DModel):
         super().__init__(*args, **kwargs)
         inner_dim = self.config.num_attention_heads * self.config.attention_head_dim
         self._history_state = HistoryState()
+        self._rotary_cache: dict[tuple[int, int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self.history_proj = nn.Linear(self.config.text_embed_dim, inner_dim, bias=True)
         for block in self.transformer_blocks:
             time_dim = block.norm1.linear.in_features
@@ -191,10 +207,21 @@ class HistoryCogVideoXTransformer3DModel(CogVideoXTransformer3DModel):
         attention_kwargs: dict[str, Any] | None = None,
         return_dict: bool = True,
     ) -> tuple[torch.Tensor] | Transformer2DModelOutput:
-        """Predict the model output for latents [B, T, C, h, w]; history tokens are optional."""
+        """Predict the model output for latents [B, T, C, h, w]; history tokens are optional.
+
+        Rotary transformers compute `image_rotary_emb` from the (padded) latent shape when it is not
+        given; temporal-patch transformers pad T to a multiple of `patch_size_t` (see the module
+        docstring). The output has the input's shape.
+        """
+        pad = self.temporal_padding(hidden_states.shape[1])
+        if pad:
+            hidden_states = torch.cat([hidden_states[:, :1].expand(-1, pad, -1, -1, -1), hidden_states], dim=1)
+        if image_rotary_emb is None and self.config.use_rotary_positional_embeddings:
+            frames, _, height, width = hidden_states.shape[1:]
+            image_rotary_emb = self.rotary_embedding(frames, height, width, hidden_states.device)
         if history_hidden_states is None:
             self._history_state.history_length = 0
-            return super().forward(
+            output = super().forward(
                 hidden_states,
                 encoder_hidden_states,
                 timestep,
@@ -202,8 +229,53 @@ class HistoryCogVideoXTransformer3DModel(CogVideoXTransformer3DModel):
                 ofs=ofs,
                 image_rotary_emb=image_rotary_emb,
                 attention_kwargs=attention_kwargs,
-                return_dict=return_dict,
+                return_dict=False,
+            )[0]
+        else:
+            output = self._history_forward(
+                hidden_states, encoder_hidden_states, timestep, history_hidden_states, timestep_cond, ofs,
+                image_rotary_emb, attention_kwargs,
             )
+        if pad:
+            output = output[:, pad:]
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)
+
+    def temporal_padding(self, latent_frames: int) -> int:
+        """Latent frames to add in front so temporal patches tile `latent_frames` (0 without temporal patches)."""
+        p_t = self.config.patch_size_t
+        return (-latent_frames) % p_t if p_t else 0
+
+    def rotary_embedding(
+        self, latent_frames: int, latent_height: int, latent_width: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The video tokens' 3D rotary (cos, sin) for latents of this shape (None without rotary embeddings).
+
+        Computed as diffusers' `CogVideoXPipeline` computes them, once per shape and device.
+        """
+        from msvg_bench.models.families.positional import rotary_embedding
+
+        key = (latent_frames, latent_height, latent_width, str(device))
+        if key not in self._rotary_cache:
+            freqs = rotary_embedding(self.config, latent_frames, latent_height, latent_width, device=device)
+            if freqs is None:
+                return None
+            self._rotary_cache[key] = freqs
+        return self._rotary_cache[key]
+
+    def _history_forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        timestep: int | float | torch.Tensor,
+        history_hidden_states: torch.Tensor,
+        timestep_cond: torch.Tensor | None,
+        ofs: int | float | torch.Tensor | None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
+        attention_kwargs: dict[str, Any] | None,
+    ) -> torch.Tensor:
+        """The forward with [text | history | video] tokens; latents already padded, rotary embedding resolved."""
         batch_size, num_frames, _, height, width = hidden_states.shape
         t_emb = self.time_proj(timestep).to(dtype=hidden_states.dtype)
         emb = self.time_embedding(t_emb, timestep_cond)
@@ -233,10 +305,7 @@ class HistoryCogVideoXTransformer3DModel(CogVideoXTransformer3DModel):
                 )
         video_tokens = self.norm_final(video_tokens)
         video_tokens = self.proj_out(self.norm_out(video_tokens, temb=emb))
-        output = self._unpatchify(video_tokens, batch_size, num_frames, height, width)
-        if not return_dict:
-            return (output,)
-        return Transformer2DModelOutput(sample=output)
+        return self._unpatchify(video_tokens, batch_size, num_frames, height, width)
 
     def _unpatchify(self, tokens: torch.Tensor, batch: int, frames: int, height: int, width: int) -> torch.Tensor:
         p, p_t = self.config.patch_size, self.config.patch_size_t

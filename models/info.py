@@ -13,26 +13,34 @@ def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
 
 
 def transformer_config(model_cfg: Any) -> dict[str, Any]:
-    """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or CogVideoX-2b's."""
-    import json
-    from pathlib import Path
-
-    from msvg_bench.models.components import COGVIDEOX_2B_TRANSFORMER, tiny_transformer_config
+    """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or the family's."""
+    from msvg_bench.models.components import tiny_transformer_config
 
     if model_cfg.source in ("tiny", "world"):
         return tiny_transformer_config(model_cfg)
+    return full_transformer_config(model_cfg)
+
+
+def full_transformer_config(model_cfg: Any) -> dict[str, Any]:
+    """The full-size transformer of a config's family: `<model_dir>/transformer/config.json` when there is
+    one, else the family's published configuration (whatever `model.source` is)."""
+    import json
+    from pathlib import Path
+
+    from msvg_bench.models.families import get_family
+
     if model_cfg.model_dir is not None:
         path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))
-    return dict(COGVIDEOX_2B_TRANSFORMER)
+    return dict(get_family(model_cfg.family).transformer)
 
 
 def parameter_report(model_cfg: Any) -> dict[str, int]:
     """Counts of the base transformer, the new history weights, the decoupler and the extractor.
 
     Everything is instantiated under `torch.device("meta")`: no memory is allocated and no weights
-    are read, so the 2B configuration is counted in a second on any machine.
+    are read, so the 2B and 5B configurations are counted in a second on any machine.
     """
     from msvg_bench.models.decoupler import Decoupler
     from msvg_bench.models.extractor import FeatureExtractor, TokenClipAttention

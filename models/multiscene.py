@@ -17,17 +17,21 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from msvg_bench.models.decoupler import Decoupler
-from msvg_bench.models.extractor import FeatureExtractor, HistoryBatch, build_teacher, stage1_loss
+from msvg_bench.models.extractor import (
+    FeatureExtractor,
+    HistoryBatch,
+    build_teacher,
+    stage1_loss,
+)
+from torch import nn
 
 
 def build_extractor(model_cfg: Any) -> FeatureExtractor:
     """The stage-1 feature extractor with its frozen teacher (seeded init; trained weights from `model.weights`)."""
+    from msvg_bench.core.seeding import derive_seed
     from msvg_bench.models.components import text_embed_dim, text_length
     from msvg_bench.models.weights import load_optional_module
-    from msvg_bench.seeding import derive_seed
 
     dim = text_embed_dim(model_cfg)
     teacher = build_teacher(dim, model_cfg.history_dim, model_cfg.extractor_dim, seed=model_cfg.init_seed)
@@ -40,9 +44,9 @@ def build_extractor(model_cfg: Any) -> FeatureExtractor:
 
 def build_decoupler(model_cfg: Any) -> Decoupler:
     """The decoupler (seeded init, zero output projection; trained weights from `model.weights`)."""
+    from msvg_bench.core.seeding import derive_seed
     from msvg_bench.models.components import text_embed_dim
     from msvg_bench.models.weights import load_optional_module
-    from msvg_bench.seeding import derive_seed
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(model_cfg.init_seed, "decoupler") % (2**63))

@@ -1,22 +1,10 @@
-"""Story generation: the multi-scene method (`msvg`) and the baselines (`plain`, `streaming`).
+"""Story generation with any registered method (`msvg_bench.models.methods`).
 
-All three share the sampler, step count, resolution and per-scene seeds
-(`msvg_bench.seeding.scene_seed(seed, i)`), so their clips differ only by the method.
-
-- msvg: scene by scene; history features from *cached* per-scene embeddings (prompt embeddings and
-  per-frame history-encoder embeddings of the generated frames, kept in memory, never re-read from
-  the written files); history guidance with 3 branches in one batched forward per step (2 for the
-  first scene).
-- plain: each scene independently from its prompt, standard CFG (2 branches). With untrained history
-  modules it runs without history tokens; when `model.weights` carries a trained decoupler (a joint
-  export), it reads the no-history tokens H0 instead, the input the joint stage trained for "no
-  history" (history dropout), so plain and msvg share every weight and differ only by the history.
-- streaming (StreamingT2V-style, training-free): plain CFG, plus after every step the first
-  `streaming_overlap` latent frames are conditioned on the previous scene's last latent frames
-  noised to the current level (short-term memory, randomized blending: the cut between memory and
-  the model's own frames is drawn at random each step, and may leave them all to the model), and
-  during the first `streaming_anchor_steps` of the steps the other frames are pulled towards the
-  noised first latent frame of scene 1 with their noise level kept (long-term anchor memory).
+Every method shares the sampler, step count, resolution and per-scene seeds
+(`msvg_bench.core.seeding.scene_seed(seed, i)`), so their clips differ only by the method. Scene by scene,
+the method plans how the transformer is called (`GenerationMethod.plan_scene`); what earlier scenes
+leave for later ones (prompt texts, final latents, and what a method adds in `after_scene`) is kept
+in memory, never re-read from the written files.
 """
 
 from __future__ import annotations
@@ -30,19 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.errors import ConfigError
-from msvg_bench.registry import Registry
-from msvg_bench.seeding import derive_seed, scene_seed
-
-METHODS: Registry[str] = Registry("method")
-for _name, _doc in (
-    ("msvg", "multi-scene model: text filter + extractor + decoupler + history tokens, history guidance"),
-    ("plain", "CogVideoX, each scene independently from its prompt"),
-    ("streaming", "StreamingT2V-style: previous-scene frames as short-term, scene-1 anchor as long-term memory"),
-):
-    METHODS.add(_name, _doc)
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.seeding import scene_seed
+from msvg_bench.models.methods import get_method
 
 
 def scene_clip_name(index: int) -> str:
@@ -71,7 +50,6 @@ class StoryGenerator:
         self._encoder = encoder
         self._extractor: Any = None
         self._decoupler: Any = None
-        self.forward_calls = 0
         self.scene_seconds: list[float] = []
 
     # ---- lazily built parts -------------------------------------------------------------------
@@ -79,7 +57,7 @@ class StoryGenerator:
     def encoder(self) -> Any:
         """The history frame encoder (`model.history_encoder`)."""
         if self._encoder is None:
-            from msvg_bench.benchmarks.precompute import load_history_encoder
+            from msvg_bench.models.precompute import load_history_encoder
 
             self._encoder = load_history_encoder(self.model_cfg)
         return self._encoder
@@ -125,10 +103,9 @@ class StoryGenerator:
         return (1, frames, transformer.config.in_channels, self.model_cfg.height // spatial, self.model_cfg.width // spatial)
 
     # ---- one scene ----------------------------------------------------------------------------
-    def _transformer(self, latents: torch.Tensor, text: torch.Tensor, t: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
-        self.forward_calls += 1
-        out = self.components.transformer(latents, text, t, history_hidden_states=history, return_dict=False)[0]
-        return out
+    def transformer_call(self, latents: torch.Tensor, text: torch.Tensor, t: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+        """One batched transformer forward over the guidance branches; returns the prediction."""
+        return self.components.transformer(latents, text, t, history_hidden_states=history, return_dict=False)[0]
 
     @torch.no_grad()
     def scene_latents(
@@ -141,52 +118,19 @@ class StoryGenerator:
         comps = self.components
         noise_seed = scene_seed(seed, index)
         latents = initial_noise(self.latent_shape(), noise_seed, comps.device, comps.dtype)
-        positive = prompt_text.embeds[None]
-        hook = None
-        if method == "msvg":
-            hist, hist0 = self.history_tokens(prompt_text, state)
-            if hist is None:
-                text = torch.cat([negative, positive])
-                history = torch.cat([hist0, hist0])
-                branches = 2
-            else:
-                text = torch.cat([negative, positive, positive])
-                history = torch.cat([hist, hist, hist0])
-                branches = 3
-
-            def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self._transformer(x, text, t, history)
-
-        else:
-            text = torch.cat([negative, positive])
-            branches = 2
-            independent = self.history_tokens(prompt_text, StoryState())[1].expand(2, -1, -1) if self.trained_history else None
-
-            def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self._transformer(x, text, t, independent)
-
-            if method == "streaming" and state.latents:
-                hook = streaming_hook(
-                    comps.scheduler,
-                    memory=state.latents[-1][None],
-                    anchor=state.latents[0][None, :1],
-                    overlap=gen.streaming_overlap,
-                    anchor_strength=gen.streaming_anchor_strength,
-                    anchor_steps=int(round(gen.streaming_anchor_steps * gen.num_inference_steps)),
-                    seed=derive_seed(seed, "streaming", index),
-                )
+        plan = get_method(method).plan_scene(self, index, prompt_text, negative, state, seed)
         return denoise(
-            model_fn,
+            plan.model_fn,
             latents,
             comps.scheduler,
             gen.num_inference_steps,
-            branches,
+            plan.branches,
             gen.guidance_scale,
-            gen.history_guidance_scale,
+            plan.history_guidance_scale,
             dynamic=gen.use_dynamic_cfg,
             eta=gen.eta,
             seed=noise_seed,
-            latent_hook=hook,
+            latent_hook=plan.latent_hook,
             on_step=on_step,
         )
 
@@ -209,16 +153,15 @@ class StoryGenerator:
     ) -> np.ndarray:
         """Generate scene `index` and decode it; update `state` for later scenes; return uint8 frames [T, H, W, 3].
 
-        The per-frame history embeddings of the decoded frames (msvg) and the final latents
-        (streaming) are kept in `state` in memory: later scenes never re-read written files.
+        The prompt text, the final latents and what the method keeps (`after_scene`: msvg's per-frame
+        history embeddings) stay in `state` in memory: later scenes never re-read written files.
         """
         from msvg_bench.models.components import decode_latents
 
         latents = self.scene_latents(method, index, text, negative, state, seed, on_step)
         scene_latents = latents[0]  # T', C, h, w
         frames = decode_latents(self.components, scene_latents.permute(1, 0, 2, 3))
-        if method == "msvg":
-            state.frame_embeds.append(self.encoder.encode_frames(frames).to(self.components.device))
+        get_method(method).after_scene(self, state, frames)
         state.texts.append(text)
         state.latents.append(scene_latents)
         return frames
@@ -228,15 +171,15 @@ class StoryGenerator:
         self, prompts: Sequence[str], out_dir: Path, method: str, seed: int, story_id: str, progress: Any = None
     ) -> Story:
         """Generate every scene, write clips + GIFs + the joined story, return the written Story."""
+        from msvg_bench.core.video import write_gif, write_video
         from msvg_bench.models.history import encode_scene_texts
-        from msvg_bench.video import write_gif, write_video
 
-        METHODS.get(method)  # unknown names raise UnknownNameError with a suggestion
+        get_method(method)  # unknown names raise UnknownNameError with a suggestion
         prompts = [str(p) for p in prompts]
         if not prompts:
             raise ConfigError(f"story {story_id!r}: no prompts")
         out_dir = Path(out_dir)
-        from msvg_bench.paths import safe_join
+        from msvg_bench.core.paths import safe_join
 
         story_dir = safe_join(out_dir, "videos", story_id, what="story id")
         fps = float(self.model_cfg.fps)
@@ -277,63 +220,12 @@ class StoryGenerator:
         return Story(id=story_id, scenes=tuple(scenes), root=out_dir, meta=meta)
 
 
-def streaming_hook(
-    scheduler: Any,
-    memory: torch.Tensor,
-    anchor: torch.Tensor,
-    overlap: int,
-    anchor_strength: float,
-    anchor_steps: int,
-    seed: int,
-) -> Any:
-    """The per-step latent update of the streaming baseline (StreamingT2V-style, training-free).
-
-    memory: previous scene's latents [1, T', C, h, w] (its last `overlap` frames are the short-term
-    memory); anchor: scene 1's first latent frame [1, 1, C, h, w] (the long-term memory).
-
-    After every sampler step but the last, at the next step's noise level t:
-    - *randomized blending* of the overlap: a cut c is drawn uniformly from {0, ..., n} (n = overlap
-      frames); frames [0, c) take the previous scene's last frames noised to level t, frames [c, n) keep
-      the model's own latents. c = 0 leaves the model alone, so the overlap is conditioned on the
-      memory, never overwritten at every step; the last step is always the model's.
-    - the *anchor*, during the first `anchor_steps` steps: the other frames become
-      (1 - a) x + a x_anchor(t) plus fresh noise sigma_t * sqrt(1 - (1 - a)^2 - a^2) * e, so the blend
-      pulls their content towards scene 1 while their noise keeps the scheduler's level sigma_t
-      (a plain blend of two independently noised latents would shrink it).
-    """
-    generator = torch.Generator(device="cpu").manual_seed(seed % (2**63))
-    tail = memory[:, -overlap:]
-    noise_tail = torch.randn(tail.shape, generator=generator).to(tail)
-    noise_anchor = torch.randn(anchor.shape, generator=generator).to(anchor)
-    alphas = scheduler.alphas_cumprod
-
-    def hook(latents: torch.Tensor, index: int, next_t: torch.Tensor | None) -> torch.Tensor:
-        if next_t is None:
-            return latents
-        n = min(overlap, latents.shape[1], tail.shape[1])
-        t = next_t.reshape(1).to(latents.device)
-        noised_tail = scheduler.add_noise(tail[:, -n:], noise_tail[:, -n:], t).to(latents.dtype)
-        cut = int(torch.randint(0, n + 1, (1,), generator=generator))  # randomized blending boundary
-        out = latents.clone()
-        out[:, :cut] = noised_tail[:, :cut]
-        if index < anchor_steps and anchor_strength > 0 and latents.shape[1] > n:
-            a = anchor_strength
-            noised_anchor = scheduler.add_noise(anchor, noise_anchor, t).to(latents.dtype)
-            sigma = float((1.0 - alphas[int(t)]) ** 0.5)
-            refill = sigma * max(1.0 - (1.0 - a) ** 2 - a**2, 0.0) ** 0.5
-            fresh = torch.randn(out[:, n:].shape, generator=generator).to(latents)
-            out[:, n:] = (1 - a) * out[:, n:] + a * noised_anchor.expand_as(out[:, n:]) + refill * fresh
-        return out
-
-    return hook
-
-
 _GENERATORS: dict[str, StoryGenerator] = {}
 
 
 def get_generator(cfg: Any) -> StoryGenerator:
     """A `StoryGenerator` for this config's model section, built once per process."""
-    from msvg_bench.hashing import hash_json
+    from msvg_bench.core.hashing import hash_json
 
     key = hash_json(cfg.model.model_dump(mode="json"))
     if key not in _GENERATORS:
@@ -354,5 +246,5 @@ def generate_story(
     returns the Story of the written clips (root `out_dir`, paths relative to it).
     """
     method = method or cfg.generate.method
-    METHODS.get(method)  # unknown names raise UnknownNameError with a suggestion
+    get_method(method)  # unknown names raise UnknownNameError with a suggestion
     return get_generator(cfg).generate(prompts, Path(out_dir), method, cfg.seed if seed is None else seed, story_id, progress)

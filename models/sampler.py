@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-
 from msvg_bench.models.guidance import combine_branches, guidance_scales
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from msvg_bench.core.atomic import atomic_path, atomic_write_json
+from msvg_bench.core.errors import MsvgError, WeightsNotFoundError
+from msvg_bench.models.families import ModelFamily
 from torch import nn
-
-from msvg_bench.atomic import atomic_path, atomic_write_json
-from msvg_bench.errors import MsvgError, WeightsNotFoundError
 
 WEIGHTS_MANIFEST = "msvg_weights.json"
 WEIGHTS_FORMAT = "msvg-bench/weights"
@@ -52,7 +52,7 @@ def _read_state_dict(folder: Path, stem: str = "diffusion_pytorch_model") -> dic
 
 def init_history_parameters(model: nn.Module, seed: int = 0) -> None:
     """(Re)initialise every history weight: gates and adaLN modulation zero, input projection Xavier."""
-    from msvg_bench.seeding import derive_seed
+    from msvg_bench.core.seeding import derive_seed
 
     generator = torch.Generator().manual_seed(derive_seed(seed, "history_proj") % (2**63))
     for name, param in model.named_parameters():
@@ -67,13 +67,16 @@ def init_history_parameters(model: nn.Module, seed: int = 0) -> None:
                 param.zero_()
 
 
-def load_history_transformer(folder: Path, dtype: torch.dtype, seed: int = 0) -> tuple[nn.Module, list[str]]:
-    """Build `HistoryCogVideoXTransformer3DModel` from a diffusers transformer folder.
+def load_history_transformer(
+    folder: Path, dtype: torch.dtype, seed: int = 0, family: ModelFamily | None = None
+) -> tuple[nn.Module, list[str]]:
+    """Build `HistoryCogVideoXTransformer3DModel` from a diffusers transformer folder of any CogVideoX family.
 
     The model is created on the meta device and the checkpoint assigned into it (no random init of
-    2B weights). Returns (model, missing_keys): missing keys must all be history weights (they are
-    initialised by `init_history_parameters`); any other missing key or any unexpected key raises
-    `WeightsMismatchError` naming them.
+    billions of weights). With `family`, a folder whose positional embeddings or temporal patching
+    differ from the family's raises `WeightsMismatchError`. Returns (model, missing_keys): missing
+    keys must all be history weights (they are initialised by `init_history_parameters`); any other
+    missing key or any unexpected key raises `WeightsMismatchError` naming them.
     """
     from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
 
@@ -84,10 +87,9 @@ def load_history_transformer(folder: Path, dtype: torch.dtype, seed: int = 0) ->
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise WeightsMismatchError(f"{config_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if config.get("use_rotary_positional_embeddings") or config.get("patch_size_t") is not None:
-        raise WeightsMismatchError(
-            f"{config_path}: rotary / temporal-patch CogVideoX variants (5B, 1.5) are not supported; use the CogVideoX-2b layout"
-        )
+    problem = family.layout_problem(config) if family is not None else None
+    if problem:
+        raise WeightsMismatchError(f"{config_path}: {problem}")
     with torch.device("meta"):
         model = HistoryCogVideoXTransformer3DModel.from_base_config(config)
     state = {k: v.to(dtype) for k, v in _read_state_dict(folder).items()}

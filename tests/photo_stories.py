@@ -153,7 +153,7 @@ def photo_story_scenes(frames: int = 6, zoom: float = 1.0) -> dict[str, list[tup
 def write_photo_suite(folder: Path, frames: int = 6, fps: float = 8.0, zoom: float = 1.0, only: tuple[str, ...] | None = None) -> tuple[Path, Path, int]:
     """A suite file and one H.264 video per story under `folder` (the stories in `only`, default all);
     returns (suite, videos folder, frames per scene)."""
-    from msvg_bench.video import write_video
+    from msvg_bench.core.video import write_video
 
     stories = photo_story_scenes(frames, zoom)
     if only is not None:

@@ -13,6 +13,13 @@ from msvg_bench.eval.detectors import full_frame as _full_frame  # noqa: F401 - 
 from msvg_bench.eval.detectors import owlvit as _owlvit  # noqa: F401 - registers owlvit
 from msvg_bench.eval.detectors import person as _person  # noqa: F401 - registers person
 from msvg_bench.eval.detectors import world as _world  # noqa: F401 - registers world
-from msvg_bench.eval.detectors.base import DETECTORS, MISSING, PROXY_LABEL, Detections, Detector, load_detector
+from msvg_bench.eval.detectors.base import (
+    DETECTORS,
+    MISSING,
+    PROXY_LABEL,
+    Detections,
+    Detector,
+    load_detector,
+)
 
 __all__ = ["DETECTORS", "MISSING", "PROXY_LABEL", "Detections", "Detector", "load_detector"]

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
+from msvg_bench.core.hashing import hash_json
 from msvg_bench.eval.detectors.base import DETECTORS, MISSING, Detections, Detector
-from msvg_bench.hashing import hash_json
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.eval.detectors.base import DETECTORS, Detections, Detector, load_detector
+from msvg_bench.eval.detectors.base import (
+    DETECTORS,
+    Detections,
+    Detector,
+    load_detector,
+)
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from msvg_bench.registry import Registry
+from msvg_bench.core.registry import Registry
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput

@@ -13,9 +13,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-
-from msvg_bench.errors import ConfigError
-from msvg_bench.eval.detectors.base import DETECTORS, Detections, Detector, xyxy_to_boxes
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.eval.detectors.base import (
+    DETECTORS,
+    Detections,
+    Detector,
+    xyxy_to_boxes,
+)
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from msvg_bench.eval.detectors.base import DETECTORS, PROXY_LABEL, Detections, Detector
 
 if TYPE_CHECKING:

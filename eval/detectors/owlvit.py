@@ -5,15 +5,16 @@ assigns candidates to the scene's annotated characters (detections carry no iden
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from msvg_bench.errors import WeightsNotFoundError
-from msvg_bench.eval.detectors.base import DETECTORS, Detections, Detector, xyxy_to_boxes
+from msvg_bench.eval.detectors.base import (
+    DETECTORS,
+    Detections,
+    Detector,
+    xyxy_to_boxes,
+)
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -28,9 +29,9 @@ class OwlVitPersons(Detector):
 
     def __init__(self, folder: Path, device: str | None = None, threshold: float = 0.1, max_boxes: int = 8) -> None:
         import torch
+        from msvg_bench.core.devices import resolve_device
+        from msvg_bench.eval.encoders.base import quiet_transformers, weights_identity
         from transformers import AutoConfig, AutoProcessor
-
-        from msvg_bench.eval.encoders.base import quiet_transformers, resolve_device, weights_identity
 
         self.device = resolve_device(device)
         self.threshold, self.max_boxes = threshold, max_boxes
@@ -61,29 +62,20 @@ class OwlVitPersons(Detector):
         return Detections(candidates=candidates)
 
 
-def owlvit_candidates(path: str | Path | None) -> list[Path]:
-    """Folders searched for OWL-ViT weights: `path`, else $MSVG_OWLVIT_DIR and the weights home."""
-    from msvg_bench.eval.encoders.base import weights_home
-
-    if path is not None:
-        return [Path(path).expanduser()]
-    candidates = [Path(os.environ["MSVG_OWLVIT_DIR"])] if os.environ.get("MSVG_OWLVIT_DIR") else []
-    return candidates + [weights_home() / "owlv2-base-patch16-ensemble", weights_home() / "owlvit-base-patch32"]
-
-
 @DETECTORS.register("owlvit")
 def owlvit(path: str | Path | None = None, device: str | None = None, threshold: float = 0.1, **_: Any) -> Detector:
     """OWL-ViT / OWLv2 zero-shot person detector from a local folder ($MSVG_OWLVIT_DIR or the weights home)."""
+    from msvg_bench.core.weights_lookup import find_weights
     from msvg_bench.eval.encoders.clip import is_weights_folder
 
-    candidates = owlvit_candidates(path)
-    for folder in candidates:
-        if is_weights_folder(folder):
-            return OwlVitPersons(folder, device, threshold)
-    raise WeightsNotFoundError(
+    folder = find_weights(
         "detector owlvit",
-        candidates,
+        path,
+        "MSVG_OWLVIT_DIR",
+        ["owlv2-base-patch16-ensemble", "owlvit-base-patch32"],
+        is_weights_folder,
         "Download google/owlv2-base-patch16-ensemble (or google/owlvit-base-patch32) on a machine with internet, "
         "put it in one of those folders or set $MSVG_OWLVIT_DIR / eval.detector_path; offline alternatives: "
         "eval.detector=face or person (pip install -e '.[faces]' for face), or annotated (boxes sidecars).",
     )
+    return OwlVitPersons(folder, device, threshold)

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.eval.detectors.base import DETECTORS, Detections, Detector
+from torch import nn
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -83,9 +82,8 @@ def boxes_from_cells(probs: np.ndarray, height: int, width: int, threshold: floa
 
 def save_world_detector(model: WorldDetectorNet, folder: str | Path, width: int) -> Path:
     """Write `model.safetensors` and `config.json` to `folder`."""
+    from msvg_bench.core.atomic import atomic_path, atomic_write_json
     from safetensors.torch import save_file
-
-    from msvg_bench.atomic import atomic_path, atomic_write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,9 +99,8 @@ class WorldDetector(Detector):
     name = "world"
 
     def __init__(self, folder: Path, threshold: float = 0.5) -> None:
-        from safetensors.torch import load_file
-
         from msvg_bench.eval.encoders.base import weights_identity
+        from safetensors.torch import load_file
 
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self.model = WorldDetectorNet(int(config["width"]))

@@ -7,7 +7,6 @@ cached embeddings and scores made with different encoders are never mixed.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,16 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from msvg_bench.errors import MsvgError
-from msvg_bench.hashing import hash_bytes
-from msvg_bench.registry import Registry
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.hashing import hash_bytes
+from msvg_bench.core.registry import Registry
 
 ENCODERS: Registry[Callable[..., Encoder]] = Registry("encoder")
 """Encoder factories by name; `load_encoder(name, **options)` calls them."""
-
-KINDS = ("learned", "random-init", "handcrafted")
-
 
 
 class Encoder(ABC):
@@ -145,13 +140,6 @@ def load_encoder(name: str, **options: Any) -> Encoder:
     return ENCODERS.build(name, **options)
 
 
-def resolve_device(device: str | None) -> torch.device:
-    """`auto` means CUDA when available, else CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def weights_identity(folder: Path, files: Sequence[str]) -> str:
     """A short identity for a weights folder: hash of its config and each weight file's size and edges.
 
@@ -171,19 +159,6 @@ def weights_identity(folder: Path, files: Sequence[str]) -> str:
             tail = handle.read(1 << 20)
         parts.append(f"{name}:{size}:{hash_bytes(head + tail)}")
     return hash_bytes("\n".join(parts).encode())[:16]
-
-
-def hf_cache_snapshots(repo_id: str) -> list[Path]:
-    """Snapshot folders of `repo_id` in the local Hugging Face cache (never downloads)."""
-    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    hub = Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
-    root = hub / f"models--{repo_id.replace('/', '--')}" / "snapshots"
-    return sorted(root.iterdir()) if root.is_dir() else [root]
-
-
-def weights_home() -> Path:
-    """Where msvg-bench looks for weights by default ($MSVG_WEIGHTS_DIR or ~/.cache/msvg-bench/weights)."""
-    return Path(os.environ.get("MSVG_WEIGHTS_DIR", Path.home() / ".cache" / "msvg-bench" / "weights"))
 
 
 @contextmanager

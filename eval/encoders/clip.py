@@ -8,25 +8,26 @@ embeddings the projected text pooled output; both L2-normalised.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.errors import WeightsNotFoundError
+from msvg_bench.core.hashing import hash_json
+from msvg_bench.core.weights_lookup import (
+    find_weights,
+    hf_cache_snapshots,
+    weights_home,
+)
 from msvg_bench.eval.encoders.base import (
     ENCODERS,
     Encoder,
-    hf_cache_snapshots,
     quiet_transformers,
-    resolve_device,
-    weights_home,
     weights_identity,
 )
-from msvg_bench.hashing import hash_json
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
@@ -46,23 +47,12 @@ def is_weights_folder(folder: Path) -> bool:
 
 def find_weights_folder(component: str, explicit: str | Path | None, env_var: str, subdir: str, repo_id: str) -> Path:
     """The first local folder holding `component`'s weights, else a `WeightsNotFoundError` naming every place tried."""
-    if explicit is not None:
-        candidates = [Path(explicit).expanduser()]
-    else:
-        candidates = []
-        if os.environ.get(env_var):
-            candidates.append(Path(os.environ[env_var]).expanduser())
-        candidates.append(weights_home() / subdir)
-        candidates.extend(hf_cache_snapshots(repo_id))
-    for folder in candidates:
-        if is_weights_folder(folder):
-            return folder
     how = (
         f"Download {repo_id} (transformers layout: config.json + model.safetensors) on a machine with internet, "
         f"e.g. `huggingface-cli download {repo_id} --local-dir {weights_home() / subdir}`, then copy it here "
         f"or point ${env_var} / the encoder path option at it."
     )
-    raise WeightsNotFoundError(component, candidates, how)
+    return find_weights(component, explicit, env_var, [subdir], is_weights_folder, how, elsewhere=hf_cache_snapshots(repo_id))
 
 
 class ClipEncoder(Encoder):

@@ -11,8 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, quiet_transformers, resolve_device, weights_identity
+from msvg_bench.core.devices import resolve_device
+from msvg_bench.eval.encoders.base import (
+    ENCODERS,
+    Encoder,
+    quiet_transformers,
+    weights_identity,
+)
 from msvg_bench.eval.encoders.clip import WEIGHT_FILES, find_weights_folder
 
 KNOWN_DINO_WEIGHTS: dict[str, tuple[str, str, str]] = {

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from msvg_bench.eval.encoders.base import ENCODERS, Encoder, clip_box
 
 CHIP_SIZE = 150

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from msvg_bench.eval.encoders.base import ENCODERS, Encoder, clip_box
 
 COLOR_BINS = 8

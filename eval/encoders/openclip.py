@@ -8,37 +8,35 @@ the image size, bicubic, centre crop, its mean/std) on tensors; text through ope
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from msvg_bench.errors import WeightsNotFoundError
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, resolve_device, weights_home, weights_identity
+from msvg_bench.core.devices import resolve_device
+from msvg_bench.eval.encoders.base import ENCODERS, Encoder, weights_identity
 
 SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 def find_checkpoint(model: str, explicit: str | Path | None) -> Path:
     """The local open_clip checkpoint of `model`, else a `WeightsNotFoundError` naming every place tried."""
-    if explicit is not None:
-        candidates = [Path(explicit).expanduser()]
-    else:
-        folders = [Path(os.environ["MSVG_OPENCLIP_DIR"])] if os.environ.get("MSVG_OPENCLIP_DIR") else []
-        folders.append(weights_home() / "open_clip")
-        candidates = [folder / f"{model}{suffix}" for folder in folders for suffix in SUFFIXES]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WeightsNotFoundError(
+    from msvg_bench.core.weights_lookup import find_weights
+
+    def checkpoint_in(path: Path) -> bool:
+        return path.is_file() or any((path / f"{model}{suffix}").is_file() for suffix in SUFFIXES)
+
+    found = find_weights(
         f"encoder open-clip ({model})",
-        candidates,
-        "Download the open_clip checkpoint on a machine with internet (e.g. open_clip_pytorch_model.bin of "
-        f"laion/CLIP-{model}-...), save it as one of those files or pass the encoder path option.",
+        explicit,
+        "MSVG_OPENCLIP_DIR",
+        ["open_clip"],
+        checkpoint_in,
+        f"Save it as {model}<{'|'.join(SUFFIXES)}> in one of those folders. Download the open_clip checkpoint on a machine with internet (e.g. open_clip_pytorch_model.bin of "
+        f"laion/CLIP-{model}-...) or pass the encoder path option.",
     )
+    return found if found.is_file() else next(found / f"{model}{s}" for s in SUFFIXES if (found / f"{model}{s}").is_file())
 
 
 class OpenClipEncoder(Encoder):

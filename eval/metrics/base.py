@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.registry import Registry
+from msvg_bench.core.registry import Registry
 
 if TYPE_CHECKING:
     from msvg_bench.eval.context import MetricContext
@@ -67,6 +67,11 @@ class Metric(ABC):
         """(encoder identity, backend identity) recorded with the metric's keys."""
         role = self.encoder_role()
         return (ctx.encoder(role).identity if role else None), None
+
+    def describe_components(self, ctx: MetricContext) -> dict[str, dict[str, Any]]:
+        """What the metric measures with, by role (encoder, flow backend, detector): identity, kind, non-semantic flag."""
+        role = self.encoder_role()
+        return {role: ctx.encoder(role).describe()} if role else {}
 
     @abstractmethod
     def compute(self, story: StoryInput, ctx: MetricContext) -> MetricValues:

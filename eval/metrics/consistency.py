@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
 from msvg_bench.eval.encoders.base import CROP_SIZE, clip_box
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues, pair_means
 
@@ -244,6 +243,14 @@ class CharacterConsistency(_PairMetric):
         """The detector this metric uses (the configured one)."""
         return ctx.detector()
 
+    detector_role = "detector"
+    """Under which name `describe_components` reports the detector."""
+
+    def describe_components(self, ctx: MetricContext) -> dict[str, dict[str, Any]]:
+        """The crop encoder and the character detector."""
+        detector = self.detector(ctx)
+        return {**super().describe_components(ctx), self.detector_role: {"name": detector.name, "identity": detector.identity}}
+
     def component(self, ctx: MetricContext) -> tuple[str | None, str | None]:
         """Crop encoder identity; the detector as backend."""
         return ctx.encoder(self.encoder_role() or "character").identity, self.detector(ctx).identity
@@ -389,6 +396,7 @@ class FaceConsistency(CharacterConsistency):
     )
     needs = {"frames": "crop_frames sampled, aligned 150x150 face chips", "encoder": "face", "detector": "face", "annotations": "characters"}
     extra_keys = {"face_consistency_nonshared": False, "face_consistency_gap": True}
+    detector_role = "face_detector"
 
     def detector(self, ctx: MetricContext) -> Detector:
         """Always the dlib face detector."""

@@ -17,11 +17,10 @@ the `mawe_motion` diagnostic shows such clips); pairs in which no pixel lands in
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
 
 if TYPE_CHECKING:
@@ -116,6 +115,11 @@ class Mawe(Metric):
     def component(self, ctx: MetricContext) -> tuple[str | None, str | None]:
         """No encoder; the flow backend identity and the working size."""
         return None, f"{ctx.flow_backend().identity}@{ctx.cfg.mawe_size}"
+
+    def describe_components(self, ctx: MetricContext) -> dict[str, dict[str, Any]]:
+        """The optical-flow backend."""
+        backend = ctx.flow_backend()
+        return {"flow": {"name": backend.name, "identity": backend.identity, "non_semantic": backend.non_semantic}}
 
     def scene_statistics(self, scene: SceneInput, ctx: MetricContext) -> dict[str, torch.Tensor]:
         """Per-pair W_t and m_t of one clip (cached by content + backend + size)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
 
 if TYPE_CHECKING:
@@ -29,9 +28,8 @@ def detector_identity() -> str:
 
 def count_cuts(scene: SceneInput) -> int:
     """PySceneDetect's own cut count for one clip (or frame range of a story video)."""
+    from msvg_bench.core.errors import VideoError
     from scenedetect import AdaptiveDetector, detect
-
-    from msvg_bench.errors import VideoError
 
     if not scene.path.is_file():
         raise VideoError(scene.path, "no such file")

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
 from msvg_bench.cli_options import RunNameOption, TrackingUriOption
 
 if TYPE_CHECKING:
-    from msvg_bench.compare import Comparison
-
-REPORT_ARTIFACT = "report/report.html"
-MAX_NOTE_CHARS = 8000  # MLflow's limit on a tag value (the run description is the tag mlflow.note.content)
-
+    from msvg_bench.comparison.pipeline import CompareOutcome
 
 class OutputFormat(str, Enum):
     """How the comparison is written."""
@@ -27,104 +21,18 @@ class OutputFormat(str, Enum):
     html = "html"
 
 
-@dataclass
-class CompareOutcome:
-    """What one comparison produced: the statistics, the report, and the logged comparison run."""
-
-    comparison: Comparison
-    html: str
-    run_id: str | None
-    report_path: Path | None
-
-
-def local_artifact_path(artifact_uri: str, relative: str) -> Path | None:
-    """The local file behind a `file://` artifact URI plus `relative`, else None."""
-    from urllib.parse import unquote, urlparse
-
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme not in ("", "file"):
-        return None
-    return Path(unquote(parsed.path)) / relative
-
-
-def comparison_note(comparison: Comparison) -> str:
-    """Markdown for the comparison run's MLflow description: links to the compared runs, then the table."""
-    from msvg_bench.compare import render_markdown
-
-    links = [
-        f"- [{run.label}](#/experiments/{run.experiment_id}/runs/{run.run_id})"
-        + (" (reference)" if index == 0 else "")
-        for index, run in enumerate(comparison.runs)
-    ]
-    note = "Compared runs:\n\n" + "\n".join(links) + "\n\n" + render_markdown(comparison)
-    if len(note) > MAX_NOTE_CHARS:
-        tail = "\n\n... (cut; the whole table is in report/comparison.md)\n"
-        note = note[: MAX_NOTE_CHARS - len(tail)].rsplit("\n", 1)[0] + tail
-    return note
-
-
-def log_comparison(
-    comparison: Comparison, html: str, tracking_uri: str | None, run_name: str | None = None
-) -> tuple[str | None, Path | None]:
-    """Log the report, the JSON and the Markdown to a new run in `msvg-bench/compare`; return (run id, report path)."""
-    from msvg_bench.compare import render_markdown, to_json
-    from msvg_bench.tracking import start_run
-
-    runs = comparison.runs
-    tags = {
-        "msvg.compared_runs": ",".join(run.run_id for run in runs),
-        "msvg.reference_run": comparison.reference.run_id,
-        "msvg.forced": str(comparison.forced).lower(),
-        "msvg.non_semantic": str(comparison.non_semantic).lower(),
-        "msvg.suite": runs[0].results["suite"].get("name"),
-        "msvg.suite_version": runs[0].results["suite"].get("version"),
-        "mlflow.note.content": comparison_note(comparison),
-    }
-    for index, run in enumerate(runs):
-        tags[f"msvg.compared_run.{index}"] = run.run_id
-    name = run_name or "compare " + " vs ".join(run.label for run in runs)
-    with start_run("compare", None, run_name=name[:250], tags=tags, tracking_uri=tracking_uri) as tracker:
-        tracker.log_text(html, REPORT_ARTIFACT)
-        tracker.log_dict(to_json(comparison), "report/comparison.json")
-        tracker.log_text(render_markdown(comparison), "report/comparison.md")
-        run_id = tracker.run_id
-        artifact_uri = tracker.client.get_run(run_id).info.artifact_uri
-    return run_id, local_artifact_path(artifact_uri, REPORT_ARTIFACT)
-
-
-def run_compare(
-    refs: list[str],
-    *,
-    tracking_uri: str | None = None,
-    force: bool = False,
-    seed: int = 0,
-    n_boot: int = 2000,
-    videos: bool = True,
-    video_stories: int | None = None,
-    log: bool = True,
-    run_name: str | None = None,
-) -> CompareOutcome:
-    """Load, compare, build the HTML report and (when `log`) record it in a new comparison run."""
-    from msvg_bench.compare import compare_runs, load_runs
-    from msvg_bench.report import build_report
-    from msvg_bench.tracking import make_client, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    runs = load_runs(refs, uri)
-    comparison = compare_runs(runs, force=force, n_boot=n_boot, seed=seed)
-    html = build_report(comparison, make_client(uri) if videos else None, videos=videos, max_video_stories=video_stories)
-    run_id, report_path = log_comparison(comparison, html, uri, run_name) if log else (None, None)
-    return CompareOutcome(comparison=comparison, html=html, run_id=run_id, report_path=report_path)
-
-
 def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path | None) -> None:
     """Print or save the comparison in `output_format` (`--out` writes a file instead of stdout)."""
     import json
 
+    from msvg_bench.comparison.render import (
+        render_markdown,
+        render_rich_table,
+        render_text,
+        to_json,
+    )
+    from msvg_bench.core.atomic import atomic_write_text
     from rich.console import Console
-
-    from msvg_bench.atomic import atomic_write_text
-    from msvg_bench.compare import render_markdown, render_rich_table, render_text, to_json
 
     comparison = outcome.comparison
     if output_format is OutputFormat.table:
@@ -167,7 +75,8 @@ def compare(
 
     Refuses runs whose suite version, metric versions or encoder identities differ unless --force. The HTML report (table, plots, the stories' videos side by side) is logged to a new MLflow run in the experiment msvg-bench/compare.
     """
-    from msvg_bench.errors import MsvgError
+    from msvg_bench.comparison.pipeline import run_compare
+    from msvg_bench.core.errors import MsvgError
 
     runs = list(runs or [])
     if suite is not None:
@@ -192,9 +101,9 @@ def compare(
 
 def suite_runs(suite: str, tracking_uri: str | None) -> list[str]:
     """Run ids of the newest finished eval run of each method on `suite`, plain first; announced on stderr."""
-    from msvg_bench.compare import newest_eval_runs
-    from msvg_bench.errors import MsvgError
-    from msvg_bench.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.comparison.runs import newest_eval_runs
+    from msvg_bench.core.errors import MsvgError
+    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     found = newest_eval_runs(make_client(uri), suite)

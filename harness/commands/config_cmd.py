@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,

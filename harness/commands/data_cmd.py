@@ -84,7 +84,7 @@ def prepare(
 
     Detector parameters: overrides such as data.prepare.detector_params.adaptive_threshold=4.
     """
-    from msvg_bench.errors import ConfigError
+    from msvg_bench.core.errors import ConfigError
 
     cfg = load_config(config_file, overrides, {
         "preset": preset, "data.prepare.detector": detector, "data.prepare.min_seconds": min_seconds,
@@ -161,10 +161,15 @@ def cache(
         return
     from msvg_bench.benchmarks.config import resolve_cache_dir
     from msvg_bench.benchmarks.dataset import load_stories
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, rank_model_config
-    from msvg_bench.distributed import is_rank_zero
-    from msvg_bench.embedding_cache import EmbeddingCache
-    from msvg_bench.errors import ConfigError
+    from msvg_bench.core.distributed import is_rank_zero
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.core.errors import ConfigError
+    from msvg_bench.models.precompute import (
+        ModelEncoders,
+        cache_dataset,
+        cache_identity,
+        rank_model_config,
+    )
 
     if cfg.data.root is None:
         raise ConfigError("data cache needs --data DIR (or data.root in the config)")

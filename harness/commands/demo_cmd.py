@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from msvg_bench.cli_options import TrackingUriOption
 
 
@@ -27,10 +26,9 @@ def demo(
     """
     import sys
 
-    from rich.console import Console
-
-    from msvg_bench.compare import render_rich_table
+    from msvg_bench.comparison.render import render_rich_table
     from msvg_bench.demo import DemoSettings, run_demo
+    from rich.console import Console
 
     console = Console() if sys.stdout.isatty() else Console(width=120)
     if full:

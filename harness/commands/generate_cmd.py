@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -17,7 +16,7 @@ from msvg_bench.cli_options import (
     load_config,
     print_config,
 )
-from msvg_bench.errors import DataError, MsvgError
+from msvg_bench.core.errors import DataError, MsvgError
 
 
 def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
@@ -39,7 +38,7 @@ def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
         stories.append((f"story_{len(stories):03d}", loose))
     if not stories:
         raise DataError("no prompts given (use --prompts FILE or --prompts 'Scene 1 prompt.' --prompts 'Scene 2 ...')")
-    from msvg_bench.paths import id_problem
+    from msvg_bench.core.paths import id_problem
 
     for story_id, prompts in stories:
         bad_id = id_problem(story_id)
@@ -78,7 +77,7 @@ def generate(
         list[str] | None,
         typer.Option("--prompts", "-p", help="Prompt file (.txt/.json/manifest/data folder) or a scene prompt; repeatable."),
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", "-m", help="msvg | plain | streaming.")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help="A generation method: msvg, plain, streaming or another registered one.")] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Trained msvg weights folder (from train).")] = None,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="CogVideoX diffusers folder.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps.")] = None,
@@ -103,7 +102,7 @@ def generate(
             "model.model_dir": str(model_dir) if model_dir else None,
             "generate.num_inference_steps": steps,
             "generate.guidance_scale": guidance,
-            "generate.history_guidance_scale": history_guidance,
+            "generate.method_settings.msvg.history_guidance_scale": history_guidance,
             "model.device": device,
         },
     )
@@ -112,8 +111,8 @@ def generate(
         return
     stories = read_prompt_stories(prompts or [])
     from msvg_bench.benchmarks.dataset import write_manifest
+    from msvg_bench.core.progress import progress
     from msvg_bench.models.pipelines import generate_story
-    from msvg_bench.progress import progress
 
     written = []
     failures: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from msvg_bench.cli_options import TrackingUriOption
 
 
@@ -11,12 +10,12 @@ def info(tracking_uri: TrackingUriOption = None) -> None:
     """Show package and library versions, the accelerator, presets, and the tracking store."""
     import importlib.metadata as metadata
 
-    from rich.console import Console
-    from rich.table import Table
-
     from msvg_bench import __version__
     from msvg_bench.config import PRESETS
-    from msvg_bench.tracking import resolve_tracking_uri
+    from msvg_bench.core.tracking import resolve_tracking_uri
+    from msvg_bench.models.families import families
+    from rich.console import Console
+    from rich.table import Table
 
     table = Table(title=f"msvg-bench {__version__}", show_header=False)
     for package in ("torch", "torchvision", "deepspeed", "diffusers", "transformers", "mlflow", "scenedetect", "av"):
@@ -30,6 +29,10 @@ def info(tracking_uri: TrackingUriOption = None) -> None:
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     table.add_row("accelerator", device)
     table.add_row("presets", ", ".join(PRESETS.names()))
+    table.add_row(
+        "model families",
+        ", ".join(f"{family.name} ({family.title}, {family.positional_embedding})" for family in families()),
+    )
     table.add_row("tracking uri", resolve_tracking_uri(tracking_uri))
     Console().print(table)
 

@@ -6,8 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-
-from msvg_bench.cli_options import ConfigFileOption, OverridesArgument, PresetOption, load_config
+from msvg_bench.cli_options import (
+    ConfigFileOption,
+    OverridesArgument,
+    PresetOption,
+    load_config,
+)
 
 
 def plan(
@@ -28,21 +32,35 @@ def plan(
     config_file: ConfigFileOption = None,
     preset: PresetOption = None,
 ) -> None:
-    """Model-state memory (DeepSpeed's estimators) + activations with gradient checkpointing per ZeRO stage x offload."""
-    from msvg_bench.errors import ConfigError
+    """Model-state memory (DeepSpeed's estimators) + activations with gradient checkpointing per ZeRO stage x offload.
+
+    The model is the preset's family at full size (`model.family`; its folder's config with `model.model_dir`).
+    """
+    from msvg_bench.core.errors import ConfigError
 
     config = load_config(config_file, overrides, {"preset": preset})
     if gpus < 1 or nodes < 1 or gpu_mem_gb <= 0:
         raise ConfigError("plan: --gpus and --nodes must be >= 1 and --gpu-mem-gb > 0")
-    from msvg_bench.launch.plan import cogvideox_2b_shape, plan as make_plan, rows_as_dicts
+    from dataclasses import asdict
 
-    shape = cogvideox_2b_shape(config.model, config.train.trainable_patterns, history_tokens=history_tokens)
+    from msvg_bench.launch.plan import family_shape, rows_as_dicts
+    from msvg_bench.launch.plan import plan as make_plan
+    from msvg_bench.models.families import get_family
+    from msvg_bench.models.info import full_transformer_config
+
+    family = get_family(config.model.family)
+    shape = family_shape(config.model, config.train.trainable_patterns, history_tokens=history_tokens)
     f = frames or config.model.num_frames
     h = height or config.model.height
     w = width or config.model.width
+    problems = family.geometry_problems(f, h, w)
+    if problems:
+        raise ConfigError(f"plan: {'; '.join(problems)}")
+    grid = family.token_grid(f, h, w, full_transformer_config(config.model))
     rows = make_plan(shape, gpus=gpus, nodes=nodes, gpu_mem_gb=gpu_mem_gb, frames=f, height=h, width=w, reserve_gb=reserve_gb)
     if as_json:
-        typer.echo(json.dumps({"model": shape.__dict__, "frames": f, "height": h, "width": w, "gpus": gpus,
+        typer.echo(json.dumps({"family": family.name, "model": shape.__dict__, "frames": f, "height": h, "width": w,
+                               "tokens": {**asdict(grid), "video": grid.tokens}, "gpus": gpus,
                                "nodes": nodes, "gpu_mem_gb": gpu_mem_gb, "reserve_gb": reserve_gb,
                                "rows": rows_as_dicts(rows)}, indent=2))
         return
@@ -64,6 +82,12 @@ def plan(
         )
     console = Console()
     console.print(table)
+    padding = f" (padded to {grid.padded_frames} for temporal patches of {shape.patch_t})" if grid.pad_frames else ""
+    console.print(
+        f"{family.title} tokens per clip: {grid.latent_frames} latent frames{padding} -> "
+        f"{grid.frames}x{grid.height}x{grid.width} = {grid.tokens:,} video + {shape.text_tokens} text "
+        f"+ {shape.history_tokens} history"
+    )
     console.print(
         "activations/sample = L*S*h*2 (checkpointed block inputs, bf16) + 34*S*h (one recomputed block) "
         "+ fp32 output/target/loss; model states from DeepSpeed's estimators; "

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -115,9 +114,8 @@ def train(
     if print_config_only:
         print_config(config)
         return
+    from msvg_bench.core.cleanup import no_empty_dirs_on_failure
     from msvg_bench.launch.launcher import launch
-
-    from msvg_bench.cleanup import no_empty_dirs_on_failure
 
     with no_empty_dirs_on_failure(Path(config.train.output_dir)):
         out_dir = launch(config)

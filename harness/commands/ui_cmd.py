@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
 from msvg_bench.cli_options import TrackingUriOption
 
 DEFAULT_PORT = 5000
@@ -29,7 +28,7 @@ def server_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     """The `mlflow server` command line for the store `uri` (artifacts beside a SQLite store)."""
     import sys
 
-    from msvg_bench.tracking import sqlite_path
+    from msvg_bench.core.tracking import sqlite_path
 
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -78,8 +77,8 @@ def ui(
     import signal
     import subprocess
 
-    from msvg_bench.errors import MsvgError
-    from msvg_bench.tracking import make_client, resolve_tracking_uri, sqlite_path
+    from msvg_bench.core.errors import MsvgError
+    from msvg_bench.core.tracking import make_client, resolve_tracking_uri, sqlite_path
 
     if not port_is_free(host, port):
         raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")

@@ -101,8 +101,8 @@ def log_eval_run(
     seed: int = 0,
 ) -> str:
     """Create an eval run in the store with `results/results.json`, metrics and story videos; return its id."""
-    from msvg_bench.tracking import start_run
-    from msvg_bench.video import write_gif, write_video
+    from msvg_bench.core.tracking import start_run
+    from msvg_bench.core.video import write_gif, write_video
 
     tags = {
         "msvg.suite": results["suite"]["name"],

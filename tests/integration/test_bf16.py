@@ -33,9 +33,13 @@ FRAME_MEAN_ABS_TOL = 0.02  # decoded frames in [0, 1]
 def fp32_step1_loss(stage: str, data: Path) -> float:
     """The mean loss of step 1 over both ranks' micro-batches, in fp32, the way the trainer draws it."""
     from msvg_bench.config import resolve_config
+    from msvg_bench.core.seeding import seed_everything
     from msvg_bench.launch.recipes import get_recipe
-    from msvg_bench.launch.sampling import GlobalBatchSampler, micro_seed, sample_generators
-    from msvg_bench.seeding import seed_everything
+    from msvg_bench.launch.sampling import (
+        GlobalBatchSampler,
+        micro_seed,
+        sample_generators,
+    )
 
     cfg = resolve_config(flags={"preset": "tiny", "train.stage": stage, "data.root": str(data)})
     recipe = get_recipe(stage)

@@ -37,7 +37,7 @@ PAGE_TIMEOUT_S = 60
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Two eval runs (GIF previews; mp4 only) and a logged comparison with its HTML report."""
-    from msvg_bench.commands.compare_cmd import run_compare
+    from msvg_bench.comparison.pipeline import run_compare
 
     tmp = tmp_path_factory.mktemp("browser_store")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"

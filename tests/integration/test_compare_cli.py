@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from compare_fixtures import STORY_IDS, log_eval_run, make_results, random_values
-
 from msvg_bench.cli import main
 
 pytestmark = pytest.mark.integration
@@ -108,7 +107,7 @@ def test_refuses_suite_version_mismatch_then_force(store: dict, capsys: pytest.C
 def test_unknown_run_and_missing_results(store: dict, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["compare", "eval-A", "nope", "--tracking-uri", store["uri"], "--no-log"], capsys)
     assert code == 1 and "no run with id or name 'nope'" in err
-    from msvg_bench.tracking import start_run
+    from msvg_bench.core.tracking import start_run
 
     with start_run("eval", None, run_name="empty", tracking_uri=store["uri"]) as tracker:
         empty_id = tracker.run_id

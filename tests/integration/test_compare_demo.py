@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from msvg_bench.cli import main
-from msvg_bench.demo import DemoSettings, cache_args, eval_args, run_demo, run_names, train_args
+from msvg_bench.demo import (
+    DemoSettings,
+    cache_args,
+    eval_args,
+    run_demo,
+    run_names,
+    train_args,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 from msvg_bench.benchmarks.dataset import load_stories
-from msvg_bench.benchmarks.precompute import cache_identity, load_scene_entries, preprocess_clip
 from msvg_bench.benchmarks.synth import synthesize
 from msvg_bench.cli import main
 from msvg_bench.config import resolve_config
-from msvg_bench.embedding_cache import EmbeddingCache
-from msvg_bench.video import read_video
+from msvg_bench.core.embedding_cache import EmbeddingCache
+from msvg_bench.core.video import read_video
+from msvg_bench.models.precompute import (
+    cache_identity,
+    load_scene_entries,
+    preprocess_clip,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
 from msvg_bench.benchmarks.prepare import cut_frames, detect_scenes
 from msvg_bench.benchmarks.synth import synthesize
 from msvg_bench.cli import main
-from msvg_bench.video import read_video, write_video
+from msvg_bench.core.video import read_video, write_video
 
 pytestmark = pytest.mark.integration
 

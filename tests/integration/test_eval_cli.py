@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from msvg_bench.cli import main
 from msvg_bench.eval.results import read_results
 
@@ -106,7 +105,7 @@ def test_broken_story_fails_alone_and_resume_scores_only_it(tmp_path: Path, suit
 
 def test_wrong_frame_count_is_a_failed_story(tmp_path: Path, suite_file: Path) -> None:
     from msvg_bench.benchmarks.synth import synthesize
-    from msvg_bench.video import read_video, write_video
+    from msvg_bench.core.video import read_video, write_video
 
     data = tmp_path / "videos"
     synthesize(data, stories=2, scenes=3, frames=9, height=32, width=48, seed=0, fps=8.0)
@@ -156,7 +155,7 @@ def test_torchrun_two_ranks_give_the_single_process_aggregates(tmp_path: Path, s
 
 
 def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: Path, single: tuple[Path, str]) -> None:
-    from msvg_bench.video import read_video, write_video
+    from msvg_bench.core.video import read_video, write_video
 
     reference = single[0] / "reference" / "videos"
     folder = tmp_path / "joined"
@@ -226,9 +225,9 @@ def test_missing_source_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_model_option_resolves_a_training_run(tmp_path: Path, tracking_uri: str) -> None:
-    from msvg_bench.commands.eval_cmd import resolve_model
-    from msvg_bench.errors import ConfigError
-    from msvg_bench.tracking import start_run
+    from msvg_bench.core.errors import ConfigError
+    from msvg_bench.core.tracking import start_run
+    from msvg_bench.evaluation import resolve_model
 
     export = tmp_path / "export"
     export.mkdir()
@@ -242,7 +241,6 @@ def test_model_option_resolves_a_training_run(tmp_path: Path, tracking_uri: str)
 
 def test_missing_clip_and_malformed_prompts_fail_only_their_stories(tmp_path: Path, suite_file: Path) -> None:
     from mlflow.tracking import MlflowClient
-
     from msvg_bench.benchmarks.synth import synthesize
 
     data = tmp_path / "videos"

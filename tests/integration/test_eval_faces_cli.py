@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from photo_stories import write_photo_suite
-
 from msvg_bench.cli import main
 from msvg_bench.eval.results import read_results
+from photo_stories import write_photo_suite
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("skimage")

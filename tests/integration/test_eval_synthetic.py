@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from msvg_bench.benchmarks.suite import load_suite
 from msvg_bench.config import resolve_config
 from msvg_bench.eval.context import MetricContext

@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from msvg_bench import __version__
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 WRITER = """
 import sys
-from msvg_bench.tracking import Tracker
+from msvg_bench.core.tracking import Tracker
 name, steps = sys.argv[1], int(sys.argv[2])
 with Tracker("eval", run_name=name) as run:
     for step in range(steps):

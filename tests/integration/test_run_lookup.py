@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from compare_fixtures import log_eval_run, make_results, random_values
-
 from msvg_bench.cli import main
 
 pytestmark = pytest.mark.integration
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def log_train_run(uri: str, export: Path | None, *, preset: str = "tiny", stage: str = "joint", fail: bool = False) -> str:
     """A training run as the trainer leaves it: preset param, stage tag, export folder tag."""
-    from msvg_bench.tracking import start_run
+    from msvg_bench.core.tracking import start_run
 
     tags = {"msvg.stage": stage, **({"msvg.export_dir": str(export)} if export else {})}
     tracker = start_run("train", None, run_name=f"train {stage} zero2 {preset}", tags=tags, tracking_uri=uri)
@@ -72,7 +71,7 @@ def test_compare_suite_takes_the_newest_run_of_each_method_plain_first(store: di
 
 
 def test_eval_picks_the_newest_finished_joint_run_of_the_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from msvg_bench.commands.eval_cmd import latest_training_run
+    from msvg_bench.evaluation import latest_training_run
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert latest_training_run(uri, "tiny") is None

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 pytestmark = pytest.mark.integration
 
+TESTS = Path(__file__).resolve().parents[1]
 STAGE = "joint"
 LR_GROUPS = "train.lr_multipliers={'^decoupler': 4.0}"
 COMMON = ["--stage", STAGE, "--preset", "tiny", "train.warmup_steps=2", "train.lr=0.01", "model.train_base_transformer=false"]
@@ -28,10 +29,14 @@ COMMON = ["--stage", STAGE, "--preset", "tiny", "train.warmup_steps=2", "train.l
 def make_dataset(root: Path) -> Path:
     """A tiny synthetic story set (4 stories x 3 scenes, 9 frames of 16x16) with its embedding cache."""
     from msvg_bench.benchmarks.config import resolve_cache_dir
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity
     from msvg_bench.benchmarks.synth import synthesize
     from msvg_bench.config import resolve_config
-    from msvg_bench.embedding_cache import EmbeddingCache
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.models.precompute import (
+        ModelEncoders,
+        cache_dataset,
+        cache_identity,
+    )
 
     data = root / "data"
     stories = synthesize(data, stories=4, scenes=3, frames=9, height=16, width=16, seed=0)
@@ -71,10 +76,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = make_dataset(root)
     out: dict = {"root": root, "uri": uri, "data": data}
     specs = {
-        "z0": ["--zero", "0", "--nproc-per-node", "1", "--grad-accum", "2", "--steps", "6"],
+        "z0": ["--zero", "0", "--nproc-per-node", "1", "--grad-accum", "2", "--steps", "6", "train.export_probe=true"],
         "z2": ["--zero", "2", "--nproc-per-node", "2", "--steps", "6", "--checkpoint-every", "3"],
         "z3": ["--zero", "3", "--nproc-per-node", "2", "--steps", "5"],
-        "z3off": ["--zero", "3", "--offload", "full", "--nproc-per-node", "2", "--steps", "5"],
+        "z3off": ["--zero", "3", "--offload", "full", "--nproc-per-node", "2", "--steps", "5", "train.export_probe=true"],
         # one step with the decoupler's group at 4x the base lr (history weights stay in the base group)
         "z2lr": ["--zero", "2", "--nproc-per-node", "2", "--steps", "1", LR_GROUPS],
         "z3lr": ["--zero", "3", "--nproc-per-node", "2", "--steps", "1", LR_GROUPS],
@@ -86,7 +91,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # SIGKILL on rank 1 before step 5: step 4 is already logged past the step-3 checkpoint; resumed
     killed = root / "killed"
     args = ["--zero", "2", "--nproc-per-node", "2", "--steps", "6", "--checkpoint-every", "3", "--data", str(data), "-o", str(killed)]
-    proc = run_train(args, uri, env={"MSVG_TRAIN_FAULT": "kill:1:5"})
+    fault = ["train.step_callbacks=[train_faults:kill_rank1_before_step5]"]
+    proc = run_train([*args, *fault], uri, env={"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])})
     out["killed_proc"] = proc
     out["killed_run_id"] = (killed / "mlflow_run_id").read_text().strip()
     out["resumed_proc"] = run_train([*args, "--resume", "latest"], uri)
@@ -194,7 +200,6 @@ def test_missing_data_folder_fails_before_launch(runs: dict, tmp_path: Path) -> 
 
 def test_export_reproduces_the_trained_model_through_the_generation_loaders(runs: dict) -> None:
     import yaml
-
     from msvg_bench.config import Config
     from msvg_bench.launch.recipes import get_recipe
     from msvg_bench.models.multiscene import Stage2Module

@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-WORKER_MODULE = "msvg_bench.launch.worker"
+WORKER_MODULE = "msvg_bench.train_worker"
 
 
 def processes_mentioning(text: str) -> list[int]:

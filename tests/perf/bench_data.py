@@ -61,10 +61,10 @@ def bench_synth(args: argparse.Namespace, work: Path) -> list[tuple[str, float, 
 def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """How often joined synthetic scenes are cut back at exactly the true frames (AdaptiveDetector defaults)."""
     import numpy as np
-    from msvg_bench.video import write_video
     from msvg_bench.benchmarks.prepare import cut_frames, detect_scenes
     from msvg_bench.benchmarks.synth import plan_story, scene_spec
     from msvg_bench.benchmarks.world import render_scene
+    from msvg_bench.core.video import write_video
 
     exact = total = spurious = missed = 0
     for seed in range(args.cut_seeds):
@@ -87,9 +87,14 @@ def bench_cuts(args: argparse.Namespace, work: Path) -> list[tuple[str, float, s
 
 def bench_cache(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """Rows for filling a fresh cache, re-running on a full cache, and reading every entry."""
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity, plan_entries
     from msvg_bench.config import resolve_config
-    from msvg_bench.embedding_cache import EmbeddingCache
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.models.precompute import (
+        ModelEncoders,
+        cache_dataset,
+        cache_identity,
+        plan_entries,
+    )
 
     stories = __import__("msvg_bench.benchmarks.dataset", fromlist=["load_stories"]).load_stories(work / "synth")
     cfg = resolve_config(None, [], {"preset": "tiny"})

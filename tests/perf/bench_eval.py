@@ -37,11 +37,11 @@ def make_story(root: Path):  # noqa: ANN201
 
 def floor_seconds(story, cfg) -> dict[str, float]:  # noqa: ANN001
     """Decode + encoder forwards + flow forwards, each timed alone on the same work the metrics do."""
+    from msvg_bench.core.video import read_video
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.inputs import story_input
     from msvg_bench.eval.metrics.consistency import sample_indices
     from msvg_bench.eval.metrics.mawe import PAIR_CHUNK, resize_square
-    from msvg_bench.video import read_video
 
     ctx = MetricContext(cfg.eval, None)
     scene_enc, char_enc, text_enc = ctx.encoder("scene"), ctx.encoder("character"), ctx.encoder("text")
@@ -103,7 +103,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from msvg_bench.config import resolve_config
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="msvg-bench-eval-"))

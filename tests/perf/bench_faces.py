@@ -28,15 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def run(frames: int, zoom: float, repeats: int) -> dict:
     """Decode time and scoring time of the story's scenes, `repeats` times; medians and the ratio."""
-    from photo_stories import write_photo_suite
-
     from msvg_bench.benchmarks.suite import load_suite
     from msvg_bench.config import resolve_config
+    from msvg_bench.core.video import read_video
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import run_suite
     from msvg_bench.eval.sources import video_sources
-    from msvg_bench.video import read_video
+    from photo_stories import write_photo_suite
 
     root = Path(tempfile.mkdtemp(prefix="msvg-bench-faces-"))
     suite_path, videos, per_scene = write_photo_suite(root, frames=frames, zoom=zoom, only=("photo_cast",))

@@ -53,9 +53,8 @@ from typing import Any
 GIB = 2**30
 
 # CogVideoX transformer layouts (diffusers' config keys). 2b: CogVideoX-2b's transformer config;
-# 5b: diffusers' conversion script for CogVideoX-5b (42 layers, 48 heads x 64, 3D rotary embeddings).
-# The project has no 5b preset yet, so 5b is opt-in (`--layout 5b`; the stage-2 loss passes no rotary
-# embeddings, as for 2b, so 5b is timed without them: a negligible share of its FLOPs). `tiny` is the
+# 5b: the cogvideox-5b family's transformer (42 layers, 48 heads x 64, 3D rotary embeddings, which the
+# history transformer computes itself from the latent shape), opt-in with `--layout 5b`. `tiny` is the
 # dry-run layout.
 LAYOUTS: dict[str, dict[str, Any]] = {
     "2b": {
@@ -149,7 +148,6 @@ def build_stage2(layout_name: str, device: Any, seed: int = 0) -> Any:
     """The stage-2 module (history transformer + decoupler + scheduler), random init on `device`, fp32."""
     import torch
     from diffusers import CogVideoXDDIMScheduler
-
     from msvg_bench.models.components import COGVIDEOX_SCHEDULER
     from msvg_bench.models.decoupler import Decoupler
     from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
@@ -248,7 +246,6 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
     """One ZeRO-2 engine (optionally with optimizer offload): timed steps, peak memory, plan's prediction."""
     import deepspeed
     import torch
-
     from msvg_bench.launch.config import TrainConfig
     from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.trainer import cpu_adam_builds
@@ -306,7 +303,6 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
 def denoise_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
     """Median time of one msvg (3-branch, history tokens) and one plain (2-branch) denoising step."""
     import torch
-
     from msvg_bench.models.guidance import combine_branches
     from msvg_bench.models.multiscene import history_tokens
 

@@ -44,7 +44,6 @@ def main() -> None:
     """Measure and print the history effect as JSON."""
     import numpy as np
     import torch
-
     from msvg_bench.benchmarks.dataset import load_stories
     from msvg_bench.config import resolve_config
     from msvg_bench.launch.recipe_model import JointRecipe, SceneCache, history_input

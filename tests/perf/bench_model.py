@@ -45,7 +45,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from msvg_bench.config import resolve_config
     from msvg_bench.models.history import encode_scene_texts
     from msvg_bench.models.pipelines import StoryGenerator, StoryState
@@ -76,12 +75,15 @@ def main() -> None:
 
     for index, text in enumerate(texts):
         for method in ("msvg", "plain"):
-            calls = gen.forward_calls
+            calls = []
+            forward = gen.transformer_call
+            gen.transformer_call = lambda *a, calls=calls, forward=forward: (calls.append(1), forward(*a))[1]
             started, cpu = time.perf_counter(), time.process_time()
             gen.run_scene(method, index, text, negative, states[method], seed=42)
             times[method].append(time.process_time() - cpu)
             wall[method].append(time.perf_counter() - started)
-            assert gen.forward_calls - calls == args.steps
+            del gen.transformer_call
+            assert len(calls) == args.steps
 
     # transformer-forward share of a step, measured on the msvg history batch (3 branches)
     latents = torch.randn(3, *gen.latent_shape()[1:])

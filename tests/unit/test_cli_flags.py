@@ -4,7 +4,6 @@ but is not advertised), and no type column for on/off flags in `--help`."""
 from __future__ import annotations
 
 import pytest
-
 from msvg_bench.cli import main
 
 

@@ -6,10 +6,9 @@ import base64
 import io
 from html.parser import HTMLParser
 
+from msvg_bench.comparison.report import Media, StoryMedia, render_html
+from msvg_bench.comparison.stats import RunResults, compare_runs
 from PIL import Image
-
-from msvg_bench.compare import RunResults, compare_runs
-from msvg_bench.report import Media, StoryMedia, render_html
 
 METRICS = {
     "mawe": {"metric": "mawe", "version": "1", "higher_is_better": False, "encoder": None, "backend": "raft"},

@@ -8,20 +8,17 @@ import math
 
 import numpy as np
 import pytest
-
-from msvg_bench.compare import (
+from msvg_bench.comparison.render import render_markdown, render_text, to_json
+from msvg_bench.comparison.stats import (
     NotComparableError,
     RunResults,
     bootstrap_mean_ci,
     compare_runs,
-    render_markdown,
-    render_text,
     story_values,
-    to_json,
-    validate_results,
     win_counts,
 )
-from msvg_bench.errors import MsvgError
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.eval.results import parse_results
 
 METRICS = {
     "mawe": {"metric": "mawe", "version": "1", "higher_is_better": False, "encoder": None, "backend": "raft"},
@@ -145,33 +142,25 @@ def test_json_rendering_is_strict_json() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r.update(schema="other"), "not a msvg-bench results file"),
+        (lambda r: r.update(schema="other"), "not an msvg-bench results file"),
         (lambda r: r.update(schema_version=9), "schema_version 9 is not supported"),
-        (lambda r: r["suite"].pop("version"), "'suite' must be an object"),
-        (lambda r: r["metrics"]["mawe"].pop("higher_is_better"), "metric 'mawe' lacks"),
+        (lambda r: r["suite"].pop("version"), "invalid results at suite.version"),
+        (lambda r: r["metrics"]["mawe"].pop("higher_is_better"), "invalid results at metrics.mawe.higher_is_better"),
+        (lambda r: r["stories"][0].update(status="skipped"), "invalid results at stories.0.status"),
         (lambda r: r["stories"].append(dict(r["stories"][0])), "appears twice"),
     ],
 )
-def test_validate_results_names_the_problem(mutate, message) -> None:
+def test_results_check_names_the_problem(mutate, message) -> None:
     res = results({"s1": {"mawe": 1.0, "clip": 1.0}})
+    parse_results(res, "run x artifact results/results.json")  # the contract's own model accepts what compare reads
     mutate(res)
     with pytest.raises(MsvgError, match=message) as info:
-        validate_results(res, "run x artifact results/results.json")
+        parse_results(res, "run x artifact results/results.json")
     assert str(info.value).startswith("run x artifact results/results.json:")
 
 
-def test_eval_schema_check_names_the_field() -> None:
-    from msvg_bench.compare import check_eval_schema
-
-    res = results({"s1": {"mawe": 1.0, "clip": 1.0}})
-    check_eval_schema(res, "f.json")  # the contract's own model accepts what compare reads
-    res["stories"][0]["status"] = "skipped"
-    with pytest.raises(MsvgError, match=r"^f.json: invalid results at stories\.0\.status"):
-        check_eval_schema(res, "f.json")
-
-
 def test_comparison_note_fits_mlflow_tag_limit() -> None:
-    from msvg_bench.commands.compare_cmd import MAX_NOTE_CHARS, comparison_note
+    from msvg_bench.comparison.pipeline import MAX_NOTE_CHARS, comparison_note
 
     many = {f"metric_{i:03d}_with_a_long_name": {**METRICS["mawe"], "metric": f"m{i}"} for i in range(120)}
     values = {f"s{j}": {key: float(j) for key in many} for j in range(3)}

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from msvg_bench.cli import main
 from msvg_bench.commands.ui_cmd import port_is_free, server_command
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from msvg_bench.benchmarks.precompute import (
+from msvg_bench.benchmarks.synth import synthesize
+from msvg_bench.core.embedding_cache import EmbeddingCache
+from msvg_bench.models.precompute import (
     CacheEncoders,
     CacheIdentity,
     ClipPreprocessing,
@@ -19,8 +21,6 @@ from msvg_bench.benchmarks.precompute import (
     plan_entries,
     preprocess_clip,
 )
-from msvg_bench.benchmarks.synth import synthesize
-from msvg_bench.embedding_cache import EmbeddingCache
 
 
 class CountingEncoders(CacheEncoders):
@@ -195,7 +195,7 @@ def test_changed_clip_content_is_recomputed(tmp_path: Path, stories: list) -> No
     enc = CountingEncoders()
     cache_dataset(local, EmbeddingCache(tmp_path / "c"), IDENTITY, enc)
     assert enc.calls == {"latents": 0, "text": 0, "frames": 0}  # its content equals a clip already cached
-    from msvg_bench.video import write_video
+    from msvg_bench.core.video import write_video
 
     write_video(local[0].clip_path(0), np.full((9, 32, 48, 3), 77, np.uint8), fps=8)  # new pixels
     enc = CountingEncoders()
@@ -239,7 +239,7 @@ def test_rank_and_world_size_come_from_the_environment(tmp_path: Path, stories: 
 
 
 def test_unknown_part_is_refused(tmp_path: Path, stories: list) -> None:
-    from msvg_bench.errors import ConfigError
+    from msvg_bench.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown cache part"):
         cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, CountingEncoders(), parts=["latent"])
@@ -247,9 +247,9 @@ def test_unknown_part_is_refused(tmp_path: Path, stories: list) -> None:
 
 def test_identity_without_the_frame_encoder(tmp_path: Path, stories: list) -> None:
     """`--part latents --part text` needs no history encoder (its weights may be absent)."""
-    from msvg_bench.benchmarks.precompute import cache_identity
     from msvg_bench.config import resolve_config
-    from msvg_bench.errors import ConfigError
+    from msvg_bench.core.errors import ConfigError
+    from msvg_bench.models.precompute import cache_identity
 
     cfg = resolve_config(None, [], {"preset": "tiny"})
     identity = cache_identity(cfg.model, with_frames=False)
@@ -266,8 +266,8 @@ def test_identity_without_the_frame_encoder(tmp_path: Path, stories: list) -> No
 
 
 def test_each_rank_gets_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from msvg_bench.benchmarks.precompute import rank_model_config
     from msvg_bench.config import resolve_config
+    from msvg_bench.models.precompute import rank_model_config
 
     cfg = resolve_config(None, [], {"preset": "tiny", "model.device": "cuda"}).model
     assert rank_model_config(cfg) is cfg  # one process: untouched
@@ -281,8 +281,8 @@ def test_each_rank_gets_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_load_clip_equals_preprocessing_the_decoded_clip(stories: list) -> None:
-    from msvg_bench.benchmarks.precompute import load_clip
-    from msvg_bench.video import read_video
+    from msvg_bench.core.video import read_video
+    from msvg_bench.models.precompute import load_clip
 
     clip = stories[0].clip_path(0)
     for prep in (ClipPreprocessing(5, 16, 16), ClipPreprocessing(13, 24, 40), ClipPreprocessing(9, 32, 48)):

@@ -10,7 +10,13 @@ import pytest
 from msvg_bench.benchmarks import casting
 from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, cast_story, describe, look
 from msvg_bench.benchmarks.synth import plan_story, scene_caption, story_cast
-from msvg_bench.benchmarks.world import SETTING_VARIANTS, SETTINGS, SceneSpec, render_scene, setting_canvas
+from msvg_bench.benchmarks.world import (
+    SETTING_VARIANTS,
+    SETTINGS,
+    SceneSpec,
+    render_scene,
+    setting_canvas,
+)
 
 APPEARANCE_WORDS = set(casting.COLOURS) | {"tall", "short", "shirt", "trousers", "striped", "cap", "hat", "backpack",
                                            "scarf", "bag", "headband", "person", "dusk", "night", "fog", "sun"}

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from msvg_bench.benchmarks.dataset import load_stories, validate_dataset, write_manifest, write_prompts
+from msvg_bench.benchmarks.dataset import (
+    load_stories,
+    validate_dataset,
+    write_manifest,
+    write_prompts,
+)
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.cli import main
-from msvg_bench.errors import DataError
-from msvg_bench.video import write_video
+from msvg_bench.core.errors import DataError
+from msvg_bench.core.video import write_video
 
 
 def _clip(path: Path, frames: int = 3, value: int = 0) -> Path:

@@ -8,11 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
-from msvg_bench.benchmarks.synth import BRIEF_PATTERN, PATTERNS, PlannedScene, plan_story, scene_spec, synthesize
 from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, StoryCast, look
+from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
+from msvg_bench.benchmarks.synth import (
+    BRIEF_PATTERN,
+    PATTERNS,
+    PlannedScene,
+    plan_story,
+    scene_spec,
+    synthesize,
+)
 from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, render_scene
-from msvg_bench.video import probe_video, read_video
+from msvg_bench.core.video import probe_video, read_video
 
 BRIEF_PROMPTS = [
     "Actor 1 is running on the playground.",
@@ -140,7 +147,7 @@ def test_a_story_does_not_depend_on_how_many_are_drawn() -> None:
 
 
 def test_bad_sizes_are_refused(tmp_path: Path) -> None:
-    from msvg_bench.errors import DataError
+    from msvg_bench.core.errors import DataError
 
     with pytest.raises(DataError, match="16x16"):
         synthesize(tmp_path, stories=1, scenes=1, frames=3, height=8, width=8)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from msvg_bench.benchmarks import world
-from msvg_bench.benchmarks.world import ACTIONS, CHARACTERS, SETTINGS, SceneSpec, render_scene
+from msvg_bench.benchmarks.world import (
+    ACTIONS,
+    CHARACTERS,
+    SETTINGS,
+    SceneSpec,
+    render_scene,
+)
 
 
 def _hist(frames: np.ndarray, bins: int = 6) -> np.ndarray:

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from msvg_bench.errors import MsvgError, UnknownNameError, WeightsNotFoundError
+from msvg_bench.core.errors import MsvgError, UnknownNameError, WeightsNotFoundError
 from msvg_bench.eval.encoders import ENCODERS, TinyClip, load_encoder
 
 

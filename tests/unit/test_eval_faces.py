@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_stories import astronaut_head, background, degrade, lfw_face, paste, photo_story_scenes
+from photo_stories import (
+    astronaut_head,
+    background,
+    degrade,
+    lfw_face,
+    paste,
+    photo_story_scenes,
+)
 
 pytest.importorskip("skimage")
 dlib = pytest.importorskip("dlib")
@@ -181,7 +188,7 @@ def test_full_frame_only_by_choice_and_labelled_a_scene_level_proxy() -> None:
 
 
 def test_missing_face_packages_give_one_line_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from msvg_bench.errors import MsvgError
+    from msvg_bench.core.errors import MsvgError
     from msvg_bench.eval.dlib_models import faces_available, import_dlib
 
     monkeypatch.setitem(sys.modules, "dlib", None)

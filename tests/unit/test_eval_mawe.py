@@ -6,13 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from msvg_bench.core.video import write_video
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.eval.context import MetricContext
 from msvg_bench.eval.flow import FlowBackend, load_flow_backend
 from msvg_bench.eval.inputs import SceneInput, StoryInput
-from msvg_bench.eval.metrics.mawe import MAWE_C, Mawe, mawe_from_statistics, pair_statistics
-from msvg_bench.video import write_video
+from msvg_bench.eval.metrics.mawe import (
+    MAWE_C,
+    Mawe,
+    mawe_from_statistics,
+    pair_statistics,
+)
 
 
 def reference_pair(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> tuple[float, float]:
@@ -134,7 +138,7 @@ def test_random_init_raft_runs_and_is_flagged(tmp_path: Path) -> None:
 
 
 def test_raft_without_weights_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from msvg_bench.errors import WeightsNotFoundError
+    from msvg_bench.core.errors import WeightsNotFoundError
 
     monkeypatch.setenv("MSVG_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

@@ -142,8 +142,7 @@ def test_auto_picks_person_when_a_story_has_no_boxes_and_no_faces() -> None:
 
 def test_an_opencv_without_hog_is_reported_in_one_line_and_skipped_by_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     import cv2
-
-    from msvg_bench.errors import MsvgError
+    from msvg_bench.core.errors import MsvgError
     from msvg_bench.eval.detectors import load_detector
     from msvg_bench.eval.detectors.auto import AutoDetector
     from msvg_bench.eval.detectors.base import DETECTORS

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.eval.context import MetricContext
 from msvg_bench.eval.encoders import TinyClip, load_encoder

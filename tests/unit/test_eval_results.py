@@ -7,8 +7,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 from msvg_bench.eval.results import (
     MetricInfo,
     Results,

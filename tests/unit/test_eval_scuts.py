@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenedetect import AdaptiveDetector, detect
-
+from msvg_bench.core.video import write_video
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.eval.context import MetricContext
 from msvg_bench.eval.inputs import SceneInput, StoryInput, split_story_video
 from msvg_bench.eval.metrics.scuts import SceneCuts
-from msvg_bench.video import write_video
+from scenedetect import AdaptiveDetector, detect
 
 H, W = 72, 96
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from msvg_bench.benchmarks.suite import SUITES, load_suite
-from msvg_bench.errors import DataError, UnknownNameError, WeightsNotFoundError
+from msvg_bench.core.errors import DataError, UnknownNameError, WeightsNotFoundError
 
 
 def shares(values: list[object]) -> bool:
@@ -113,11 +112,15 @@ def test_detectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_owlvit_detector_plumbing_with_a_tiny_random_checkpoint(tmp_path: Path) -> None:
     """Random weights: only the plumbing (local folder, query, boxes in frame, one-character rule) is tested."""
     import torch
-    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
-
     from msvg_bench.eval.detectors import load_detector
     from msvg_bench.eval.encoders.clip import byte_level_vocab, tiny_clip_tokenizer
     from msvg_bench.eval.inputs import SceneInput
+    from transformers import (
+        OwlViTConfig,
+        OwlViTForObjectDetection,
+        OwlViTImageProcessor,
+        OwlViTProcessor,
+    )
 
     vocab = byte_level_vocab()
     tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4}

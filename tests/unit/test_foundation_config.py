@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from msvg_bench.config import config_hash, config_to_yaml, flatten, parse_overrides, resolve_config
-from msvg_bench.errors import ConfigError, UnknownNameError
+from msvg_bench.config import parse_overrides, resolve_config
+from msvg_bench.core.errors import ConfigError, UnknownNameError
+from msvg_bench.core.schema import config_hash, config_to_yaml, flatten
 
 
 def write_yaml(path: Path, data: dict) -> Path:

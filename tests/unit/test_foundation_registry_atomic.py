@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from msvg_bench.atomic import atomic_path, atomic_write_json
-from msvg_bench.errors import UnknownNameError
-from msvg_bench.registry import Registry
-from msvg_bench.seeding import scene_seed
+from msvg_bench.core.atomic import atomic_path, atomic_write_json
+from msvg_bench.core.errors import UnknownNameError
+from msvg_bench.core.registry import Registry
+from msvg_bench.core.seeding import scene_seed
 
 
 def test_registry_lookup_and_suggestion() -> None:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from msvg_bench.config import resolve_config
-from msvg_bench.errors import MsvgError
-from msvg_bench.tracking import (
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.tracking import (
     MAX_PARAM_VALUE_CHARS,
     Tracker,
     experiment_name,

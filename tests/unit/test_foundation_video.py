@@ -6,10 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from msvg_bench.core.errors import VideoError
+from msvg_bench.core.video import (
+    concat_videos,
+    probe_video,
+    read_video,
+    write_gif,
+    write_video,
+)
 from PIL import Image
-
-from msvg_bench.errors import VideoError
-from msvg_bench.video import concat_videos, probe_video, read_video, write_gif, write_video
 
 
 def smooth_clip(frames: int = 12, height: int = 48, width: int = 64) -> np.ndarray:
@@ -110,7 +115,7 @@ def test_same_frames_give_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_streaming_writer_matches_and_failures_leave_nothing(tmp_path: Path) -> None:
-    from msvg_bench.video import VideoWriter
+    from msvg_bench.core.video import VideoWriter
 
     frames = smooth_clip(frames=5, height=32, width=48)
     with VideoWriter(tmp_path / "s.mp4", 8.0) as writer:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from msvg_bench.benchmarks.dataset import load_stories, validate_dataset
 from msvg_bench.benchmarks.suite import load_suite
 from msvg_bench.cli import main
-from msvg_bench.errors import DataError, ProblemsError
-from msvg_bench.video import write_video
+from msvg_bench.core.errors import DataError, ProblemsError
+from msvg_bench.core.video import write_video
 
 
 def _clip(path: Path, frames: int = 3) -> Path:
@@ -65,11 +64,14 @@ def test_a_bad_id_that_reaches_generation_fails_that_story_only(tmp_path: Path) 
     from msvg_bench.benchmarks.suite import Suite
     from msvg_bench.config import resolve_config
     from msvg_bench.eval.sources import generated_sources
+    from msvg_bench.models.pipelines import generate_story
 
     cfg = resolve_config(flags={"preset": "tiny"})
     suite = Suite("s", "1", "stories", "", tmp_path / "s.json", [Story("../../outside", (Scene("x.mp4", "A cat."),))])
     root = tmp_path / "a" / "b" / "generated"
-    (source,) = generated_sources(suite, cfg, "plain", root, "id")
+    (source,) = generated_sources(
+        suite, cfg.seed, "plain", root, "id", lambda prompts, out, seed, story_id: generate_story(cfg, prompts, out, "plain", seed, story_id)
+    )
     with pytest.raises(DataError, match="outside|leaves"):
         source.load()
     assert not (tmp_path / "outside").exists() and not (tmp_path / "a" / "outside").exists()

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from msvg_bench.config import resolve_config
-from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.models.components import (
     decode_latents,
     encode_prompts,

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from msvg_bench.commands.generate_cmd import read_prompt_stories
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 
 
 def test_prompt_sources(tmp_path: Path) -> None:

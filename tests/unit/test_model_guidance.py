@@ -7,13 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from msvg_bench.config import resolve_config
+from msvg_bench.core.seeding import scene_seed
 from msvg_bench.models.guidance import dynamic_factor, guidance_scales
 from msvg_bench.models.history import encode_scene_texts
 from msvg_bench.models.pipelines import StoryGenerator, StoryState
 from msvg_bench.models.sampler import initial_noise
-from msvg_bench.seeding import scene_seed
 
 PROMPTS = ["Actor 1 is running on the playground.", "Actor 2 is running on the playground."]
 
@@ -72,7 +71,7 @@ def generator():
 
 def _run_scene(gen, index, w1, w2, dynamic, seed=11):
     gen.cfg.generate.guidance_scale = w1
-    gen.cfg.generate.history_guidance_scale = w2
+    gen.cfg.generate.method_settings = {"msvg": {"history_guidance_scale": w2}}
     gen.cfg.generate.use_dynamic_cfg = dynamic
     texts = encode_scene_texts(gen.components, PROMPTS)
     negative = encode_scene_texts(gen.components, [""])[0].embeds[None]

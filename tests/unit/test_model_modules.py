@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from msvg_bench.config import resolve_config
 from msvg_bench.models.components import load_components
 from msvg_bench.models.decoupler import Decoupler
 from msvg_bench.models.extractor import matched_cosine_loss, teacher_targets
-from msvg_bench.models.history import collate_history, encode_scene_texts, history_sample
+from msvg_bench.models.history import (
+    collate_history,
+    encode_scene_texts,
+    history_sample,
+)
 from msvg_bench.models.multiscene import (
     Stage1Module,
     Stage2Module,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from diffusers import CogVideoXDDIMScheduler
 from msvg_bench.models.components import COGVIDEOX_SCHEDULER
-from msvg_bench.models.pipelines import streaming_hook
+from msvg_bench.models.methods.streaming import streaming_hook
 from msvg_bench.models.sampler import denoise
 
 SHAPE = (1, 3, 4, 4, 4)  # B, T', C, h, w

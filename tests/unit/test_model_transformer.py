@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel
-
 from msvg_bench.config import resolve_config
 from msvg_bench.models.components import load_components, tiny_transformer_config
 from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
@@ -108,9 +107,8 @@ def test_cogvideox_2b_counts_on_meta_device() -> None:
 
 
 def test_models_info_command_prints_2b_count() -> None:
-    from typer.testing import CliRunner
-
     from msvg_bench.cli import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["models", "info", "--preset", "cogvideox-2b", "--json"])
     assert result.exit_code == 0, result.output

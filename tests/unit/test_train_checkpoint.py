@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from msvg_bench.config import config_to_dict, flatten, resolve_config
-from msvg_bench.errors import ConfigError
+from msvg_bench.config import resolve_config
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.schema import config_to_dict, flatten
 from msvg_bench.launch.checkpoint import (
     META_NAME,
     check_compatible,
@@ -97,8 +97,9 @@ def test_rng_state_round_trips_without_unpickling_objects(tmp_path: Path) -> Non
 
     import numpy as np
     import torch
-
-    from msvg_bench.launch.trainer import _rng_state, _set_rng_state, load_rng_state
+    from msvg_bench.launch.rng_state import load_rng_state
+    from msvg_bench.launch.rng_state import rng_state as _rng_state
+    from msvg_bench.launch.rng_state import set_rng_state as _set_rng_state
 
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     random.random(), np.random.normal(), torch.rand(1)

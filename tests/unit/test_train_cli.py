@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner
-
 from msvg_bench.cli import app, main
+from typer.testing import CliRunner
 
 
 def test_train_flags_map_to_the_config(tmp_path: Path) -> None:

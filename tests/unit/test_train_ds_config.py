@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.errors import ConfigError
 from msvg_bench.launch.config import TrainConfig
 from msvg_bench.launch.ds_config import build_ds_config, validate_ds_config
 

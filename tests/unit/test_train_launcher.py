@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.errors import ConfigError
 from msvg_bench.launch.config import TrainConfig
 from msvg_bench.launch.hostfile import parse_hostfile
-from msvg_bench.launch.launcher import LaunchError, Topology, check_master, failure_message, resolve_topology, torchrun_command
+from msvg_bench.launch.launcher import (
+    LaunchError,
+    Topology,
+    check_master,
+    failure_message,
+    resolve_topology,
+    torchrun_command,
+)
 from msvg_bench.launch.trainable import apply_trainable_patterns
 
 
@@ -64,7 +70,7 @@ def test_torchrun_command(tmp_path: Path) -> None:
     single = torchrun_command(Topology(1, 2, 0, None, None), tmp_path / "c.yaml", tmp_path / "logs", 30)
     assert single[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--standalone" in single and single[single.index("--nproc-per-node") + 1] == "2"
-    assert single[-4:] == ["-m", "msvg_bench.launch.worker", "--config", str(tmp_path / "c.yaml")]
+    assert single[-4:] == ["-m", "msvg_bench.train_worker", "--config", str(tmp_path / "c.yaml")]
     multi = torchrun_command(Topology(2, 4, 1, "10.0.0.1", 29501), tmp_path / "c.yaml", tmp_path / "logs", 30)
     for flag, value in (("--nnodes", "2"), ("--node-rank", "1"), ("--master-addr", "10.0.0.1"), ("--master-port", "29501"), ("--rdzv-conf", "timeout=30")):
         assert multi[multi.index(flag) + 1] == value

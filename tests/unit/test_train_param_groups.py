@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from msvg_bench.config import resolve_config
-from msvg_bench.errors import ConfigError
+from msvg_bench.core.errors import ConfigError
 from msvg_bench.launch.recipe_model import JointRecipe
 from msvg_bench.launch.trainable import parameter_groups
 

@@ -7,8 +7,14 @@ import subprocess
 import sys
 
 import pytest
-
-from msvg_bench.launch.plan import GIB, ModelShape, activation_bytes_per_sample, model_states_bytes, plan, video_tokens
+from msvg_bench.launch.plan import (
+    GIB,
+    ModelShape,
+    activation_bytes_per_sample,
+    model_states_bytes,
+    plan,
+    video_tokens,
+)
 
 SHAPE = ModelShape(
     name="toy",
@@ -73,8 +79,8 @@ def test_plan_cli_for_cogvideox_2b() -> None:
 
 
 def test_plain_cogvideox_2b_count_on_the_meta_device() -> None:
-    from msvg_bench.launch.plan import cogvideox_2b_shape
+    from msvg_bench.launch.plan import family_shape
 
-    shape = cogvideox_2b_shape(history_tokens=0)
+    shape = family_shape(history_tokens=0)
     assert shape.trainable_params == 1_693_783_872 and shape.frozen_params == 0
     assert (shape.num_layers, shape.hidden, shape.text_tokens, shape.latent_channels, shape.patch) == (30, 1920, 226, 16, 2)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from msvg_bench.config import resolve_config
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 from msvg_bench.launch.recipes import get_recipe
 from msvg_bench.launch.sampling import sample_generators
 from msvg_bench.launch.trainable import apply_trainable_patterns
@@ -17,9 +16,13 @@ from msvg_bench.launch.trainable import apply_trainable_patterns
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from msvg_bench.benchmarks.config import resolve_cache_dir
-    from msvg_bench.benchmarks.precompute import ModelEncoders, cache_dataset, cache_identity
     from msvg_bench.benchmarks.synth import synthesize
-    from msvg_bench.embedding_cache import EmbeddingCache
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.models.precompute import (
+        ModelEncoders,
+        cache_dataset,
+        cache_identity,
+    )
 
     root = tmp_path_factory.mktemp("recipes") / "data"
     stories = synthesize(root, stories=3, scenes=3, frames=9, height=16, width=16, seed=1)
@@ -139,7 +142,7 @@ def test_uncaptioned_scenes_cannot_be_trained_on(tmp_path: Path) -> None:
 
 
 def test_unknown_recipe_suggests_a_name() -> None:
-    from msvg_bench.errors import UnknownNameError
+    from msvg_bench.core.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="joint"):
         get_recipe("jiont")

@@ -6,9 +6,13 @@ import math
 
 import pytest
 import torch
-
-from msvg_bench.errors import DataError
-from msvg_bench.launch.sampling import GlobalBatchSampler, lr_factor, micro_seed, sample_generators
+from msvg_bench.core.errors import DataError
+from msvg_bench.launch.sampling import (
+    GlobalBatchSampler,
+    lr_factor,
+    micro_seed,
+    sample_generators,
+)
 
 
 def _rank_view(n, micro, accum, world, seed, step):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from msvg_bench.errors import WeightsNotFoundError
+from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.models.world_vae import WorldVAE
 
 
@@ -35,7 +35,12 @@ def test_vae_has_cogvideox_compression_and_causal_groups(vae: WorldVAE) -> None:
 
 
 def test_world_clip_round_trips_and_names_missing_weights(tmp_path: Path) -> None:
-    from msvg_bench.eval.encoders.world import WordTokenizer, WorldClipModel, save_world_clip, world_clip
+    from msvg_bench.eval.encoders.world import (
+        WordTokenizer,
+        WorldClipModel,
+        save_world_clip,
+        world_clip,
+    )
 
     tokenizer = WordTokenizer.from_texts(["Actor 2 is skiing on the snow.", "a tall person in a red shirt"], 12)
     ids, mask = tokenizer(["actor 2 is skiing on the moon ."])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from msvg_bench.errors import DataError
+from msvg_bench.core.errors import DataError
 
 # Characters a story id may not contain: path separators, NUL and other control characters.
 _BAD_ID_CHARS = re.compile(r"[/\\\x00-\x1f]")

@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m msvg_bench.launch.worker --config <run_dir>/train_config.yaml`.
+"""Worker entry point: `python -m msvg_bench.train_worker --config <run_dir>/train_config.yaml`.
 
 torchrun starts one per rank; a watchdog stops the worker when torchrun is gone (`lifeline`). The resolved config comes from the YAML file the launcher wrote; an
 expected failure is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher
@@ -22,7 +22,6 @@ def error_file(output_dir: Path, rank: int) -> Path:
 def load_worker_config(path: Path):  # noqa: ANN201 - returns msvg_bench.config.Config
     """Read the resolved config the launcher wrote."""
     import yaml
-
     from msvg_bench.config import Config
 
     return Config.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
@@ -39,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     watch_parent()  # torchrun gone (launcher group killed): stop instead of training on alone
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
-    if config.train.device == "cpu" or (config.train.device == "auto" and not _cuda_visible()):
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    from msvg_bench.errors import MsvgError
+    from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
+
+    select_deepspeed_accelerator(resolve_device(config.train.device, "train.device").type)
+    from msvg_bench.core.errors import MsvgError
+    from msvg_bench.core.tracking import Terminated
     from msvg_bench.launch.trainer import train
-    from msvg_bench.tracking import Terminated
 
     try:
         train(config)
@@ -63,12 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         _report(config.train.output_dir, rank, str(exc) if isinstance(exc, MsvgError) else f"{type(exc).__name__}: {exc}")
         return 1
     return 0
-
-
-def _cuda_visible() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _report(output_dir: Path, rank: int, message: str) -> None:

@@ -1,13 +1,19 @@
-"""Named registries (metrics, encoders, suites, methods) with did-you-mean errors."""
+"""Named registries (metrics, encoders, suites, methods, model families) with did-you-mean errors.
+
+An entry is either an object or a lazy reference `"package.module:attribute"`, imported the first
+time the entry is asked for (so listing names imports nothing heavy). A registry given a `base`
+checks every entry against it: classes must subclass it, other objects must be instances.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from msvg_bench.errors import UnknownNameError
-from msvg_bench.hashing import canonical_json
+from msvg_bench.core.errors import UnknownNameError
+from msvg_bench.core.hashing import canonical_json
 
 T = TypeVar("T")
 
@@ -15,9 +21,11 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A mapping from names to objects of one kind, filled with the `register` decorator."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, base: type | None = None) -> None:
         self.kind = kind
+        self.base = base
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
         self._built: dict[str, Any] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -31,16 +39,37 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         """Register `obj` under `name`; a second registration of a name is an error."""
-        if name in self._items and self._items[name] is not obj:
+        if (name in self._items and self._items[name] is not obj) or name in self._lazy:
             raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._check(name, obj)
         self._items[name] = obj
+
+    def add_lazy(self, name: str, target: str) -> None:
+        """Register `"package.module:attribute"` under `name`, imported when the entry is first asked for."""
+        if name in self._items or (name in self._lazy and self._lazy[name] != target):
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        if ":" not in target:
+            raise ValueError(f"{self.kind} {name!r}: lazy target {target!r} is not 'module:attribute'")
+        self._lazy[name] = target
 
     def get(self, name: str) -> T:
         """Return the object registered as `name`, or raise with the closest known names."""
+        if name in self._lazy:
+            module, _, attribute = self._lazy.pop(name).partition(":")
+            obj = getattr(importlib.import_module(module), attribute)
+            self._check(name, obj)
+            self._items.setdefault(name, obj)
         try:
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.unknown_message(name)) from None
+
+    def _check(self, name: str, obj: Any) -> None:
+        if self.base is None:
+            return
+        fits = issubclass(obj, self.base) if isinstance(obj, type) else isinstance(obj, self.base)
+        if not fits:
+            raise TypeError(f"{self.kind} {name!r}: {obj!r} is not a {self.base.__name__}")
 
     def build(self, name: str, **options: Any) -> Any:
         """Call the factory registered as `name` with `options` (None values dropped), once per process.
@@ -56,20 +85,20 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         """The one-line error for an unknown name, with suggestions."""
-        close = difflib.get_close_matches(name, list(self._items), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(sorted(self._items)) or "(none)"
+        known = ", ".join(self.names()) or "(none)"
         return f"unknown {self.kind} {name!r}{hint} (known: {known})"
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
-        return sorted(self._items)
+        return sorted({*self._items, *self._lazy})
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.names())

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from msvg_bench.atomic import atomic_path
-from msvg_bench.errors import VideoError
+from msvg_bench.core.atomic import atomic_path
+from msvg_bench.core.errors import VideoError
 
 
 @dataclass(frozen=True)
@@ -111,11 +110,6 @@ def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     if not frames:
         raise VideoError(path, "contains no video frames")
     return np.stack(frames)
-
-
-def read_fps(path: str | Path) -> float:
-    """Frames per second of a video."""
-    return probe_video(path).fps
 
 
 def _as_uint8_thwc(frames: np.ndarray, path: Path) -> np.ndarray:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from msvg_bench import __version__
-from msvg_bench.atomic import file_lock
-from msvg_bench.distributed import get_world_size, is_rank_zero
-from msvg_bench.errors import MsvgError
+from msvg_bench.core.atomic import file_lock
+from msvg_bench.core.distributed import get_world_size, is_rank_zero
+from msvg_bench.core.errors import MsvgError
 
 DEFAULT_DB_NAME = "mlflow.db"
 EXPERIMENT_PREFIX = "msvg-bench"
@@ -278,7 +278,12 @@ class Tracker:
         """Log a resolved `Config` as dotted params, its YAML as an artifact, and its hash as a tag."""
         if not self.enabled:
             return
-        from msvg_bench.config import config_hash, config_to_dict, config_to_yaml, flatten
+        from msvg_bench.core.schema import (
+            config_hash,
+            config_to_dict,
+            config_to_yaml,
+            flatten,
+        )
 
         self.log_params(flatten(config_to_dict(config)))
         self.set_tags({"msvg.config_hash": config_hash(config), "msvg.seed": config.seed, "msvg.preset": config.preset})

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from msvg_bench.distributed import is_rank_zero
+from msvg_bench.core.distributed import is_rank_zero
 
 
 class _SilentProgress:

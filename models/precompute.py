@@ -1,6 +1,6 @@
 """`data cache`: precompute VAE latents, text embeddings and per-frame CLIP4Clip embeddings once.
 
-Every scene has up to three cache entries (see `msvg_bench.embedding_cache`):
+Every scene has up to three cache entries (see `msvg_bench.core.embedding_cache`):
 - `latents`: {"latents": [C, T', h, w]} of the clip brought to the model's geometry by `preprocess_clip`,
   keyed by (clip file hash, model identity, clip preprocessing);
 - `frames`:  {"frame_embeds": [T, dim]} of the same preprocessed clip, keyed by (clip file hash,
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from msvg_bench.benchmarks.stories import Story
-from msvg_bench.embedding_cache import EmbeddingCache
-from msvg_bench.hashing import hash_bytes, hash_file
+from msvg_bench.core.embedding_cache import EmbeddingCache
+from msvg_bench.core.hashing import hash_bytes, hash_file
 
 if TYPE_CHECKING:
     import torch
@@ -95,8 +95,8 @@ def load_clip(path: str | Path, prep: ClipPreprocessing) -> np.ndarray:
     turns out wrong, the whole clip is decoded instead.
     """
     import av
-    from msvg_bench.errors import VideoError
-    from msvg_bench.video import probe_video, read_video
+    from msvg_bench.core.errors import VideoError
+    from msvg_bench.core.video import probe_video, read_video
 
     path = Path(path)
     count = probe_video(path).frame_count
@@ -134,7 +134,7 @@ class CacheIdentity:
     def frames_key(self, clip_hash: str) -> str:
         """Key of a clip's per-frame history-encoder embeddings."""
         if self.encoder_id is None:
-            from msvg_bench.errors import ConfigError
+            from msvg_bench.core.errors import ConfigError
 
             raise ConfigError("this cache identity was made without the frame encoder; it has no 'frames' keys")
         return EmbeddingCache.key(clip_hash, self.encoder_id, {"clip": self.clip.as_key(),
@@ -206,7 +206,7 @@ class ModelEncoders(CacheEncoders):
 def load_history_encoder(model_cfg: ModelConfig) -> Any:
     """The frame encoder named by `model_cfg.history_encoder` (CLIP4Clip from `clip4clip_dir`, the world
     CLIP from `world_dir/clip`), checked to give `history_dim`-wide embeddings."""
-    from msvg_bench.errors import ConfigError
+    from msvg_bench.core.errors import ConfigError
     from msvg_bench.eval.encoders import load_encoder
 
     name = getattr(model_cfg, "history_encoder", None) or ("tiny-random" if model_cfg.source == "tiny" else "clip4clip")
@@ -225,7 +225,7 @@ def load_history_encoder(model_cfg: ModelConfig) -> Any:
 
 def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:
     """`model_cfg` with this rank's own GPU when launched distributed (`cuda`/`auto` -> `cuda:<local rank>`)."""
-    from msvg_bench.distributed import get_local_rank, get_world_size
+    from msvg_bench.core.distributed import get_local_rank, get_world_size
 
     if get_world_size() <= 1 or model_cfg.device not in ("cuda", "auto"):
         return model_cfg
@@ -333,12 +333,12 @@ def cache_dataset(
     Entry i (in `plan_entries` order) belongs to rank i mod world_size. Present entries are skipped
     (resume); a clip is decoded once for both of its clip parts.
     """
-    from msvg_bench.distributed import get_rank, get_world_size
-    from msvg_bench.progress import progress
+    from msvg_bench.core.distributed import get_rank, get_world_size
+    from msvg_bench.core.progress import progress
 
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
-        from msvg_bench.errors import ConfigError
+        from msvg_bench.core.errors import ConfigError
 
         raise ConfigError(f"unknown cache part(s) {unknown}; choose from {list(PARTS)}")
     rank = get_rank() if rank is None else rank

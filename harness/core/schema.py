@@ -1,0 +1,51 @@
+"""Configuration models: the strict base class, and a config's plain, YAML, flat and hashed forms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from msvg_bench.core.hashing import hash_json
+from pydantic import BaseModel, ConfigDict
+
+
+class StrictModel(BaseModel):
+    """A pydantic model that rejects unknown keys (`extra="forbid"`) and validates assignments."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    """The configuration as plain JSON-able data."""
+    return config.model_dump(mode="json")
+
+
+def config_to_yaml(config: BaseModel) -> str:
+    """The configuration as YAML, in section order; loading it back gives the same config."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def config_hash(config: BaseModel) -> str:
+    """12-hex-digit identity of everything that shapes results (tracking settings excluded)."""
+    data = config_to_dict(config)
+    data.pop("tracking", None)
+    return hash_json(data)[:12]
+
+
+PLAIN_KEY = re.compile(r"^[\w\-. :/]+$")
+"""Keys that may become part of a dotted parameter name (what MLflow accepts in one)."""
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted keys (lists stay values; so does a mapping keyed by free text,
+    such as `train.lr_multipliers`' regexes, which cannot be parts of a parameter name)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and all(PLAIN_KEY.match(str(k)) for k in value):
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat

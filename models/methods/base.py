@@ -1,0 +1,78 @@
+"""What a story-generation method is: the strategy object each entry of `METHODS` holds.
+
+A method decides, scene by scene, how the shared sampler calls the transformer: how many guidance
+branches it batches (`branches`), the model function over them (`model_fn`), an optional per-step
+latent update (`latent_hook`), and what a finished scene leaves for later ones (`after_scene`). Its
+settings are a sub-model (`Settings`), read from `generate.method_settings.<name>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from msvg_bench.core.registry import Registry
+from msvg_bench.core.schema import StrictModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from msvg_bench.models.pipelines import StoryGenerator, StoryState
+
+
+class NoSettings(StrictModel):
+    """A method without settings of its own."""
+
+
+@dataclass
+class ScenePlan:
+    """How the sampler denoises one scene: `branches` guidance branches batched in one `model_fn` call
+    per step (2: negative/positive; 3: negative/positive/positive-without-history), and an optional
+    `latent_hook(latents, step_index, next_t)` applied after every step; `history_guidance_scale` (w2)
+    weighs the third branch."""
+
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    branches: int
+    history_guidance_scale: float = 0.0
+    latent_hook: Callable[[torch.Tensor, int, torch.Tensor | None], torch.Tensor] | None = None
+
+
+class GenerationMethod:
+    """A generation method; subclasses set `name`, `description`, optionally `Settings`, and `plan_scene`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Settings: ClassVar[type[StrictModel]] = NoSettings
+
+    def settings(self, generate_cfg: Any) -> Any:
+        """This method's settings from `generate.method_settings.<name>` (defaults where absent)."""
+        return self.Settings.model_validate(generate_cfg.method_settings.get(self.name, {}))
+
+    def plan_scene(
+        self, generator: StoryGenerator, index: int, prompt_text: Any, negative: torch.Tensor, state: StoryState, seed: int
+    ) -> ScenePlan:
+        """The model function, branch count and latent hook for scene `index` (0-based)."""
+        raise NotImplementedError
+
+    def after_scene(self, generator: StoryGenerator, state: StoryState, frames: np.ndarray) -> None:
+        """Keep what later scenes of this method need beyond texts and latents (default: nothing)."""
+
+
+METHODS: Registry[GenerationMethod] = Registry("method", base=GenerationMethod)
+"""Every generation method, by name. A new baseline is one module with a `GenerationMethod`
+subclass, registered here (`METHODS.add(name, instance)`), plus its test."""
+
+
+def get_method(name: str) -> GenerationMethod:
+    """The method registered as `name` (unknown names raise with the closest known names)."""
+    from msvg_bench.models import methods  # noqa: F401  (registers the built-in methods)
+
+    return METHODS.get(name)
+
+
+def method_names() -> list[str]:
+    """Names of every registered generation method."""
+    from msvg_bench.models import methods  # noqa: F401
+
+    return METHODS.names()
