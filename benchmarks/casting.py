@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from msvg_bench.benchmarks.world import ACTIONS, SETTING_VARIANTS, SETTINGS, Character
+from msvg_bench.benchmarks.world_actions import ACTIONS
+from msvg_bench.benchmarks.world_characters import Character
+from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
 from msvg_bench.core.seeding import derive_seed
 
 REGISTERS: tuple[str, ...] = ("reference", "described", "mixed")

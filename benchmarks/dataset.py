@@ -154,8 +154,7 @@ def _parse_manifest(file: Path, problems: list[str]) -> list[StoryRecord]:
                 record.uncaptioned += 1
             elif not raw.caption.strip():
                 record.problems.append(f"{where}: story {sid!r} scene {k} ({raw.path}) has an empty caption")
-            scenes.append(Scene(raw.path, raw.caption or "", raw.fps, raw.num_frames, raw.setting,
-                                tuple(raw.characters), captioned=raw.caption is not None))
+            scenes.append(raw.to_scene())
         record.story = Story(sid, tuple(scenes), root, dict(parsed.meta))
     if not records and not problems:
         problems.append(f"{file}: manifest holds no stories")

@@ -7,8 +7,10 @@ field instead of being accepted or failing later without a name.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
+from msvg_bench.benchmarks.stories import Scene, Story
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -28,6 +30,11 @@ class ManifestScene(FileModel):
     setting: str | None = None
     characters: list[str] = Field(default_factory=list)
 
+    def to_scene(self) -> Scene:
+        """The scene (an uncaptioned one gets an empty caption and `captioned=False`)."""
+        return Scene(self.path, self.caption or "", self.fps, self.num_frames, self.setting, tuple(self.characters),
+                     captioned=self.caption is not None)
+
 
 class ManifestStory(FileModel):
     """One manifest line: a story id, its ordered scenes, free-form metadata."""
@@ -35,6 +42,10 @@ class ManifestStory(FileModel):
     id: str
     scenes: list[ManifestScene]
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    def to_story(self, root: Path | None) -> Story:
+        """The story, its clip paths relative to `root`."""
+        return Story(self.id, tuple(scene.to_scene() for scene in self.scenes), root, dict(self.meta))
 
 
 class SuiteScene(FileModel):

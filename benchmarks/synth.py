@@ -34,14 +34,10 @@ from msvg_bench.benchmarks.casting import (
     story_register,
 )
 from msvg_bench.benchmarks.stories import Scene, Story
-from msvg_bench.benchmarks.world import (
-    CHARACTERS,
-    SETTINGS,
-    SceneSpec,
-    caption,
-    compatible_actions,
-    render_scene,
-)
+from msvg_bench.benchmarks.world import SceneSpec, caption, render_scene
+from msvg_bench.benchmarks.world_actions import compatible_actions
+from msvg_bench.benchmarks.world_characters import CHARACTERS
+from msvg_bench.benchmarks.world_settings import SETTINGS
 from msvg_bench.core.seeding import derive_seed
 
 SYNTH_VERSION = 2

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.benchmarks.stories import Story
 from msvg_bench.core.atomic import file_lock
 from msvg_bench.core.errors import DataError, ProblemsError
 from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
@@ -138,6 +138,7 @@ def generated_sources(
     """
     import json
 
+    from msvg_bench.benchmarks.schemas import ManifestStory
     from msvg_bench.core.atomic import atomic_write_json
     from msvg_bench.core.paths import safe_join
     from msvg_bench.core.seeding import derive_seed
@@ -152,13 +153,9 @@ def generated_sources(
             if not marker.is_file():
                 return None
             doc = json.loads(marker.read_text(encoding="utf-8"))
-            if doc.get("generated") != stamp:
+            if doc.pop("generated", None) != stamp:
                 return None
-            scenes = tuple(
-                Scene(sc["path"], sc["caption"], sc.get("fps"), sc.get("num_frames"), sc.get("setting"), tuple(sc.get("characters", ())))
-                for sc in doc["scenes"]
-            )
-            return Story(doc["id"], scenes, root, doc.get("meta", {}))
+            return ManifestStory.model_validate(doc).to_story(root)
 
         def load_story() -> Story:
             if "story" not in state:

@@ -1,11 +1,16 @@
-"""The whole loop on a CPU in minutes: synthesize stories, cache their embeddings, train the tiny model
-with DeepSpeed ZeRO-2 on two processes, generate and score the synthetic suite with the method and
-both baselines, compare.
+"""The whole loop on a CPU in minutes: synthesize stories, cache their embeddings, fine-tune with DeepSpeed
+ZeRO-2 on two processes, generate and score a suite with the method and its baselines, compare.
 
-Every stage runs the project's own commands (`msvg-bench data cache`, `msvg-bench train`,
-`msvg-bench eval`) in subprocesses, each logging to MLflow as it always does; the data comes from the synthetic story world
-and the comparison from `msvg_bench.comparison`. Outputs go to `<out>/<stamp>/`, the logs of each stage
-to `<out>/<stamp>/logs/`, the stage timings to `<out>/<stamp>/timings.json`.
+By default the demo starts from the story-world weights the repository ships (`world_weights/`, made
+by `msvg-bench demo --full --seed 2`; see its `manifest.json`): world-trained VAE and CLIP, a trained
+stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then scores held-out
+`world_reference` stories, so the comparison is semantic inside the world. With `world_weights=None`
+it trains the random-init `tiny` model instead (plumbing only: its clips are noise).
+
+Every stage runs the project's own commands (`msvg-bench data synth`, `data cache`, `train`, `eval`) in
+subprocesses, each logging to MLflow as it always does; the comparison comes from
+`msvg_bench.comparison`. Outputs go to `<out>/<stamp>/`, the logs of each stage to `<out>/<stamp>/logs/`,
+the stage timings to `<out>/<stamp>/timings.json`.
 """
 
 from __future__ import annotations
@@ -28,23 +33,64 @@ from pydantic import Field
 LOG_TAIL_LINES = 15
 
 
+SHIPPED_WORLD_WEIGHTS = Path(__file__).resolve().parent / "world_weights"
+"""World weights the repository ships: `world/` (VAE, CLIP, detector), `joint/` (stage 1 + 2 export), `manifest.json`."""
+
+
+def shipped_world_weights() -> Path | None:
+    """The shipped world weights folder, or None when this installation has none."""
+    return SHIPPED_WORLD_WEIGHTS if (SHIPPED_WORLD_WEIGHTS / "manifest.json").is_file() else None
+
+
 class DemoSettings(StrictModel):
-    """Sizes of the demo (the defaults fit in a few minutes on a 2-core CPU)."""
+    """Sizes of the demo (the defaults fit in about five minutes on a 2-core CPU)."""
 
     out_dir: Path = Field(Path("demo_out"), description="parent folder of the demo's outputs")
     tracking_uri: str | None = Field(None, description="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
     seed: int = Field(42, description="global seed of every stage")
-    stories: int = Field(4, ge=1, description="synthetic training stories")
-    scenes: int = Field(3, ge=2, description="scenes per synthetic training story")
-    frames: int = Field(9, ge=1, description="frames per synthetic training scene")
-    height: int = Field(32, ge=16, description="synthetic frame height")
-    width: int = Field(32, ge=16, description="synthetic frame width")
-    train_steps: int = Field(4, ge=1, description="optimizer steps of the tiny model")
+    world_weights: Path | None = Field(
+        default_factory=shipped_world_weights,
+        description="world weights folder to start from (world/ + joint/, from `demo --full`); None: the random-init tiny model",
+    )
+    stories: int = Field(4, ge=1, description="synthetic training stories of the fine-tune")
+    scenes: int = Field(4, ge=2, description="scenes per synthetic training story")
+    frames: int = Field(9, ge=1, description="frames per synthetic training scene (tiny model; the world's are fixed)")
+    height: int = Field(32, ge=16, description="synthetic frame height (tiny model)")
+    width: int = Field(32, ge=16, description="synthetic frame width (tiny model)")
+    train_steps: int = Field(4, ge=1, description="optimizer steps of the fine-tune")
     nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
     zero: Literal[0, 2, 3] = Field(2, description="DeepSpeed ZeRO stage")
-    eval_stories: int = Field(3, ge=1, description="stories of the synthetic suite generated and scored per method")
-    inference_steps: int = Field(4, ge=1, description="sampler steps per scene")
-    methods: list[str] = Field(default_factory=method_names, description="methods to evaluate (plain, else the first: reference)")
+    eval_stories: int | None = Field(None, ge=1, description="held-out stories generated and scored per method (None: the model's default)")
+    inference_steps: int | None = Field(None, ge=1, description="sampler steps per scene (None: the model's default)")
+    methods: list[str] | None = Field(None, description="methods to evaluate (plain, else the first: reference; None: the model's default)")
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """What the demo trains and scores: preset, suite, shared overrides, starting weights and default sizes."""
+
+    preset: str
+    suite: str
+    overrides: list[str]
+    start_weights: Path | None
+    synth_flags: list[str]
+    eval_stories: int
+    inference_steps: int
+    methods: list[str]
+
+
+def demo_model(settings: DemoSettings) -> DemoModel:
+    """The world model from `settings.world_weights`, or the tiny random-init one when there are none."""
+    weights = settings.world_weights
+    if weights is None:
+        flags = ["--frames", str(settings.frames), "--height", str(settings.height), "--width", str(settings.width)]
+        return DemoModel("tiny", "synthetic", [], None, flags, 3, 4, method_names())
+    missing = [str(weights / part) for part in ("world/vae", "world/clip", "joint/msvg_weights.json") if not (weights / part).exists()]
+    if missing:
+        raise MsvgError(f"{weights}: not a world weights folder (missing {', '.join(missing)}); make one with `msvg-bench demo --full`")
+    # 20 sampler steps as in the recipe's evaluation; msvg against the plain baseline on the same weights
+    return DemoModel("world", "world_reference", [f"model.world_dir={weights / 'world'}"], weights / "joint",
+                     ["--register", "reference", "--boxes"], 8, 20, ["msvg", "plain"])
 
 
 @dataclass
@@ -83,28 +129,41 @@ def run_names(methods: list[str]) -> dict[str, str]:
     return names
 
 
-def cache_args(data_dir: Path) -> list[str]:
-    """`msvg-bench data cache` arguments: the tiny model's latents, text and history-frame embeddings."""
-    return ["data", "cache", "--preset", "tiny", "--data", str(data_dir)]
-
-
-def train_args(settings: DemoSettings, data_dir: Path, train_dir: Path, uri: str, run_name: str) -> list[str]:
-    """`msvg-bench train` arguments: the tiny model, ZeRO-2 on `nproc` CPU processes, a few steps."""
+def synth_args(settings: DemoSettings, model: DemoModel, data_dir: Path) -> list[str]:
+    """`msvg-bench data synth` arguments: the fine-tune's training stories in the model's world."""
     return [
-        "train", "--preset", "tiny", "--seed", str(settings.seed),
-        "--stage", "joint", "--zero", str(settings.zero), "--nproc-per-node", str(settings.nproc),
-        "--device", "cpu", "--data", str(data_dir), "--output-dir", str(train_dir),
-        "--steps", str(settings.train_steps), "--tracking-uri", uri, "--run-name", run_name,
-        "train.warmup_steps=1",
+        "data", "synth", "--out", str(data_dir), "--preset", model.preset, "--stories", str(settings.stories),
+        "--scenes", str(settings.scenes), "--seed", str(settings.seed), *model.synth_flags,
     ]  # fmt: skip
 
 
-def eval_args(settings: DemoSettings, method: str, weights: Path | None, eval_dir: Path, uri: str, run_name: str) -> list[str]:
-    """`msvg-bench eval` arguments: generate the synthetic suite with `method`, score it, log it."""
+def cache_args(model: DemoModel, data_dir: Path) -> list[str]:
+    """`msvg-bench data cache` arguments: the model's latents, text and history-frame embeddings."""
+    return ["data", "cache", "--preset", model.preset, "--data", str(data_dir), *model.overrides]
+
+
+def train_args(settings: DemoSettings, model: DemoModel, data_dir: Path, train_dir: Path, uri: str, run_name: str) -> list[str]:
+    """`msvg-bench train` arguments: the joint stage from the starting weights, ZeRO on `nproc` CPU processes."""
     args = [
-        "eval", "--preset", "tiny", "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", run_name,
-        "--suite", "synthetic", "--method", method, "--limit", str(settings.eval_stories), "--output-dir", str(eval_dir),
-        f"generate.num_inference_steps={settings.inference_steps}",
+        "train", "--preset", model.preset, "--seed", str(settings.seed),
+        "--stage", "joint", "--zero", str(settings.zero), "--nproc-per-node", str(settings.nproc),
+        "--device", "cpu", "--data", str(data_dir), "--output-dir", str(train_dir),
+        "--steps", str(settings.train_steps), "--tracking-uri", uri, "--run-name", run_name,
+        "train.warmup_steps=1", *model.overrides,
+    ]  # fmt: skip
+    if model.start_weights is not None:
+        args.append(f"model.weights={model.start_weights}")
+    return args
+
+
+def eval_args(settings: DemoSettings, model: DemoModel, method: str, weights: Path | None, eval_dir: Path, uri: str,
+              run_name: str) -> list[str]:
+    """`msvg-bench eval` arguments: generate the model's held-out suite with `method`, score it, log it."""
+    args = [
+        "eval", "--preset", model.preset, "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", run_name,
+        "--suite", model.suite, "--method", method, "--limit", str(settings.eval_stories or model.eval_stories),
+        "--output-dir", str(eval_dir), f"generate.num_inference_steps={settings.inference_steps or model.inference_steps}",
+        *model.overrides,
     ]  # fmt: skip
     if weights is not None:
         args += ["--model", str(weights)]
@@ -168,14 +227,15 @@ def child_env() -> dict[str, str]:
 
 def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> DemoResult:
     """Run every stage in order, reporting each as it finishes; return the runs, report and timings."""
-    from msvg_bench.benchmarks.synth import synthesize
     from msvg_bench.comparison.pipeline import run_compare
     from msvg_bench.core.atomic import atomic_write_json
     from msvg_bench.core.tracking import make_client, resolve_tracking_uri
 
+    model = demo_model(settings)
+    methods = settings.methods or model.methods
     known = method_names()
-    if any(m not in known for m in settings.methods) or len(settings.methods) < 2:
-        raise MsvgError(f"demo methods must be at least two of {', '.join(known)}; got {settings.methods}")
+    if any(m not in known for m in methods) or len(methods) < 2:
+        raise MsvgError(f"demo methods must be at least two of {', '.join(known)}; got {methods}")
     uri = resolve_tracking_uri(settings.tracking_uri)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = stamp
@@ -184,31 +244,28 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     out = (settings.out_dir / stamp).resolve()
     out.mkdir(parents=True)
     logs = out / "logs"
-    names = run_names(settings.methods)
+    names = run_names(methods)
     env = child_env()
     timings: list[StageTiming] = []
-    total = 4 + len(settings.methods)
-    echo(f"msvg-bench demo: outputs in {out}, runs in {uri}")
+    total = 4 + len(methods)
+    start_from = f"the world weights in {settings.world_weights}" if model.start_weights else "the random-init tiny model"
+    echo(f"msvg-bench demo: {start_from}; outputs in {out}, runs in {uri}")
 
     def report(index: int, timing: StageTiming, what: str) -> None:
         timings.append(timing)
         log = f" (log: {timing.log})" if timing.log else ""
         echo(f"[{index}/{total}] {what}: {timing.seconds:.1f}s{log}")
 
-    start = time.perf_counter()
     data_dir = out / "data"
-    synthesize(
-        data_dir, stories=settings.stories, scenes=settings.scenes, frames=settings.frames,
-        height=settings.height, width=settings.width, seed=settings.seed, fps=8.0,
-    )  # fmt: skip
-    report(1, StageTiming("data", time.perf_counter() - start), f"synthesized {settings.stories} stories x {settings.scenes} scenes")
+    timing = run_cli("data", synth_args(settings, model, data_dir), logs, env)
+    report(1, timing, f"synthesized {settings.stories} {model.preset} stories x {settings.scenes} scenes")
 
-    timing = run_cli("cache", cache_args(data_dir), logs, env)
-    report(2, timing, "cached the tiny model's latents, text and history-frame embeddings")
+    timing = run_cli("cache", cache_args(model, data_dir), logs, env)
+    report(2, timing, f"cached the {model.preset} model's latents, text and history-frame embeddings")
 
     train_dir = out / "train"
-    timing = run_cli("train", train_args(settings, data_dir, train_dir, uri, names["train"]), logs, env)
-    report(3, timing, f"trained the tiny model {settings.train_steps} steps, DeepSpeed ZeRO-{settings.zero} on {settings.nproc} processes")
+    timing = run_cli("train", train_args(settings, model, data_dir, train_dir, uri, names["train"]), logs, env)
+    report(3, timing, f"trained the {model.preset} model {settings.train_steps} steps, DeepSpeed ZeRO-{settings.zero} on {settings.nproc} processes")
     train_run_id = find_run_id(uri, "train", names["train"])
     tag_run(uri, train_run_id, stamp)
     weights = train_dir / "export"
@@ -216,16 +273,16 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
         raise MsvgError(f"{weights}: training finished without exporting the model")
 
     eval_ids: dict[str, str] = {}
-    for offset, method in enumerate(settings.methods):
-        args = eval_args(settings, method, weights, out / "eval" / method, uri, names[method])
+    for offset, method in enumerate(methods):
+        args = eval_args(settings, model, method, weights, out / "eval" / method, uri, names[method])
         timing = run_cli(f"eval-{method}", args, logs, env)
-        report(4 + offset, timing, f"generated + scored {settings.eval_stories} synthetic stories with {method}")
+        report(4 + offset, timing, f"generated + scored {settings.eval_stories or model.eval_stories} {model.suite} stories with {method}")
         eval_ids[method] = find_run_id(uri, "eval", names[method])
         tag_run(uri, eval_ids[method], stamp)
 
     start = time.perf_counter()
-    reference = "plain" if "plain" in eval_ids else settings.methods[0]
-    order = [reference, *[m for m in settings.methods if m != reference]]
+    reference = "plain" if "plain" in eval_ids else methods[0]
+    order = [reference, *[m for m in methods if m != reference]]
     outcome = run_compare([eval_ids[m] for m in order], tracking_uri=uri, run_name="demo-compare")
     compare_experiment = None
     if outcome.run_id:

@@ -25,10 +25,10 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
 
     import torch
     from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, StoryCast, describe, look
-    from msvg_bench.benchmarks.world import SETTING_VARIANTS, SETTINGS
+    from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
     from msvg_bench.core.video import read_video
     from msvg_bench.eval.encoders.world import world_clip
-    from msvg_bench.models.components import preprocess_frames
+    from msvg_bench.models.encoding import preprocess_frames
     from msvg_bench.models.world_vae import WorldVAE
 
     vae = WorldVAE.from_pretrained(str(world_dir / "vae")).eval()

@@ -38,7 +38,7 @@ CLIP_FRAMES_PER_SCENE = 3
 
 
 def _data_root(config: Config) -> Path:
-    from msvg_bench.launch.recipe_model import data_root
+    from msvg_bench.launch.model_data import data_root
 
     return data_root(config)
 
@@ -51,7 +51,7 @@ def load_world_clips(config: Config, max_stories: int | None = None) -> tuple[li
     from msvg_bench.benchmarks.dataset import load_stories
     from msvg_bench.core.progress import progress
     from msvg_bench.core.video import read_video
-    from msvg_bench.models.components import preprocess_frames
+    from msvg_bench.models.encoding import preprocess_frames
 
     stories = load_stories(_data_root(config))[:max_stories]
     m = config.model
@@ -165,7 +165,9 @@ class WorldVAERecipe(_WorldRecipe):
 def world_vocabulary() -> tuple[str, ...]:
     """Every word a world caption can hold (described captions of every look, setting, light and action)."""
     from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, described_caption, look
-    from msvg_bench.benchmarks.world import ACTIONS, SETTING_VARIANTS, SETTINGS, caption
+    from msvg_bench.benchmarks.world import caption
+    from msvg_bench.benchmarks.world_actions import ACTIONS
+    from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
     from msvg_bench.eval.encoders.world import PAD, UNK, words
 
     texts = [described_caption(s, v, [look(i)], a) for i in range(LOOK_POOL_SIZE) for s in SETTINGS
@@ -179,7 +181,8 @@ def world_vocabulary() -> tuple[str, ...]:
 def scene_texts(story: Any, index: int) -> dict[str, Any]:
     """What can be said about scene `index`: described caption, setting, lit setting, each look, action."""
     from msvg_bench.benchmarks.casting import StoryCast, describe, described_caption
-    from msvg_bench.benchmarks.world import ACTIONS, SETTING_VARIANTS, SETTINGS
+    from msvg_bench.benchmarks.world_actions import ACTIONS
+    from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
 
     scene = story.scenes[index]
     cast_doc = story.meta.get("cast")

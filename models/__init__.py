@@ -9,6 +9,10 @@ Components (`msvg_bench.models.components`)
         model family `model.family`: `msvg_bench.models.families`, CogVideoX-2b / -5b / 1.5-5B).
         The transformer is `HistoryCogVideoXTransformer3DModel` (history tokens; base behaviour
         when called without `history_hidden_states`). Trained weights from `model.weights`.
+    What the config implies before building (`msvg_bench.models.component_specs`): model_identity,
+    text_length, text_embed_dim, tiny_transformer_config.
+
+Encoders (`msvg_bench.models.encoding`)
     encode_prompts(components, prompts) -> Tensor[B, L, D]
     encode_video_latents(components, frames_uint8_THWC) -> Tensor[C, T', h, w] (scaled latents)
     preprocess_frames(frames, num_frames, height, width), decode_latents(components, latents)

@@ -45,7 +45,7 @@ class HistorySample:
 @torch.no_grad()
 def encode_scene_texts(components: Any, prompts: Sequence[str], filter_embedding: str = "input") -> list[SceneText]:
     """Text-encoder embeddings, filter embeddings and content-token masks for `prompts`."""
-    from msvg_bench.models.components import tokenize
+    from msvg_bench.models.encoding import tokenize
 
     tokens = tokenize(components, prompts)
     encoder = components.text_encoder

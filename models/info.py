@@ -14,7 +14,7 @@ def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
 
 def transformer_config(model_cfg: Any) -> dict[str, Any]:
     """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or the family's."""
-    from msvg_bench.models.components import tiny_transformer_config
+    from msvg_bench.models.component_specs import tiny_transformer_config
 
     if model_cfg.source in ("tiny", "world"):
         return tiny_transformer_config(model_cfg)

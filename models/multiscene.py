@@ -30,7 +30,7 @@ from torch import nn
 def build_extractor(model_cfg: Any) -> FeatureExtractor:
     """The stage-1 feature extractor with its frozen teacher (seeded init; trained weights from `model.weights`)."""
     from msvg_bench.core.seeding import derive_seed
-    from msvg_bench.models.components import text_embed_dim, text_length
+    from msvg_bench.models.component_specs import text_embed_dim, text_length
     from msvg_bench.models.weights import load_optional_module
 
     dim = text_embed_dim(model_cfg)
@@ -45,7 +45,7 @@ def build_extractor(model_cfg: Any) -> FeatureExtractor:
 def build_decoupler(model_cfg: Any) -> Decoupler:
     """The decoupler (seeded init, zero output projection; trained weights from `model.weights`)."""
     from msvg_bench.core.seeding import derive_seed
-    from msvg_bench.models.components import text_embed_dim
+    from msvg_bench.models.component_specs import text_embed_dim
     from msvg_bench.models.weights import load_optional_module
 
     with torch.random.fork_rng(devices=[]):

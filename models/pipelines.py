@@ -156,7 +156,7 @@ class StoryGenerator:
         The prompt text, the final latents and what the method keeps (`after_scene`: msvg's per-frame
         history embeddings) stay in `state` in memory: later scenes never re-read written files.
         """
-        from msvg_bench.models.components import decode_latents
+        from msvg_bench.models.encoding import decode_latents
 
         latents = self.scene_latents(method, index, text, negative, state, seed, on_step)
         scene_latents = latents[0]  # T', C, h, w

@@ -185,13 +185,13 @@ class ModelEncoders(CacheEncoders):
 
     def latents(self, frames: np.ndarray) -> torch.Tensor:
         """VAE latents of a preprocessed clip (already at the model geometry)."""
-        from msvg_bench.models.components import encode_video_latents
+        from msvg_bench.models.encoding import encode_video_latents
 
         return encode_video_latents(self.components, frames).float()
 
     def text(self, captions: Sequence[str]) -> list[dict[str, torch.Tensor]]:
         """T5 embeddings plus token ids and attention masks."""
-        from msvg_bench.models.components import encode_prompts, tokenize
+        from msvg_bench.models.encoding import encode_prompts, tokenize
 
         embeds = encode_prompts(self.components, list(captions)).float()
         tokens = tokenize(self.components, list(captions))
@@ -242,7 +242,7 @@ def cache_identity(model_cfg: ModelConfig, encoder: Any | None = None, with_fram
     Builds no CogVideoX component; builds the history frame encoder (for its identity) unless it is
     given or `with_frames` is False (then the identity has no `frames` keys).
     """
-    from msvg_bench.models.components import model_identity, text_length
+    from msvg_bench.models.component_specs import model_identity, text_length
 
     encoder_id, preprocessing = None, {}
     if with_frames:

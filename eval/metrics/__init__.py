@@ -1,7 +1,8 @@
 """The metric registry and the metric modules (scene/character consistency, scuts, mawe, prompt_alignment,
 setting_recognition)."""
 
-from msvg_bench.eval.metrics import consistency as _consistency  # noqa: F401 - registers the consistency metrics
+from msvg_bench.eval.metrics import character_consistency as _character  # noqa: F401 - registers character/face_consistency
+from msvg_bench.eval.metrics import consistency as _consistency  # noqa: F401 - registers scene_consistency
 from msvg_bench.eval.metrics import mawe as _mawe  # noqa: F401 - registers mawe
 from msvg_bench.eval.metrics import prompt_alignment as _prompt_alignment  # noqa: F401 - registers prompt_alignment
 from msvg_bench.eval.metrics import scuts as _scuts  # noqa: F401 - registers scuts

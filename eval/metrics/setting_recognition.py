@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def setting_classes(labels: list[str]) -> tuple[list[str], list[str]] | None:
     """(class labels, class texts) for a story's setting labels, or None when fewer than two classes."""
-    from msvg_bench.benchmarks.world import SETTINGS
+    from msvg_bench.benchmarks.world_settings import SETTINGS
 
     if labels and all(label in SETTINGS for label in labels):
         names = sorted(SETTINGS)

@@ -11,18 +11,20 @@ from msvg_bench.cli_options import TrackingUriOption
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Parent folder of the demo's outputs.")] = Path("demo_out"),
-    stories: Annotated[int, typer.Option("--stories", min=1, help="Synthetic training stories.")] = 4,
-    train_steps: Annotated[int, typer.Option("--train-steps", min=1, help="Optimizer steps of the tiny model.")] = 4,
+    stories: Annotated[int, typer.Option("--stories", min=1, help="Synthetic training stories of the fine-tune.")] = 4,
+    train_steps: Annotated[int, typer.Option("--train-steps", min=1, help="Optimizer steps of the fine-tune.")] = 4,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Training processes (DeepSpeed ranks).")] = 2,
-    eval_stories: Annotated[int, typer.Option("--eval-stories", min=1, help="Synthetic-suite stories per method.")] = 3,
-    inference_steps: Annotated[int, typer.Option("--inference-steps", min=1, help="Sampler steps per scene.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Global seed.")] = 42,
+    eval_stories: Annotated[int | None, typer.Option("--eval-stories", min=1, help="Held-out stories per method (world: 8, tiny: 3).")] = None,
+    inference_steps: Annotated[int | None, typer.Option("--inference-steps", min=1, help="Sampler steps per scene (world: 20, tiny: 4).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Global seed (demo: 42; --full: the recipe's, 1).")] = None,
+    world_weights: Annotated[Path | None, typer.Option("--world-weights", help="World weights folder to start from (default: the shipped one).")] = None,
+    tiny: Annotated[bool, typer.Option("--tiny", help="Train the random-init tiny model instead (plumbing only: noise clips).")] = False,
     full: Annotated[bool, typer.Option("--full", help="The story-world recipe from nothing (~2 h on 2 CPU cores): world VAE and CLIP, both stages, held-out suites.")] = False,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run the whole loop on this machine in a few minutes and print the comparison.
 
-    Synthesizes a small story dataset, trains the tiny model with DeepSpeed ZeRO-2 on 2 processes, generates and scores the synthetic suite with msvg, plain and streaming, logs everything to MLflow, then prints the comparison table, the HTML report's path and how to open the UI.
+    Starts from the shipped story-world weights (world-trained VAE and CLIP, trained stages 1 and 2), fine-tunes them on freshly synthesized world stories with DeepSpeed ZeRO-2 on 2 processes, generates and scores held-out world_reference stories with msvg and plain, logs everything to MLflow, then prints the comparison table, the HTML report's path and how to open the UI. --full makes those weights from nothing.
     """
     import sys
 
@@ -30,12 +32,17 @@ def demo(
     from msvg_bench.demo import DemoSettings, run_demo
     from rich.console import Console
 
+    if tiny and world_weights is not None:
+        raise typer.BadParameter("give --tiny or --world-weights, not both")
     console = Console() if sys.stdout.isatty() else Console(width=120)
     if full:
         from msvg_bench.world_recipe import WorldRecipeSettings, run_world_recipe
 
         world_out = out if out != Path("demo_out") else Path("world_out")
-        result = run_world_recipe(WorldRecipeSettings(out_dir=world_out, tracking_uri=tracking_uri), echo=typer.echo)
+        recipe = WorldRecipeSettings(out_dir=world_out, tracking_uri=tracking_uri)
+        if seed is not None:
+            recipe = recipe.model_copy(update={"seed": seed})
+        result = run_world_recipe(recipe, echo=typer.echo)
         typer.echo("world encoders on held-out videos: " + ", ".join(f"{k} {v:.3g}" for k, v in result.quality.items()))
         for suite, comparison in result.comparisons.items():
             typer.echo(f"\n{suite}:")
@@ -44,9 +51,13 @@ def demo(
         return
 
     settings = DemoSettings(
-        out_dir=out, tracking_uri=tracking_uri, seed=seed, stories=stories, train_steps=train_steps,
+        out_dir=out, tracking_uri=tracking_uri, stories=stories, train_steps=train_steps,
         nproc=nproc, eval_stories=eval_stories, inference_steps=inference_steps,
     )  # fmt: skip
+    if seed is not None:
+        settings.seed = seed
+    if tiny or world_weights is not None:
+        settings.world_weights = None if tiny else world_weights
     result = run_demo(settings, echo=typer.echo)
     console.print(render_rich_table(result.comparison))
     typer.echo(f"demo finished in {result.total_seconds:.0f}s (stage timings: {result.out_dir / 'timings.json'})")

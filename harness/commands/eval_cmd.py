@@ -20,7 +20,6 @@ from msvg_bench.cli_options import (
     print_config,
 )
 from msvg_bench.core.errors import ConfigError
-from msvg_bench.models.methods import method_names
 
 PANEL = "Evaluation"
 SOURCE_PANEL = "What to score"
@@ -75,6 +74,8 @@ def eval_command(
 
         print_metrics()
         return
+    from msvg_bench.models.methods import method_names
+
     flags: dict[str, Any] = {
         "preset": preset,
         "seed": seed,

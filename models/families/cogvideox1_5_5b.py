@@ -8,38 +8,17 @@ from msvg_bench.models.families import cogvideox_5b
 from msvg_bench.models.families.base import ModelFamily
 
 TRANSFORMER: dict[str, Any] = {
-    "activation_fn": "gelu-approximate",
-    "attention_bias": True,
-    "attention_head_dim": 64,
-    "dropout": 0.0,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "in_channels": 16,
-    "max_text_seq_length": 226,
-    "norm_elementwise_affine": True,
-    "norm_eps": 1e-5,
-    "num_attention_heads": 48,
-    "num_layers": 42,
+    **cogvideox_5b.TRANSFORMER,
     "ofs_embed_dim": None,
-    "out_channels": 16,
     "patch_bias": False,
-    "patch_size": 2,
     "patch_size_t": 2,
     "sample_frames": 81,
     "sample_height": 300,
     "sample_width": 300,
-    "spatial_interpolation_scale": 1.875,
-    "temporal_compression_ratio": 4,
-    "temporal_interpolation_scale": 1.0,
-    "text_embed_dim": 4096,
-    "time_embed_dim": 512,
-    "timestep_activation_fn": "silu",
-    "use_learned_positional_embeddings": False,
-    "use_rotary_positional_embeddings": True,
 }
-"""CogVideoX1.5-5B's transformer/config.json (text-to-video; 5,570,676,352 parameters: the temporal
+"""CogVideoX1.5-5B's transformer/config.json (text-to-video; 5,570,676,352 parameters): 5b's with these keys changed (the temporal
 patch embedding and output projection are 2x wider than 5b's; `patch_bias` only affects the 1.0
-convolutional patch embedding, diffusers' linear 1.5 patch embedding keeps its bias)."""
+convolutional patch embedding, diffusers' linear 1.5 patch embedding keeps its bias))."""
 
 SCHEDULER: dict[str, Any] = dict(cogvideox_5b.SCHEDULER)
 """CogVideoX1.5-5B's scheduler/scheduler_config.json (as 5b's)."""

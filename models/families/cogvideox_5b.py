@@ -8,33 +8,13 @@ from msvg_bench.models.families import cogvideox_2b
 from msvg_bench.models.families.base import ModelFamily
 
 TRANSFORMER: dict[str, Any] = {
-    "activation_fn": "gelu-approximate",
-    "attention_bias": True,
-    "attention_head_dim": 64,
-    "dropout": 0.0,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "in_channels": 16,
-    "max_text_seq_length": 226,
-    "norm_elementwise_affine": True,
-    "norm_eps": 1e-5,
+    **cogvideox_2b.TRANSFORMER,
     "num_attention_heads": 48,
     "num_layers": 42,
-    "out_channels": 16,
-    "patch_size": 2,
-    "sample_frames": 49,
-    "sample_height": 60,
-    "sample_width": 90,
-    "spatial_interpolation_scale": 1.875,
-    "temporal_compression_ratio": 4,
-    "temporal_interpolation_scale": 1.0,
-    "text_embed_dim": 4096,
-    "time_embed_dim": 512,
-    "timestep_activation_fn": "silu",
     "use_learned_positional_embeddings": False,
     "use_rotary_positional_embeddings": True,
 }
-"""CogVideoX-5b's transformer/config.json (text-to-video; 5,570,283,072 parameters)."""
+"""CogVideoX-5b's transformer/config.json (text-to-video; 5,570,283,072 parameters): 2b's with these keys changed."""
 
 SCHEDULER: dict[str, Any] = {**cogvideox_2b.SCHEDULER, "snr_shift_scale": 1.0}
 """CogVideoX-5b's scheduler/scheduler_config.json (the 2b one with SNR shift 1.0)."""

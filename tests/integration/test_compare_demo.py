@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 from msvg_bench.cli import main
+from msvg_bench.core.errors import MsvgError
 from msvg_bench.demo import (
     DemoSettings,
     cache_args,
+    demo_model,
     eval_args,
     run_demo,
     run_names,
+    synth_args,
     train_args,
 )
 
@@ -29,26 +32,48 @@ def resolved(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
 
 
 def test_planned_commands_resolve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = DemoSettings(train_steps=3, nproc=2, eval_stories=2, inference_steps=2, seed=5)
-    names = run_names(settings.methods)
+    settings = DemoSettings(train_steps=3, nproc=2, eval_stories=2, inference_steps=2, seed=5, world_weights=None)
+    model = demo_model(settings)
+    names = run_names(model.methods)
     assert set(names) == {"train", "msvg", "plain", "streaming"}
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = resolved(cache_args(tmp_path / "data"), capsys)
+    cfg = resolved(synth_args(settings, model, tmp_path / "data"), capsys)
+    assert cfg["preset"] == "tiny" and cfg["data"]["synth"]["frames"] == 9 and cfg["data"]["synth"]["height"] == 32
+    cfg = resolved(cache_args(model, tmp_path / "data"), capsys)
     assert cfg["preset"] == "tiny" and cfg["data"]["root"] == str(tmp_path / "data")
-    cfg = resolved(train_args(settings, tmp_path / "data", tmp_path / "train", uri, names["train"]), capsys)
-    assert cfg["preset"] == "tiny" and cfg["seed"] == 5
+    cfg = resolved(train_args(settings, model, tmp_path / "data", tmp_path / "train", uri, names["train"]), capsys)
+    assert cfg["preset"] == "tiny" and cfg["seed"] == 5 and cfg["model"]["weights"] is None
     assert cfg["train"]["zero"] == 2 and cfg["train"]["nproc_per_node"] == 2 and cfg["train"]["steps"] == 3
     assert cfg["train"]["stage"] == "joint" and cfg["data"]["root"] == str(tmp_path / "data")
     assert cfg["tracking"] == {"uri": uri, "run_name": names["train"]}
-    for method in settings.methods:
-        weights = tmp_path / "train" / "export" if method == "msvg" else None
-        if weights is not None:
-            weights.mkdir(parents=True, exist_ok=True)  # eval checks that a --model folder exists
-        cfg = resolved(eval_args(settings, method, weights, tmp_path / "eval", uri, names[method]), capsys)
+    weights = tmp_path / "train" / "export"
+    weights.mkdir(parents=True, exist_ok=True)  # eval checks that a --model folder exists
+    for method in model.methods:
+        cfg = resolved(eval_args(settings, model, method, weights, tmp_path / "eval", uri, names[method]), capsys)
         assert cfg["generate"]["method"] == method and cfg["generate"]["num_inference_steps"] == 2
         assert cfg["eval"]["suite"] == "synthetic" and cfg["eval"]["limit"] == 2
-        assert cfg["model"]["weights"] == (str(weights) if weights else None)
+        assert cfg["model"]["weights"] == str(weights)
         assert cfg["tracking"]["run_name"] == names[method]
+
+
+def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With world weights the demo fine-tunes the world model from them and scores held-out reference stories."""
+    world = tmp_path / "weights"
+    with pytest.raises(MsvgError, match="not a world weights folder"):
+        demo_model(DemoSettings(world_weights=world))
+    for part in ("world/vae", "world/clip", "joint"):
+        (world / part).mkdir(parents=True)
+    (world / "joint" / "msvg_weights.json").write_text("{}")
+    settings = DemoSettings(world_weights=world, seed=3)
+    model = demo_model(settings)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = resolved(synth_args(settings, model, tmp_path / "data"), capsys)
+    assert cfg["preset"] == "world" and cfg["data"]["synth"]["caption_register"] == "reference" and cfg["data"]["synth"]["boxes"]
+    cfg = resolved(train_args(settings, model, tmp_path / "data", tmp_path / "train", uri, "t"), capsys)
+    assert cfg["model"]["weights"] == str(world / "joint") and cfg["model"]["world_dir"] == str(world / "world")
+    cfg = resolved(eval_args(settings, model, "plain", world / "joint", tmp_path / "eval", uri, "e"), capsys)
+    assert cfg["eval"]["suite"] == "world_reference" and cfg["eval"]["limit"] == 8
+    assert cfg["generate"]["num_inference_steps"] == 20 and cfg["model"]["world_dir"] == str(world / "world")
 
 
 def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
@@ -57,7 +82,7 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = DemoSettings(
         out_dir=tmp_path / "demo", tracking_uri=uri, stories=2, scenes=2, frames=5, train_steps=1,
-        nproc=2, eval_stories=1, inference_steps=1, methods=["msvg", "plain"],
+        nproc=2, eval_stories=1, inference_steps=1, methods=["msvg", "plain"], world_weights=None,
     )  # fmt: skip  (two methods keep the test short; the planned-commands test covers streaming)
     lines: list[str] = []
     result = run_demo(settings, echo=lines.append)
@@ -74,7 +99,7 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     stamp = result.out_dir.name
     assert all(run.data.tags.get("msvg.demo") == stamp for name, runs in kinds.items() if name != "Default" for run in runs)
     weights = {m: client.get_run(i).data.params.get("model.weights") for m, i in result.eval_run_ids.items()}
-    assert weights == {"msvg": str(result.out_dir / "train" / "export"), "plain": "None"}  # msvg runs the trained model
+    assert weights == {m: str(result.out_dir / "train" / "export") for m in ("msvg", "plain")}  # one backbone, history differs
     compare_run = kinds["msvg-bench/compare"][0]
     assert (result.compare_run_id, result.compare_experiment_id) == (compare_run.info.run_id, compare_run.info.experiment_id)
     assert compare_run.data.tags["msvg.compared_runs"].split(",") == [result.eval_run_ids[m] for m in ("plain", "msvg")]

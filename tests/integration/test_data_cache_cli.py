@@ -39,6 +39,7 @@ def test_cache_command_stores_what_the_model_computes(data: Path, capsys: pytest
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from msvg_bench.eval.encoders import load_encoder
     from msvg_bench.models import components as comps
+    from msvg_bench.models.encoding import encode_prompts, encode_video_latents
 
     assert main(["data", "cache", "--data", str(data), "--preset", "tiny"]) == 0
     out = capsys.readouterr().out
@@ -53,10 +54,10 @@ def test_cache_command_stores_what_the_model_computes(data: Path, capsys: pytest
     entries = load_scene_entries(EmbeddingCache(data / "cache"), identity, stories[0], 2)
     frames = preprocess_clip(read_video(stories[0].clip_path(2)), identity.clip)
     assert frames.shape == (cfg.model.num_frames, cfg.model.height, cfg.model.width, 3)
-    torch.testing.assert_close(entries["latents"]["latents"], comps.encode_video_latents(components, frames).float())
+    torch.testing.assert_close(entries["latents"]["latents"], encode_video_latents(components, frames).float())
     torch.testing.assert_close(entries["frames"]["frame_embeds"], load_encoder(cfg.model.history_encoder).encode_frames(frames))
     torch.testing.assert_close(entries["text"]["prompt_embeds"],
-                               comps.encode_prompts(components, [stories[0].scenes[2].caption])[0].float())
+                               encode_prompts(components, [stories[0].scenes[2].caption])[0].float())
 
     # nothing changed: no model is even built
     def refuse(*args: object, **kwargs: object) -> None:

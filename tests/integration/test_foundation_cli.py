@@ -66,7 +66,7 @@ def test_config_command_prints_resolved_yaml() -> None:
 def test_wheel_installs_only_the_msvg_bench_namespace(tmp_path: Path) -> None:
     source = tmp_path / "src"  # build from a copy: setuptools writes build/ into the source tree
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO / name, source / name)
     for name in ("harness", "models", "benchmarks", "eval", "launch"):
         shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))

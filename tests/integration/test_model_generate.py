@@ -107,7 +107,7 @@ def test_untrained_msvg_equals_plain(generator: StoryGenerator) -> None:
 
 def _joint_export(generator: StoryGenerator, folder: Path) -> Path:
     """A joint-stage export whose history pathway is open (gates, decoupler output and history weights non-zero)."""
-    from msvg_bench.models.components import model_identity
+    from msvg_bench.models.component_specs import model_identity
     from msvg_bench.models.weights import export_weights
 
     transformer, decoupler = generator.components.transformer, generator.decoupler

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -23,18 +24,8 @@ WORKER_MODULE = "msvg_bench.train_worker"
 
 def processes_mentioning(text: str) -> list[int]:
     """Pids of live processes whose command line contains `text` (zombies excluded)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    procs = psutil.process_iter(["cmdline", "status"])
+    return [p.pid for p in procs if text in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE]
 
 
 def wait_for(condition, timeout: float, step: float = 0.2) -> bool:  # noqa: ANN001

@@ -36,7 +36,8 @@ def best_of(rounds: int, fn) -> float:  # noqa: ANN001
 def bench_synth(args: argparse.Namespace, work: Path) -> list[tuple[str, float, str]]:
     """Rows of (label, value, unit) for drawing and full synthesis."""
     from msvg_bench.benchmarks.synth import synthesize
-    from msvg_bench.benchmarks.world import SceneSpec, render_scene, setting_canvas
+    from msvg_bench.benchmarks.world import SceneSpec, render_scene
+    from msvg_bench.benchmarks.world_settings import setting_canvas
 
     rows = []
     for height, width, frames in ((64, 96, args.frames), (240, 360, 25), (480, 720, 13)):

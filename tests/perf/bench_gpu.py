@@ -148,7 +148,7 @@ def build_stage2(layout_name: str, device: Any, seed: int = 0) -> Any:
     """The stage-2 module (history transformer + decoupler + scheduler), random init on `device`, fp32."""
     import torch
     from diffusers import CogVideoXDDIMScheduler
-    from msvg_bench.models.components import COGVIDEOX_SCHEDULER
+    from msvg_bench.models.component_specs import COGVIDEOX_SCHEDULER
     from msvg_bench.models.decoupler import Decoupler
     from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
     from msvg_bench.models.multiscene import Stage2Module

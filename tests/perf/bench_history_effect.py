@@ -46,7 +46,8 @@ def main() -> None:
     import torch
     from msvg_bench.benchmarks.dataset import load_stories
     from msvg_bench.config import resolve_config
-    from msvg_bench.launch.recipe_model import JointRecipe, SceneCache, history_input
+    from msvg_bench.launch.model_data import SceneCache, history_input
+    from msvg_bench.launch.recipe_model import JointRecipe
     from msvg_bench.models.extractor import HistoryBatch, stage1_loss
     from msvg_bench.models.history import collate_history, subsample_frames
     from msvg_bench.models.multiscene import build_extractor, history_tokens

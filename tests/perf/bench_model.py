@@ -94,7 +94,7 @@ def main() -> None:
         for _ in range(3):
             gen.components.transformer(latents, text, torch.tensor([500] * 3), history_hidden_states=hist)
         forward_s = (time.process_time() - started) / 3
-        from msvg_bench.models.components import decode_latents
+        from msvg_bench.models.encoding import decode_latents
 
         started = time.process_time()
         decode_latents(gen.components, torch.randn(gen.latent_shape()[1:]).permute(1, 0, 2, 3))

@@ -29,21 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 
 def run_processes(marker: str) -> list[int]:
-    """Live (non-zombie) processes whose command line mentions `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and state != "Z" and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
+    """Live (non-zombie) processes other than this one whose command line mentions `marker`."""
+    procs = psutil.process_iter(["cmdline", "status"])
+    return [p.pid for p in procs if marker in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
+            and p.pid != os.getpid()]
 
 
 def command(out: Path, steps: int, resume: bool) -> list[str]:

@@ -134,11 +134,11 @@ def test_preprocess_clip_samples_uniformly_and_crops_to_cover() -> None:
 
 
 def test_preprocess_clip_agrees_with_the_model_preprocessing() -> None:
-    components = pytest.importorskip("msvg_bench.models.components")
+    encoding = pytest.importorskip("msvg_bench.models.encoding")
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(7, 40, 60, 3), dtype=np.uint8)
     ours = preprocess_clip(frames, ClipPreprocessing(5, 16, 24))
-    theirs = components.preprocess_frames(frames, 5, 16, 24)  # [3, T, H, W] in [-1, 1]
+    theirs = encoding.preprocess_frames(frames, 5, 16, 24)  # [3, T, H, W] in [-1, 1]
     theirs_uint8 = ((theirs.permute(1, 2, 3, 0) + 1) * 127.5).numpy()
     assert np.abs(ours.astype(float) - theirs_uint8).max() <= 1.0
 

@@ -10,11 +10,10 @@ import pytest
 from msvg_bench.benchmarks import casting
 from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, cast_story, describe, look
 from msvg_bench.benchmarks.synth import plan_story, scene_caption, story_cast
-from msvg_bench.benchmarks.world import (
+from msvg_bench.benchmarks.world import SceneSpec, render_scene
+from msvg_bench.benchmarks.world_settings import (
     SETTING_VARIANTS,
     SETTINGS,
-    SceneSpec,
-    render_scene,
     setting_canvas,
 )
 

@@ -18,7 +18,9 @@ from msvg_bench.benchmarks.synth import (
     scene_spec,
     synthesize,
 )
-from msvg_bench.benchmarks.world import CHARACTERS, SETTINGS, render_scene
+from msvg_bench.benchmarks.world import render_scene
+from msvg_bench.benchmarks.world_characters import CHARACTERS
+from msvg_bench.benchmarks.world_settings import SETTINGS
 from msvg_bench.core.video import probe_video, read_video
 
 BRIEF_PROMPTS = [

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from msvg_bench.benchmarks import world
-from msvg_bench.benchmarks.world import (
-    ACTIONS,
-    CHARACTERS,
-    SETTINGS,
-    SceneSpec,
-    render_scene,
-)
+from msvg_bench.benchmarks.world import SceneSpec, caption, render_scene
+from msvg_bench.benchmarks.world_actions import ACTIONS, compatible_actions
+from msvg_bench.benchmarks.world_characters import CHARACTERS
+from msvg_bench.benchmarks.world_settings import SETTINGS, setting_canvas
 
 
 def _hist(frames: np.ndarray, bins: int = 6) -> np.ndarray:
@@ -33,7 +29,7 @@ def test_world_has_enough_settings_characters_and_actions() -> None:
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_settings_are_textured_and_structured(setting: str) -> None:
-    canvas = (world.setting_canvas(setting, 64, 256) * 255).astype(np.uint8)
+    canvas = (setting_canvas(setting, 64, 256) * 255).astype(np.uint8)
     colours = len(np.unique(canvas.reshape(-1, 3), axis=0))
     assert colours > 40, f"{setting} looks flat ({colours} colours)"
     gy = np.abs(np.diff(canvas.astype(float), axis=0)).mean()
@@ -148,10 +144,10 @@ def test_camera_pans_over_the_background() -> None:
 
 
 def test_captions_follow_the_template() -> None:
-    assert world.caption("snow", ("actor2",), "skiing") == "Actor 2 is skiing on the snow."
-    assert world.caption("playground", ("actor1", "actor3"), "running") == "Actor 1 and Actor 3 are running on the playground."
-    assert world.compatible_actions("beach").count("skiing") == 0
-    assert "skiing" in world.compatible_actions("snow")
+    assert caption("snow", ("actor2",), "skiing") == "Actor 2 is skiing on the snow."
+    assert caption("playground", ("actor1", "actor3"), "running") == "Actor 1 and Actor 3 are running on the playground."
+    assert compatible_actions("beach").count("skiing") == 0
+    assert "skiing" in compatible_actions("snow")
 
 
 @pytest.mark.parametrize("action", ["running", "skiing", "walking"])

@@ -138,7 +138,7 @@ def test_two_faces_in_one_scene_are_matched_to_their_characters(face) -> None:  
 
 
 def test_assignment_follows_the_reference_not_the_box_order() -> None:
-    from msvg_bench.eval.metrics.consistency import SceneCrops, assign_candidates
+    from msvg_bench.eval.metrics.crop_assignment import SceneCrops, assign_candidates
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=16), rng.normal(size=16)

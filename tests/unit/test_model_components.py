@@ -9,11 +9,11 @@ import pytest
 import torch
 from msvg_bench.config import resolve_config
 from msvg_bench.core.errors import WeightsNotFoundError
-from msvg_bench.models.components import (
+from msvg_bench.models.components import load_components
+from msvg_bench.models.encoding import (
     decode_latents,
     encode_prompts,
     encode_video_latents,
-    load_components,
     preprocess_frames,
 )
 

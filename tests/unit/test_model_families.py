@@ -95,13 +95,13 @@ def test_geometry_and_family_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"'model\.family'.*did you mean 'cogvideox-5b'"):
         resolve_config(overrides=["model.family=cogvideox-5c"])
     with pytest.raises(ConfigError, match="multiple of 16"):
-        from msvg_bench.models.components import tiny_transformer_config
+        from msvg_bench.models.component_specs import tiny_transformer_config
 
         tiny_transformer_config(resolve_config(flags={"preset": "tiny-rotary"}, overrides=["model.tiny_head_dim=8"]).model)
 
 
 def test_tiny_variants_take_the_family_kind_and_tiny_stays_as_it_was() -> None:
-    from msvg_bench.models.components import tiny_transformer_config
+    from msvg_bench.models.component_specs import tiny_transformer_config
 
     tiny = tiny_transformer_config(resolve_config().model)
     assert tiny == {
@@ -146,7 +146,7 @@ def test_plan_cli_for_the_5b_families(preset: str, tokens: int, patch_t: int) ->
 
 def _save_tiny_transformer(preset: str, root: Path) -> torch.nn.Module:
     from diffusers import CogVideoXTransformer3DModel
-    from msvg_bench.models.components import tiny_transformer_config
+    from msvg_bench.models.component_specs import tiny_transformer_config
 
     torch.manual_seed(0)
     base = CogVideoXTransformer3DModel(**tiny_transformer_config(resolve_config(flags={"preset": preset}).model))

@@ -15,7 +15,7 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 from diffusers.pipelines.cogvideo.pipeline_cogvideox import CogVideoXPipeline
 from msvg_bench.config import resolve_config
-from msvg_bench.models.components import tiny_transformer_config
+from msvg_bench.models.component_specs import tiny_transformer_config
 from msvg_bench.models.families import get_family
 from msvg_bench.models.families.positional import rotary_embedding
 from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel

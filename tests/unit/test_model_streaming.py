@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 from diffusers import CogVideoXDDIMScheduler
-from msvg_bench.models.components import COGVIDEOX_SCHEDULER
+from msvg_bench.models.component_specs import COGVIDEOX_SCHEDULER
 from msvg_bench.models.methods.streaming import streaming_hook
 from msvg_bench.models.sampler import denoise
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel
 from msvg_bench.config import resolve_config
-from msvg_bench.models.components import load_components, tiny_transformer_config
+from msvg_bench.models.component_specs import tiny_transformer_config
+from msvg_bench.models.components import load_components
 from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
 from msvg_bench.models.info import parameter_report
 from msvg_bench.models.weights import WeightsMismatchError

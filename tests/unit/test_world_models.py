@@ -73,7 +73,7 @@ class _Ctx:
 
 
 def test_setting_recognition_counts_frames_on_the_annotated_setting() -> None:
-    from msvg_bench.benchmarks.world import SETTINGS
+    from msvg_bench.benchmarks.world_settings import SETTINGS
     from msvg_bench.eval.inputs import SceneInput, StoryInput
     from msvg_bench.eval.metrics.setting_recognition import SettingRecognition
 
