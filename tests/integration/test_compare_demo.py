@@ -16,6 +16,7 @@ from msvg_bench.demo import (
     eval_args,
     run_demo,
     run_names,
+    shipped_world_weights,
     synth_args,
     train_args,
 )
@@ -77,18 +78,19 @@ def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest
 
 
 def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
+    """From the shipped world weights: fine-tune, generate and score, compare; the scores are world-semantic."""
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = DemoSettings(
         out_dir=tmp_path / "demo", tracking_uri=uri, stories=2, scenes=2, frames=5, train_steps=1,
-        nproc=2, eval_stories=1, inference_steps=1, methods=["msvg", "plain"], world_weights=None,
+        nproc=2, eval_stories=1, inference_steps=2, methods=["msvg", "plain"],
     )  # fmt: skip  (two methods keep the test short; the planned-commands test covers streaming)
     lines: list[str] = []
     result = run_demo(settings, echo=lines.append)
     stages = ["data", "cache", "train", "eval-msvg", "eval-plain", "compare"]
     assert [t.name for t in result.timings] == stages
-    assert len(lines) == 1 + 6 and lines[3].startswith("[3/6] trained the tiny model")
+    assert len(lines) == 1 + 6 and lines[3].startswith("[3/6] trained the world model")
     client = MlflowClient(uri)
     kinds = {}
     for experiment in client.search_experiments():
@@ -108,3 +110,11 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     timings = json.loads((result.out_dir / "timings.json").read_text())
     assert list(timings["stages"]) == stages
     assert timings["runs"]["train"] == result.train_run_id
+    shipped = str(shipped_world_weights() / "joint")
+    assert client.get_run(result.train_run_id).data.params["model.weights"] == shipped  # fine-tuned from the shipped export
+    for method in ("msvg", "plain"):
+        scored = json.loads((result.out_dir / "eval" / method / "results.json").read_text())
+        assert scored["non_semantic"] is False and scored["suite"]["name"] == "world_reference"
+        # a random-init CLIP scores 0 (clamped); the world CLIP recognises the generated scene and its prompt
+        assert scored["aggregate"]["prompt_alignment"]["mean"] > 20
+        assert scored["aggregate"]["setting_recognition"]["mean"] >= 0.5
