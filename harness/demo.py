@@ -37,6 +37,10 @@ SHIPPED_WORLD_WEIGHTS = Path(__file__).resolve().parent / "world_weights"
 """World weights the repository ships: `world/` (VAE, CLIP, detector), `joint/` (stage 1 + 2 export), `manifest.json`."""
 
 
+WORLD_FINE_TUNE_LR = 5e-5
+"""Learning rate of the demo's fine-tune of the world weights: the one their stage-2 training ended with."""
+
+
 def shipped_world_weights() -> Path | None:
     """The shipped world weights folder, or None when this installation has none."""
     return SHIPPED_WORLD_WEIGHTS if (SHIPPED_WORLD_WEIGHTS / "manifest.json").is_file() else None
@@ -73,6 +77,7 @@ class DemoModel:
     suite: str
     overrides: list[str]
     start_weights: Path | None
+    train_overrides: list[str]
     synth_flags: list[str]
     eval_stories: int
     inference_steps: int
@@ -84,13 +89,15 @@ def demo_model(settings: DemoSettings) -> DemoModel:
     weights = settings.world_weights
     if weights is None:
         flags = ["--frames", str(settings.frames), "--height", str(settings.height), "--width", str(settings.width)]
-        return DemoModel("tiny", "synthetic", [], None, flags, 3, 4, method_names())
+        return DemoModel("tiny", "synthetic", [], None, [], flags, 3, 4, method_names())
     missing = [str(weights / part) for part in ("world/vae", "world/clip", "joint/msvg_weights.json") if not (weights / part).exists()]
     if missing:
         raise MsvgError(f"{weights}: not a world weights folder (missing {', '.join(missing)}); make one with `msvg-bench demo --full`")
-    # 20 sampler steps as in the recipe's evaluation; msvg against the plain baseline on the same weights
+    # The fine-tune continues at the rate stage 2 ended with (the world preset's cosine schedule ends at
+    # 0.1 x 5e-4): at the peak rate Adam's first steps would move every weight by ~lr and undo the training.
+    # 20 sampler steps as in the recipe's evaluation; msvg against the plain baseline on the same weights.
     return DemoModel("world", "world_reference", [f"model.world_dir={weights / 'world'}"], weights / "joint",
-                     ["--register", "reference", "--boxes"], 8, 20, ["msvg", "plain"])
+                     [f"train.lr={WORLD_FINE_TUNE_LR}"], ["--register", "reference", "--boxes"], 8, 20, ["msvg", "plain"])
 
 
 @dataclass
@@ -149,7 +156,7 @@ def train_args(settings: DemoSettings, model: DemoModel, data_dir: Path, train_d
         "--stage", "joint", "--zero", str(settings.zero), "--nproc-per-node", str(settings.nproc),
         "--device", "cpu", "--data", str(data_dir), "--output-dir", str(train_dir),
         "--steps", str(settings.train_steps), "--tracking-uri", uri, "--run-name", run_name,
-        "train.warmup_steps=1", *model.overrides,
+        "train.warmup_steps=1", *model.overrides, *model.train_overrides,
     ]  # fmt: skip
     if model.start_weights is not None:
         args.append(f"model.weights={model.start_weights}")

@@ -72,6 +72,7 @@ def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest
     assert cfg["preset"] == "world" and cfg["data"]["synth"]["caption_register"] == "reference" and cfg["data"]["synth"]["boxes"]
     cfg = resolved(train_args(settings, model, tmp_path / "data", tmp_path / "train", uri, "t"), capsys)
     assert cfg["model"]["weights"] == str(world / "joint") and cfg["model"]["world_dir"] == str(world / "world")
+    assert cfg["train"]["lr"] == 5e-5  # continues at the rate stage 2 ended with
     cfg = resolved(eval_args(settings, model, "plain", world / "joint", tmp_path / "eval", uri, "e"), capsys)
     assert cfg["eval"]["suite"] == "world_reference" and cfg["eval"]["limit"] == 8
     assert cfg["generate"]["num_inference_steps"] == 20 and cfg["model"]["world_dir"] == str(world / "world")
