@@ -149,14 +149,22 @@ def cache_args(model: DemoModel, data_dir: Path) -> list[str]:
     return ["data", "cache", "--preset", model.preset, "--data", str(data_dir), *model.overrides]
 
 
+def fine_tune_micro_batch(settings: DemoSettings, model: DemoModel) -> int:
+    """The preset's micro-batch, shrunk so that one global batch fits the synthesized scenes."""
+    from msvg_bench.launch.config import TRAIN_PRESETS
+
+    preset = TRAIN_PRESETS.get(model.preset, {}).get("micro_batch", 1)
+    return max(1, min(preset, settings.stories * settings.scenes // settings.nproc))
+
+
 def train_args(settings: DemoSettings, model: DemoModel, data_dir: Path, train_dir: Path, uri: str, run_name: str) -> list[str]:
     """`msvg-bench train` arguments: the joint stage from the starting weights, ZeRO on `nproc` CPU processes."""
     args = [
         "train", "--preset", model.preset, "--seed", str(settings.seed),
         "--stage", "joint", "--zero", str(settings.zero), "--nproc-per-node", str(settings.nproc),
         "--device", "cpu", "--data", str(data_dir), "--output-dir", str(train_dir),
-        "--steps", str(settings.train_steps), "--tracking-uri", uri, "--run-name", run_name,
-        "train.warmup_steps=1", *model.overrides, *model.train_overrides,
+        "--steps", str(settings.train_steps), "--micro-batch", str(fine_tune_micro_batch(settings, model)),
+        "--tracking-uri", uri, "--run-name", run_name, "train.warmup_steps=1", *model.overrides, *model.train_overrides,
     ]  # fmt: skip
     if model.start_weights is not None:
         args.append(f"model.weights={model.start_weights}")

@@ -73,6 +73,10 @@ def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest
     cfg = resolved(train_args(settings, model, tmp_path / "data", tmp_path / "train", uri, "t"), capsys)
     assert cfg["model"]["weights"] == str(world / "joint") and cfg["model"]["world_dir"] == str(world / "world")
     assert cfg["train"]["lr"] == 5e-5  # continues at the rate stage 2 ended with
+    assert cfg["train"]["micro_batch"] == 8  # the world preset's: 4 stories x 4 scenes fill one batch of 2 ranks
+    small = DemoSettings(world_weights=world, stories=2, scenes=2)
+    cfg = resolved(train_args(small, model, tmp_path / "data", tmp_path / "train", uri, "t"), capsys)
+    assert cfg["train"]["micro_batch"] == 2  # 4 scenes on 2 ranks: the batch shrinks to fit the data
     cfg = resolved(eval_args(settings, model, "plain", world / "joint", tmp_path / "eval", uri, "e"), capsys)
     assert cfg["eval"]["suite"] == "world_reference" and cfg["eval"]["limit"] == 8
     assert cfg["generate"]["num_inference_steps"] == 20 and cfg["model"]["world_dir"] == str(world / "world")
