@@ -39,34 +39,41 @@ def fill_rect(img: np.ndarray, y0: float, y1: float, x0: float, x1: float, color
         img[a:b, c:d] = rgb(color)
 
 
+def window(img: np.ndarray, y_lo: float, y_hi: float, x_lo: float, x_hi: float) -> tuple[int, int, np.ndarray, np.ndarray] | None:
+    """The pixels a shape spanning [y_lo, y_hi] x [x_lo, x_hi] can touch, one pixel of margin, clipped to `img`.
+
+    Returns (y0, x0, yy, xx): the window's top-left corner and its pixel-centre coordinates in image
+    units (a column and a row); None when the window is empty.
+    """
+    height, width = img.shape[:2]
+    y0, y1 = max(0, int(y_lo - 1)), min(height, int(y_hi + 2))
+    x0, x1 = max(0, int(x_lo - 1)), min(width, int(x_hi + 2))
+    if y0 >= y1 or x0 >= x1:
+        return None
+    yy, xx = ogrid(y1 - y0, x1 - x0)
+    return y0, x0, yy + y0, xx + x0
+
+
 def fill_ellipse(img: np.ndarray, cy: float, cx: float, ry: float, rx: float, color: RGB, top_only: bool = False) -> None:
     """Paint a filled ellipse (optionally only its upper part, for hair and domes)."""
-    height, width = img.shape[:2]
-    y0, y1 = max(0, int(cy - ry - 1)), min(height, int(cy + ry + 2))
-    x0, x1 = max(0, int(cx - rx - 1)), min(width, int(cx + rx + 2))
-    if y0 >= y1 or x0 >= x1:
+    found = window(img, cy - ry, cy + ry, cx - rx, cx + rx)
+    if found is None:
         return
-    yy, xx = ogrid(y1 - y0, x1 - x0)
-    yy += y0
-    xx += x0
+    y0, x0, yy, xx = found
     mask = ((yy - cy) / max(ry, 0.5)) ** 2 + ((xx - cx) / max(rx, 0.5)) ** 2 <= 1.0
     if top_only:
         mask &= yy <= cy
-    img[y0:y1, x0:x1][mask] = rgb(color)
+    img[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]][mask] = rgb(color)
 
 
 def fill_capsule(img: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], thickness: float, color: RGB) -> None:
     """Paint a thick line segment with round ends; points are (y, x)."""
-    height, width = img.shape[:2]
     radius = max(thickness / 2.0, 0.5)
     (ay, ax), (by, bx) = p0, p1
-    y0, y1 = max(0, int(min(ay, by) - radius - 1)), min(height, int(max(ay, by) + radius + 2))
-    x0, x1 = max(0, int(min(ax, bx) - radius - 1)), min(width, int(max(ax, bx) + radius + 2))
-    if y0 >= y1 or x0 >= x1:
+    found = window(img, min(ay, by) - radius, max(ay, by) + radius, min(ax, bx) - radius, max(ax, bx) + radius)
+    if found is None:
         return
-    yy, xx = ogrid(y1 - y0, x1 - x0)
-    yy += y0
-    xx += x0
+    y0, x0, yy, xx = found
     dy, dx = by - ay, bx - ax
     length2 = dy * dy + dx * dx
     if length2 < 1e-6:
@@ -74,20 +81,18 @@ def fill_capsule(img: np.ndarray, p0: tuple[float, float], p1: tuple[float, floa
     else:
         t = np.clip(((yy - ay) * dy + (xx - ax) * dx) / length2, 0.0, 1.0)
     dist2 = (yy - (ay + t * dy)) ** 2 + (xx - (ax + t * dx)) ** 2
-    img[y0:y1, x0:x1][dist2 <= radius * radius] = rgb(color)
+    img[y0 : y0 + dist2.shape[0], x0 : x0 + dist2.shape[1]][dist2 <= radius * radius] = rgb(color)
 
 
 def fill_ring(img: np.ndarray, cy: float, cx: float, ry: float, rx: float, thickness: float, color: RGB) -> None:
     """Paint an elliptical outline of the given thickness (pixel units)."""
-    height, width = img.shape[:2]
-    y0, y1 = max(0, int(cy - ry - 1)), min(height, int(cy + ry + 2))
-    x0, x1 = max(0, int(cx - rx - 1)), min(width, int(cx + rx + 2))
-    if y0 >= y1 or x0 >= x1:
+    found = window(img, cy - ry, cy + ry, cx - rx, cx + rx)
+    if found is None:
         return
-    yy, xx = ogrid(y1 - y0, x1 - x0)
-    outer = ((yy + y0 - cy) / max(ry, 0.5)) ** 2 + ((xx + x0 - cx) / max(rx, 0.5)) ** 2 <= 1.0
-    inner = ((yy + y0 - cy) / max(ry - thickness, 0.5)) ** 2 + ((xx + x0 - cx) / max(rx - thickness, 0.5)) ** 2 <= 1.0
-    img[y0:y1, x0:x1][outer & ~inner] = rgb(color)
+    y0, x0, yy, xx = found
+    outer = ((yy - cy) / max(ry, 0.5)) ** 2 + ((xx - cx) / max(rx, 0.5)) ** 2 <= 1.0
+    inner = ((yy - cy) / max(ry - thickness, 0.5)) ** 2 + ((xx - cx) / max(rx - thickness, 0.5)) ** 2 <= 1.0
+    img[y0 : y0 + outer.shape[0], x0 : x0 + outer.shape[1]][outer & ~inner] = rgb(color)
 
 
 def fill_triangle(img: np.ndarray, apex: tuple[float, float], base_y: float, half_width: float, color: RGB) -> None:

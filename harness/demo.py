@@ -204,21 +204,12 @@ def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> S
 
 
 def find_run_id(uri: str, kind: str, run_name: str) -> str:
-    """The id of the newest run named `run_name` in experiment `msvg-bench/<kind>`."""
-    from msvg_bench.core.tracking import experiment_name, make_client
+    """The id of the newest finished run named `run_name` in experiment `msvg-bench/<kind>`."""
+    from msvg_bench.core.tracking import experiment_name, make_client, newest_finished_runs
 
-    client = make_client(uri)
-    experiment = client.get_experiment_by_name(experiment_name(kind))
-    if experiment is None:
-        raise MsvgError(f"{uri}: no experiment {experiment_name(kind)!r}; the {kind} stage logged no run")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.run_name = '{run_name}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    runs = newest_finished_runs(make_client(uri), experiment_name(kind), {"attributes.run_name": run_name}, max_results=1)
     if not runs:
-        raise MsvgError(f"{uri}: the {kind} stage logged no run named {run_name!r}")
+        raise MsvgError(f"{uri}: the {kind} stage logged no finished run named {run_name!r}")
     return runs[0].info.run_id
 
 

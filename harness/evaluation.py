@@ -57,20 +57,11 @@ HOW_TO_SCORE = "or pass --method msvg|plain|streaming [--model DIR] to generate,
 
 def latest_training_run(tracking_uri: str | None, preset: str) -> tuple[str, str, str] | None:
     """(run id, run name, export folder) of the newest FINISHED joint training run of `preset` whose export exists."""
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.tracking import make_client, newest_finished_runs, resolve_tracking_uri
 
     client = make_client(resolve_tracking_uri(tracking_uri))
-    experiment = client.get_experiment_by_name(TRAIN_EXPERIMENT)
-    if experiment is None:
-        return None
-    escaped = preset.replace("'", "\\'")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.status = 'FINISHED' and params.preset = '{escaped}' and tags.`msvg.stage` = 'joint'",
-        order_by=["attributes.start_time DESC"],
-        max_results=200,
-    )
-    for run in runs:
+    where = {"params.preset": preset, "tags.`msvg.stage`": "joint"}
+    for run in newest_finished_runs(client, TRAIN_EXPERIMENT, where, max_results=200):
         export = run.data.tags.get("msvg.export_dir")
         if export and Path(export).is_dir():
             return run.info.run_id, run.info.run_name or "", export

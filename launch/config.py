@@ -46,6 +46,11 @@ class TrainConfig(StrictModel):
     new_module_lr_multiplier: float = Field(
         1.0, gt=0, description="joint stage: lr multiplier of the modules new to the backbone (decoupler, history weights)"
     )
+    character_loss_weight: float = Field(
+        1.0, ge=1.0,
+        description="joint stage: weight of the latent elements covered by annotated character boxes in the v-loss "
+        "(1 + (w - 1) x coverage, normalised per sample; clips without a <clip>.boxes.json weigh 1; 1: plain MSE)",
+    )
     gradient_checkpointing: bool = Field(True, description="recompute activations in backward")
     export_probe: bool = Field(
         False,

@@ -31,6 +31,7 @@ from msvg_bench.launch.model_data import (
     history_input,
 )
 from msvg_bench.launch.recipes import RECIPES, Recipe
+from msvg_bench.launch.region_weights import scene_loss_weights
 
 if TYPE_CHECKING:
     import torch
@@ -250,22 +251,24 @@ class JointRecipe(Recipe):
         # match); the features are cast to the training dtype with each batch.
         extractor = build_extractor(model_cfg).float().eval()
         negative = encode_prompts(cache.components, [config.generate.negative_prompt])[0].float()
+        weight = config.train.character_loss_weight
         samples = []
         with torch.no_grad():
-            for story_scenes in cache.scenes:
+            for story, story_scenes in zip(cache.stories, cache.scenes, strict=True):
                 for index in range(len(story_scenes)):
                     history = collate_history([history_input(story_scenes, index, model_cfg)], model_cfg.history_dim)
                     history = history.to(torch.device("cpu"), torch.float32)
                     with_history, without = history_features(extractor, history)
-                    samples.append(
-                        {
-                            "latents_key": story_scenes[index]["latents_key"],
-                            "prompt_embeds": story_scenes[index]["text"].embeds.float(),
-                            "negative_prompt_embeds": negative,
-                            "history_features": with_history[0].float(),
-                            "null_history_features": without[0].float(),
-                        }
-                    )
+                    sample = {
+                        "latents_key": story_scenes[index]["latents_key"],
+                        "prompt_embeds": story_scenes[index]["text"].embeds.float(),
+                        "negative_prompt_embeds": negative,
+                        "history_features": with_history[0].float(),
+                        "null_history_features": without[0].float(),
+                    }
+                    if weight != 1.0:
+                        sample["loss_weight"] = scene_loss_weights(story.clip_path(index), model_cfg, weight)
+                    samples.append(sample)
         if not samples:
             raise DataError(f"{data_root(config)}: no scenes to train on")
         return CachedLatentSamples(cache.cache, samples)
@@ -279,8 +282,8 @@ class JointRecipe(Recipe):
         config: Config,
     ) -> torch.Tensor:
         """The stage-2 loss of the micro-batch in one forward, each sample's draws from its own generator."""
-        keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features")
-        return model({k: batch[k] for k in keys}, list(generators))
+        keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features", "loss_weight")
+        return model({k: batch[k] for k in keys if k in batch}, list(generators))
 
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """diffusers' block-level checkpointing in the transformer."""

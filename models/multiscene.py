@@ -131,6 +131,8 @@ def stage2_loss(
       negative_prompt_embeds [B or 1, L, D]  embeddings of the negative (empty) prompt
       history_features [B, L, C]  frozen extractor output with the story's history
       null_history_features [B, L, C]  frozen extractor output without history
+      loss_weight [B, T, h, w]  optional per-element weights of the squared error (character regions,
+                               `msvg_bench.launch.region_weights`); each sample normalised by its sum
     With probability `text_dropout` a sample's prompt becomes the negative prompt; independently,
     with probability `history_dropout` its history becomes the no-history features. The history
     tokens always read the scene prompt (as in generation, where every branch shares them).
@@ -162,7 +164,11 @@ def stage2_loss(
     features = torch.where(drop_hist, batch["null_history_features"], batch["history_features"])
     history = history_tokens(decoupler, prompt, features)
     pred = transformer(noisy, text, timesteps, history_hidden_states=history, return_dict=False)[0]
-    return F.mse_loss(pred.float(), target.float())
+    if "loss_weight" not in batch:
+        return F.mse_loss(pred.float(), target.float())
+    error = (pred.float() - target.float()).pow(2)
+    weight = batch["loss_weight"].float()[:, :, None].expand_as(error)  # [B, T, h, w] over the channels
+    return ((weight * error).flatten(1).sum(1) / weight.flatten(1).sum(1)).mean()
 
 
 def trainable_parameter_names(module: nn.Module, stage: int, train_base_transformer: bool = True) -> list[str]:

@@ -173,3 +173,15 @@ def write_photo_suite(folder: Path, frames: int = 6, fps: float = 8.0, zoom: flo
     path = folder / "photo-faces.json"
     path.write_text(json.dumps(suite, indent=1))
     return path, videos, frames
+
+
+def in_memory_story(scenes: list[tuple[str, list[str], np.ndarray]], story_id: str = "s"):
+    """A `StoryInput` of decoded frames: one (setting, characters, frames) per scene, no files behind it."""
+    from msvg_bench.eval.inputs import SceneInput, StoryInput
+
+    inputs = []
+    for index, (setting, characters, frames) in enumerate(scenes):
+        scene = SceneInput(index, "", Path(f"/nonexistent/{story_id}_{index}.mp4"), setting=setting, characters=tuple(characters))
+        scene._frames, scene._hash = frames, f"{story_id}-{index}"
+        inputs.append(scene)
+    return StoryInput(story_id, inputs)

@@ -12,6 +12,7 @@ from typing import Any
 
 from msvg_bench.comparison.stats import RunResults
 from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.tracking import newest_finished_runs
 
 RESULTS_ARTIFACT = "results/results.json"
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -76,18 +77,8 @@ def runs_with_id_prefix(client: Any, experiment_ids: Sequence[str], prefix: str)
 
 def newest_eval_runs(client: Any, suite: str) -> list[Any]:
     """The newest FINISHED eval run of each method on `suite`, the `plain` baseline first (the reference)."""
-    experiment = client.get_experiment_by_name(EVAL_EXPERIMENT)
-    if experiment is None:
-        return []
-    escaped = suite.replace("'", "\\'")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.status = 'FINISHED' and tags.`msvg.suite` = '{escaped}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1000,
-    )
     newest: dict[str, Any] = {}
-    for run in runs:
+    for run in newest_finished_runs(client, EVAL_EXPERIMENT, {"tags.`msvg.suite`": suite}):
         method = run.data.tags.get("msvg.method")
         if method and method not in newest:
             newest[method] = run

@@ -135,6 +135,23 @@ def make_client(uri: str) -> Any:
     return client
 
 
+def newest_finished_runs(client: Any, experiment: str, where: Mapping[str, str], max_results: int = 1000) -> list[Any]:
+    """FINISHED runs of experiment `experiment`, newest first, whose fields equal `where`.
+
+    `where` maps MLflow filter fields (`params.preset`, ``tags.`msvg.suite` ``, `attributes.run_name`)
+    to values (quotes escaped here); no experiment of that name: [].
+    """
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    clauses = ["attributes.status = 'FINISHED'"]
+    for field, value in where.items():
+        escaped = value.replace("'", "\\'")
+        clauses.append(f"{field} = '{escaped}'")
+    return client.search_runs([found.experiment_id], filter_string=" and ".join(clauses),
+                              order_by=["attributes.start_time DESC"], max_results=max_results)
+
+
 def ensure_experiment(client: Any, uri: str, name: str) -> str:
     """The id of experiment `name`, created (artifacts beside a SQLite store) if missing."""
     existing = with_retry(client.get_experiment_by_name, name)

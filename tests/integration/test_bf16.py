@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_distributed import make_dataset
+from train_reference import make_cached_dataset, reference_step1_loss
 
 pytestmark = pytest.mark.integration
 
@@ -30,41 +30,9 @@ LATENT_REL_TOL = 0.05
 FRAME_MEAN_ABS_TOL = 0.02  # decoded frames in [0, 1]
 
 
-def fp32_step1_loss(stage: str, data: Path) -> float:
-    """The mean loss of step 1 over both ranks' micro-batches, in fp32, the way the trainer draws it."""
-    from msvg_bench.config import resolve_config
-    from msvg_bench.core.seeding import seed_everything
-    from msvg_bench.launch.recipes import get_recipe
-    from msvg_bench.launch.sampling import (
-        GlobalBatchSampler,
-        micro_seed,
-        sample_generators,
-    )
-
-    cfg = resolve_config(flags={"preset": "tiny", "train.stage": stage, "data.root": str(data)})
-    recipe = get_recipe(stage)
-    seed_everything(cfg.seed)
-    model = recipe.build(cfg).train()
-    frozen = recipe.build_frozen(cfg, torch.device("cpu"))
-    for module in frozen.values():
-        module.eval().requires_grad_(False)
-    dataset = recipe.dataset(cfg)
-    losses = []
-    with torch.no_grad():
-        for rank in range(WORLD):
-            sampler = GlobalBatchSampler(len(dataset), 1, 1, WORLD, rank, cfg.seed)
-            indices = sampler.micro_indices(0, 0)
-            batch = recipe.collate([dataset[i] for i in indices])
-            batch["index"] = torch.tensor(indices, dtype=torch.long)
-            batch = recipe.to_device(batch, torch.device("cpu"), None)
-            torch.manual_seed(micro_seed(cfg.seed, 0, indices))
-            losses.append(float(recipe.loss(model, frozen, batch, sample_generators(cfg.seed, 0, indices), cfg)))
-    return sum(losses) / len(losses)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("bf16"))
+    return make_cached_dataset(tmp_path_factory.mktemp("bf16"))
 
 
 @pytest.mark.parametrize("stage", ["extractor", "joint"])
@@ -79,7 +47,7 @@ def test_zero2_bf16_step_on_two_cpu_ranks(stage: str, data: Path, tmp_path: Path
     ds_config = json.loads((out / "deepspeed_config.json").read_text())
     assert ds_config["bf16"]["enabled"] is True and ds_config["zero_optimization"]["stage"] == 2
     loss = json.loads((out / "train_summary.json").read_text())["losses"]["1"]
-    reference = fp32_step1_loss(stage, data)
+    reference = reference_step1_loss(stage, data)
     assert loss == pytest.approx(reference, rel=LOSS_RTOL)
     # The export is bf16-trained weights that the fp32 loaders read back.
     assert (out / "export" / "export.json").is_file()

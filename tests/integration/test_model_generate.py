@@ -92,16 +92,21 @@ def test_generate_command_writes_the_data_format(tmp_path: Path) -> None:
     assert main(["generate", "--out", str(out), "--prompts", "x", "--method", "nope"]) == 1
 
 
-def test_untrained_msvg_equals_plain(generator: StoryGenerator) -> None:
-    """Closed history gates: the 3-branch guidance reduces to plain CFG (the history term is zero)."""
+@pytest.mark.parametrize("preset", ["tiny", "tiny-rotary", "tiny-1.5"])
+def test_untrained_msvg_equals_plain(generator: StoryGenerator, preset: str) -> None:
+    """Closed history gates: the 3-branch guidance reduces to plain CFG (the history term is zero), under
+    3D sin-cos and rotary positions and with temporal patches."""
     from msvg_bench.models.history import encode_scene_texts
     from msvg_bench.models.pipelines import StoryState
 
+    if preset != "tiny":
+        generator = StoryGenerator(resolve_config(flags={"preset": preset}, overrides=["generate.num_inference_steps=2"]))
     texts = encode_scene_texts(generator.components, STORY[:2])
     negative = encode_scene_texts(generator.components, [""])[0].embeds[None]
     state = StoryState(texts=[texts[0]], frame_embeds=[torch.nn.functional.normalize(torch.randn(9, 512), dim=-1)])
     msvg = generator.scene_latents("msvg", 1, texts[1], negative, state, seed=2)
     plain = generator.scene_latents("plain", 1, texts[1], negative, state, seed=2)
+    assert msvg.shape == generator.latent_shape()
     assert (msvg - plain).abs().max().item() <= 1e-5
 
 

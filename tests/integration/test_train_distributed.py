@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_reference import make_cached_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -24,27 +25,6 @@ TESTS = Path(__file__).resolve().parents[1]
 STAGE = "joint"
 LR_GROUPS = "train.lr_multipliers={'^decoupler': 4.0}"
 COMMON = ["--stage", STAGE, "--preset", "tiny", "train.warmup_steps=2", "train.lr=0.01", "model.train_base_transformer=false"]
-
-
-def make_dataset(root: Path) -> Path:
-    """A tiny synthetic story set (4 stories x 3 scenes, 9 frames of 16x16) with its embedding cache."""
-    from msvg_bench.benchmarks.config import resolve_cache_dir
-    from msvg_bench.benchmarks.synth import synthesize
-    from msvg_bench.config import resolve_config
-    from msvg_bench.core.embedding_cache import EmbeddingCache
-    from msvg_bench.models.precompute import (
-        ModelEncoders,
-        cache_dataset,
-        cache_identity,
-    )
-
-    data = root / "data"
-    stories = synthesize(data, stories=4, scenes=3, frames=9, height=16, width=16, seed=0)
-    cfg = resolve_config(flags={"preset": "tiny", "data.root": str(data)})
-    encoders = ModelEncoders(cfg.model)
-    identity = cache_identity(cfg.model, encoders.encoder)
-    cache_dataset(stories, EmbeddingCache(resolve_cache_dir(cfg.data, data)), identity, encoders, rank=0, world_size=1)
-    return data
 
 
 def run_train(args: list[str], uri: str, *, env: dict[str, str] | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -73,7 +53,7 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("train")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    data = make_dataset(root)
+    data = make_cached_dataset(root)
     out: dict = {"root": root, "uri": uri, "data": data}
     specs = {
         "z0": ["--zero", "0", "--nproc-per-node", "1", "--grad-accum", "2", "--steps", "6", "train.export_probe=true"],

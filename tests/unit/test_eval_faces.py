@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from photo_stories import (
     astronaut_head,
     background,
     degrade,
+    in_memory_story,
     lfw_face,
     paste,
     photo_story_scenes,
@@ -93,17 +93,6 @@ def test_same_face_in_other_backgrounds_and_poses_is_closer_than_different_faces
     assert same_person[1].numpy() == pytest.approx(reference / np.linalg.norm(reference), abs=2e-3)
 
 
-def _story(scenes: list[tuple[str, list[str], np.ndarray]], story_id: str = "s"):  # noqa: ANN202
-    from msvg_bench.eval.inputs import SceneInput, StoryInput
-
-    inputs = []
-    for index, (setting, characters, frames) in enumerate(scenes):
-        scene = SceneInput(index, "", Path(f"/nonexistent/{story_id}_{index}.mp4"), setting=setting, characters=tuple(characters))
-        scene._frames, scene._hash = frames, f"{story_id}-{index}"
-        inputs.append(scene)
-    return StoryInput(story_id, inputs)
-
-
 def _context(**overrides):  # noqa: ANN202
     from msvg_bench.eval.config import EvalConfig
     from msvg_bench.eval.context import MetricContext
@@ -114,7 +103,7 @@ def _context(**overrides):  # noqa: ANN202
 def test_two_faces_in_one_scene_are_matched_to_their_characters(face) -> None:  # noqa: ANN001
     from msvg_bench.eval.metrics import METRICS
 
-    story = _story(photo_story_scenes(frames=3)["photo_cast"])
+    story = in_memory_story(photo_story_scenes(frames=3)["photo_cast"])
     metric = METRICS.get("face_consistency")()
     values = metric.compute(story, _context())
     # the astronaut is pasted on the left of the last scene (x 10..), the LFW face on the right (x 170..)
@@ -165,12 +154,12 @@ def test_a_scene_with_no_detectable_character_is_unavailable_never_a_number() ->
     cast, empty = scenes["photo_cast"], scenes["photo_empty"]
     for name in ("character_consistency", "face_consistency"):
         metric = METRICS.get(name)()
-        whole = metric.compute(_story(empty, "e"), _context())
+        whole = metric.compute(in_memory_story(empty, "e"), _context())
         assert not whole.story and set(whole.unavailable) == {name, f"{name}_nonshared", f"{name}_gap"}
         assert "no face detected" in whole.unavailable[name]
         assert all(name in reasons for reasons in whole.scene_unavailable.values()) and len(whole.scene_unavailable) == 3
         # one face-less scene in a story that has faces: that scene is unavailable, the rest is scored
-        mixed = metric.compute(_story([*cast[:4], ("cafe", ["astro"], empty[0][2])], "m"), _context())
+        mixed = metric.compute(in_memory_story([*cast[:4], ("cafe", ["astro"], empty[0][2])], "m"), _context())
         assert name in mixed.story and 4 not in mixed.scenes
         assert mixed.scene_unavailable[4][name].startswith("astro:")
         assert mixed.scene_details[4][name]["detected"] == 0 and mixed.scene_details[4][name]["annotated"] == 1
@@ -181,7 +170,7 @@ def test_full_frame_only_by_choice_and_labelled_a_scene_level_proxy() -> None:
     from msvg_bench.eval.metrics import METRICS
 
     empty = photo_story_scenes(frames=2)["photo_empty"]
-    values = METRICS.get("character_consistency")().compute(_story(empty), _context(detector="full-frame"))
+    values = METRICS.get("character_consistency")().compute(in_memory_story(empty), _context(detector="full-frame"))
     assert "character_consistency" in values.story  # the user asked for whole frames: a number, labelled
     assert values.details["character_consistency"]["proxy"] == "scene-level proxy"
     assert "scene-level proxy" in METRICS.get("character_consistency")().component(_context(detector="full-frame"))[1]

@@ -10,11 +10,10 @@ at the thighs and bent over his tripod). So the people here are drawn standing f
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_stories import background, place_figure, standing_figure
+from photo_stories import background, in_memory_story, place_figure, standing_figure
 
 pytest.importorskip("skimage")
 
@@ -89,17 +88,6 @@ def test_person_detector_finds_nobody_in_photographs_without_people(person) -> N
     assert len(person.people(grey_camera)) == 0
 
 
-def _story(scenes: list[tuple[str, list[str], np.ndarray]], story_id: str = "p"):  # noqa: ANN202
-    from msvg_bench.eval.inputs import SceneInput, StoryInput
-
-    inputs = []
-    for index, (setting, characters, frames) in enumerate(scenes):
-        scene = SceneInput(index, "", Path(f"/nonexistent/{story_id}_{index}.mp4"), setting=setting, characters=tuple(characters))
-        scene._frames, scene._hash = frames, f"{story_id}-{index}"
-        inputs.append(scene)
-    return StoryInput(story_id, inputs)
-
-
 def _walking(backdrop: str, clothes: tuple[tuple[int, int, int], tuple[int, int, int]], top: int, left: int, frames: int = 3) -> np.ndarray:
     """`frames` frames of a 140 px standing figure moving 4 px right per frame in front of `backdrop`."""
     figure = standing_figure(140, *clothes)
@@ -112,7 +100,7 @@ def test_auto_picks_person_when_a_story_has_no_boxes_and_no_faces() -> None:
     from msvg_bench.eval.metrics import METRICS
 
     red, blue = (RED, BLACK), (BLUE, GREY)
-    story = _story(
+    story = in_memory_story(
         [
             ("launch", ["red"], _walking("rocket", red, 90, 30)),
             ("space", ["blue"], _walking("hubble_deep_field", blue, 80, 200)),
@@ -157,7 +145,7 @@ def test_an_opencv_without_hog_is_reported_in_one_line_and_skipped_by_auto(monke
     assert "5.0.0" in message and "opencv-python-headless<5" in message and "\n" not in message
     auto = AutoDetector()
     assert "person" not in auto.identity
-    story = _story([("launch", ["red"], _walking("rocket", (RED, BLACK), 90, 30))])
+    story = in_memory_story([("launch", ["red"], _walking("rocket", (RED, BLACK), 90, 30))])
     chain, notes = auto.chain(story.scenes)
     assert "person" not in [d.name for d in chain]
     assert "person: OpenCV 5.0.0 has no HOG people detector" in notes
