@@ -8,7 +8,9 @@ reports it) and the worker exits 1.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import threading
 import sys
 import traceback
 from pathlib import Path
@@ -32,12 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="msvg-bench training worker (started by torchrun)")
     parser.add_argument("--config", type=Path, required=True, help="resolved config YAML written by the launcher")
     args = parser.parse_args(argv)
+    from msvg_bench.launch.launcher import mark_killed
     from msvg_bench.launch.lifeline import watch_parent
 
     parent = os.getppid()
-    watch_parent()  # torchrun gone (launcher group killed): stop instead of training on alone
+    orphan_hooks: list = []
+    watch_parent(on_orphaned=orphan_hooks)  # torchrun gone (launcher group killed): stop instead of training on alone
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
+    orphan_hooks.append(lambda: mark_killed(config, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck
+    if rank != 0:  # the hook needs MLflow, which only rank 0 imports: load it now, not in the grace period
+        threading.Thread(target=importlib.import_module, args=("mlflow.tracking",), daemon=True).start()
     from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 
     select_deepspeed_accelerator(resolve_device(config.train.device, "train.device").type)
@@ -53,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - report any crash as one line, keep the traceback in the log
         if os.getppid() != parent:  # orphaned: a peer's collective broke because the job was killed, not a bug
             if rank == 0:
-                from msvg_bench.launch.launcher import mark_killed
-
                 mark_killed(config, Path(config.train.output_dir))
             print(f"rank {rank}: stopped (launcher gone)", file=sys.stderr, flush=True)
             return 143

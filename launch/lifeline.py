@@ -6,8 +6,9 @@ reach them. Two mechanisms close that gap, both in production code paths:
 - the launcher starts torchrun with a parent-death signal (Linux `PR_SET_PDEATHSIG`): torchrun gets
   SIGTERM the moment the launcher dies, however it died, and stops its workers;
 - every worker runs a watchdog thread that notices when its parent (torchrun) is gone — e.g. both were
-  SIGKILLed — and then stops the worker: SIGTERM first (rank 0 ends its MLflow run KILLED), and a hard
-  exit after a short grace period.
+  SIGKILLed — and then stops the worker: the job's MLflow run ends KILLED from a helper thread of
+  *every* rank (rank 0's main thread may be stuck in a collective, or die in native code, and never
+  end it), SIGTERM, and a hard exit after a short grace period.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 ORPHAN_GRACE_S = 5.0
@@ -45,25 +47,44 @@ def die_with_parent() -> None:
     set_parent_death_signal(signal.SIGTERM)
 
 
-def watch_parent(grace_s: float = ORPHAN_GRACE_S, poll_s: float = POLL_S) -> threading.Thread:
+def watch_parent(
+    grace_s: float = ORPHAN_GRACE_S, poll_s: float = POLL_S, on_orphaned: list[Callable[[], None]] | None = None
+) -> threading.Thread:
     """Start a daemon thread that stops this process once its parent has exited.
 
-    On orphaning: the job is noted as interrupted (so the MLflow run ends KILLED), the process gets
-    SIGTERM (the main thread unwinds: checkpoints are not half-written by a rank that lives on), and
-    after `grace_s` seconds it exits hard whatever the main thread is doing.
+    On orphaning: the job is noted as interrupted; a helper thread ends this process's open MLflow
+    runs KILLED and then calls `on_orphaned`'s hooks in order (the caller may append to the list after
+    the watchdog started, e.g. once it knows the job's run), for at most half the grace period; then
+    the process gets SIGTERM (the main thread unwinds: checkpoints are not half-written by a rank that
+    lives on); and `grace_s` seconds after orphaning it exits hard whatever the main thread is doing —
+    which may be stuck in a collective whose peer is gone, so the hooks must not rely on it.
     """
     parent = os.getppid()
+    hooks = on_orphaned if on_orphaned is not None else []
+
+    def stop_hooks() -> None:
+        from msvg_bench.core.tracking import end_open_runs
+
+        for hook in [lambda: end_open_runs("KILLED"), *hooks]:
+            try:
+                hook()
+            except Exception as exc:  # noqa: BLE001 - the process is going down; say so and go on
+                print(f"warning: orphaned worker: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     def run() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
         from msvg_bench.core.tracking import note_interrupted
 
+        deadline = time.monotonic() + grace_s
         note_interrupted()
+        helper = threading.Thread(target=stop_hooks, name="msvg-orphan-hooks", daemon=True)
+        helper.start()
+        helper.join(grace_s / 2)  # before SIGTERM: a rank without a handler dies of it at once
         try:
             os.kill(os.getpid(), signal.SIGTERM)
         finally:
-            time.sleep(grace_s)
+            time.sleep(max(deadline - time.monotonic(), 0.0))
             os._exit(143)
 
     thread = threading.Thread(target=run, name="msvg-parent-watchdog", daemon=True)

@@ -247,6 +247,8 @@ class Tracker:
     def __enter__(self) -> Tracker:
         self.start()
         if self.enabled:
+            with _OPEN_LOCK:
+                _OPEN_TRACKERS.add(self)
             try:
                 self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
             except ValueError:  # not the main thread
@@ -271,6 +273,8 @@ class Tracker:
         elif status == "FAILED" and self._failure is not None:
             self.set_tags({"msvg.error": self._failure[:5000]})
         self.finish(status)
+        with _OPEN_LOCK:
+            _OPEN_TRACKERS.discard(self)
 
     def rename(self, name: str) -> None:
         """Set the run's name (shown in the UI and accepted by `compare`)."""
@@ -354,6 +358,24 @@ class Tracker:
 
 
 _INTERRUPTED = threading.Event()
+_OPEN_TRACKERS: set[Tracker] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def end_open_runs(status: str = "KILLED") -> None:
+    """End every run this process has open (inside a `Tracker` context) with `status`.
+
+    For a watchdog thread that stops the process while its main thread may be stuck (in a
+    collective whose peer died) and never reach the context's exit; errors are swallowed, since the
+    process is going down anyway.
+    """
+    with _OPEN_LOCK:
+        trackers = list(_OPEN_TRACKERS)
+    for tracker in trackers:
+        try:
+            tracker.finish(status)
+        except Exception:  # noqa: BLE001, S110 - best effort on the way out
+            pass
 
 
 def note_interrupted() -> None:
