@@ -205,7 +205,11 @@ def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> S
 
 def find_run_id(uri: str, kind: str, run_name: str) -> str:
     """The id of the newest finished run named `run_name` in experiment `msvg-bench/<kind>`."""
-    from msvg_bench.core.tracking import experiment_name, make_client, newest_finished_runs
+    from msvg_bench.core.mlflow_store import (
+        experiment_name,
+        make_client,
+        newest_finished_runs,
+    )
 
     runs = newest_finished_runs(make_client(uri), experiment_name(kind), {"attributes.run_name": run_name}, max_results=1)
     if not runs:
@@ -215,7 +219,7 @@ def find_run_id(uri: str, kind: str, run_name: str) -> str:
 
 def tag_run(uri: str, run_id: str, stamp: str) -> None:
     """Mark a run as part of the demo started at `stamp` (tag `msvg.demo`)."""
-    from msvg_bench.core.tracking import make_client, with_retry
+    from msvg_bench.core.mlflow_store import make_client, with_retry
 
     with_retry(make_client(uri).set_tag, run_id, "msvg.demo", stamp)
 
@@ -235,7 +239,7 @@ def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> Dem
     """Run every stage in order, reporting each as it finishes; return the runs, report and timings."""
     from msvg_bench.comparison.pipeline import run_compare
     from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     model = demo_model(settings)
     methods = settings.methods or model.methods

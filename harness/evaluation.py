@@ -33,7 +33,7 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
     path = Path(value).expanduser()
     if path.exists():
         return str(path)
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     client = make_client(resolve_tracking_uri(tracking_uri))
     try:
@@ -57,7 +57,11 @@ HOW_TO_SCORE = "or pass --method msvg|plain|streaming [--model DIR] to generate,
 
 def latest_training_run(tracking_uri: str | None, preset: str) -> tuple[str, str, str] | None:
     """(run id, run name, export folder) of the newest FINISHED joint training run of `preset` whose export exists."""
-    from msvg_bench.core.tracking import make_client, newest_finished_runs, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import (
+        make_client,
+        newest_finished_runs,
+        resolve_tracking_uri,
+    )
 
     client = make_client(resolve_tracking_uri(tracking_uri))
     where = {"params.preset": preset, "tags.`msvg.stage`": "joint"}
@@ -80,7 +84,7 @@ def pick_latest_model(tracking_uri: str | None, preset: str, echo: Callable[[str
 
 def no_training_run(uri: str | None, preset: str) -> str:
     """The sentence saying no usable training run exists, and what to do instead."""
-    from msvg_bench.core.tracking import resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import resolve_tracking_uri
 
     return f"the tracking store {resolve_tracking_uri(uri)} has no finished training run of preset {preset!r} with an export: {HOW_TO_TRAIN}"
 

@@ -120,7 +120,7 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
     """Run (or continue) every stage of the world recipe in order; return runs, comparisons and timings."""
     from msvg_bench.comparison.pipeline import run_compare
     from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.tracking import resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import resolve_tracking_uri
     from msvg_bench.demo import child_env, find_run_id, run_cli
 
     known = method_names()
@@ -210,7 +210,7 @@ def _write_quality(world: Path, heldout: Path, target: Path, uri: str, run_ids: 
     """Measure the world encoders on the held-out suite's reference videos; log to their train runs."""
     from msvg_bench.benchmarks.suite import load_suite
     from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.tracking import make_client, with_retry
+    from msvg_bench.core.mlflow_store import make_client, with_retry
     from msvg_bench.world_quality import measure_world_encoders
 
     stories = load_suite("world_reference").limited(QUALITY_STORIES).materialize(heldout)

@@ -298,7 +298,7 @@ def mark_killed(config: object, out_dir: Path) -> None:
         return
     run_id = id_file.read_text(encoding="utf-8").strip()
     try:
-        from msvg_bench.core.tracking import (
+        from msvg_bench.core.mlflow_store import (
             make_client,
             resolve_tracking_uri,
             with_retry,

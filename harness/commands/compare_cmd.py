@@ -103,7 +103,7 @@ def suite_runs(suite: str, tracking_uri: str | None) -> list[str]:
     """Run ids of the newest finished eval run of each method on `suite`, plain first; announced on stderr."""
     from msvg_bench.comparison.runs import newest_eval_runs
     from msvg_bench.core.errors import MsvgError
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     found = newest_eval_runs(make_client(uri), suite)

@@ -12,7 +12,7 @@ def info(tracking_uri: TrackingUriOption = None) -> None:
 
     from msvg_bench import __version__
     from msvg_bench.config import PRESETS
-    from msvg_bench.core.tracking import resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import resolve_tracking_uri
     from msvg_bench.models.families import families
     from rich.console import Console
     from rich.table import Table

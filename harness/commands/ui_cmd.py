@@ -28,7 +28,7 @@ def server_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     """The `mlflow server` command line for the store `uri` (artifacts beside a SQLite store)."""
     import sys
 
-    from msvg_bench.core.tracking import sqlite_path
+    from msvg_bench.core.mlflow_store import sqlite_path
 
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -78,7 +78,11 @@ def ui(
     import subprocess
 
     from msvg_bench.core.errors import MsvgError
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri, sqlite_path
+    from msvg_bench.core.mlflow_store import (
+        make_client,
+        resolve_tracking_uri,
+        sqlite_path,
+    )
 
     if not port_is_free(host, port):
         raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")

@@ -98,7 +98,7 @@ def run_compare(
     from msvg_bench.comparison.report import build_report
     from msvg_bench.comparison.runs import load_runs
     from msvg_bench.comparison.stats import compare_runs
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     runs = load_runs(refs, uri)

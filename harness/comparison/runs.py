@@ -12,7 +12,7 @@ from typing import Any
 
 from msvg_bench.comparison.stats import RunResults
 from msvg_bench.core.errors import MsvgError
-from msvg_bench.core.tracking import newest_finished_runs
+from msvg_bench.core.mlflow_store import newest_finished_runs
 
 RESULTS_ARTIFACT = "results/results.json"
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -115,7 +115,7 @@ def load_results(client: Any, run: Any) -> dict[str, Any]:
 
 def load_runs(refs: Sequence[str], tracking_uri: str | None = None) -> list[RunResults]:
     """Resolve run ids/names and load each run's results (at least two distinct runs)."""
-    from msvg_bench.core.tracking import make_client, resolve_tracking_uri
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     if len(refs) < 2:
         raise MsvgError("compare needs at least two runs")

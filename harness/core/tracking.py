@@ -1,64 +1,38 @@
 """MLflow tracking: one run per job, logged from rank 0 only, ended FAILED/KILLED on errors.
 
-Default store: `sqlite:///<cwd>/mlflow.db` (override with `--tracking-uri` or
-`MLFLOW_TRACKING_URI`). Experiments are one per job kind (`msvg-bench/train`, `msvg-bench/eval`,
-...). Artifacts of a SQLite store live beside the database in `mlartifacts/`.
+The store itself (location, client, experiments, retries, queries) is `msvg_bench.core.mlflow_store`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from msvg_bench import __version__
-from msvg_bench.core.atomic import file_lock
 from msvg_bench.core.distributed import get_world_size, is_rank_zero
 from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.mlflow_store import (
+    ensure_experiment,
+    experiment_name,
+    make_client,
+    resolve_tracking_uri,
+    with_retry,
+)
 
-DEFAULT_DB_NAME = "mlflow.db"
-EXPERIMENT_PREFIX = "msvg-bench"
 METRIC_NAME_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_VALUE_CHARS = 6000
 MAX_METRICS_PER_BATCH = 1000
-# Tells the MLflow UI these are model-training experiments (its classic runs/metrics view).
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
-
-T = TypeVar("T")
 
 
 class Terminated(BaseException):
     """Raised in the main thread on SIGTERM so the run is ended as KILLED."""
-
-
-def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """`explicit`, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working directory."""
-    if explicit:
-        return explicit
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / DEFAULT_DB_NAME}"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite:///` URI, else None."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///") :])
-    return None
-
-
-def experiment_name(kind: str) -> str:
-    """The experiment that holds runs of one job kind (train, eval, generate, compare, ...)."""
-    return f"{EXPERIMENT_PREFIX}/{kind}"
 
 
 def git_sha(start: Path | None = None) -> str | None:
@@ -94,79 +68,6 @@ def param_value(value: Any) -> str:
         text = text[: MAX_PARAM_VALUE_CHARS - len(marker)] + marker
     return text
 
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "database is locked" in text or "database table is locked" in text or "locked" in text and "sqlite" in text
-
-
-def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 40, **kwargs: Any) -> T:
-    """Call `fn`, retrying with backoff while a concurrent writer holds the SQLite lock."""
-    delay = 0.05
-    for attempt in range(attempts):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - MLflow wraps SQLAlchemy errors in several types
-            if attempt == attempts - 1 or not _is_lock_error(exc):
-                raise
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Serialise store creation/migration between processes sharing one SQLite file."""
-    db = sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    with file_lock(db):
-        yield
-
-
-def make_client(uri: str) -> Any:
-    """An `MlflowClient` for `uri`, with the store's schema created under an inter-process lock."""
-    from mlflow.tracking import MlflowClient
-
-    with store_lock(uri):
-        client = MlflowClient(tracking_uri=uri)
-        with_retry(client.search_experiments, max_results=1)
-    return client
-
-
-def newest_finished_runs(client: Any, experiment: str, where: Mapping[str, str], max_results: int = 1000) -> list[Any]:
-    """FINISHED runs of experiment `experiment`, newest first, whose fields equal `where`.
-
-    `where` maps MLflow filter fields (`params.preset`, ``tags.`msvg.suite` ``, `attributes.run_name`)
-    to values (quotes escaped here); no experiment of that name: [].
-    """
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return []
-    clauses = ["attributes.status = 'FINISHED'"]
-    for field, value in where.items():
-        escaped = value.replace("'", "\\'")
-        clauses.append(f"{field} = '{escaped}'")
-    return client.search_runs([found.experiment_id], filter_string=" and ".join(clauses),
-                              order_by=["attributes.start_time DESC"], max_results=max_results)
-
-
-def ensure_experiment(client: Any, uri: str, name: str) -> str:
-    """The id of experiment `name`, created (artifacts beside a SQLite store) if missing."""
-    existing = with_retry(client.get_experiment_by_name, name)
-    if existing is not None:
-        return existing.experiment_id
-    db = sqlite_path(uri)
-    location = None
-    if db is not None:
-        safe = re.sub(r"[^\w.-]+", "_", name)
-        location = (db.parent / "mlartifacts" / safe).resolve().as_uri()
-    with store_lock(uri):
-        existing = with_retry(client.get_experiment_by_name, name)
-        if existing is not None:
-            return existing.experiment_id
-        return with_retry(client.create_experiment, name, artifact_location=location, tags=EXPERIMENT_TAGS)
 
 
 class Tracker:

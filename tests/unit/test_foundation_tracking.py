@@ -8,12 +8,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from msvg_bench.config import resolve_config
 from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.mlflow_store import experiment_name, resolve_tracking_uri
 from msvg_bench.core.tracking import (
     MAX_PARAM_VALUE_CHARS,
     Tracker,
-    experiment_name,
     param_value,
-    resolve_tracking_uri,
     start_run,
 )
 
