@@ -10,15 +10,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import threading
 import sys
+import threading
 import traceback
 from pathlib import Path
+
+# What the orphan hook (`mark_killed`) needs on a rank that does not track: the MLflow client and its
+# SQL store, loaded at start-up so that ending the run in the grace period is database work only.
+ORPHAN_HOOK_MODULES = ("mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store")
 
 
 def error_file(output_dir: Path, rank: int) -> Path:
     """Where rank `rank` leaves its one-line failure message."""
     return Path(output_dir) / "logs" / f"error_rank{rank}.txt"
+
+
+def preload(modules: tuple[str, ...]) -> None:
+    """Import `modules` (for a background thread)."""
+    for name in modules:
+        importlib.import_module(name)
 
 
 def load_worker_config(path: Path):  # noqa: ANN201 - returns msvg_bench.config.Config
@@ -44,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_worker_config(args.config)
     orphan_hooks.append(lambda: mark_killed(config, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck
     if rank != 0:  # the hook needs MLflow, which only rank 0 imports: load it now, not in the grace period
-        threading.Thread(target=importlib.import_module, args=("mlflow.tracking",), daemon=True).start()
+        threading.Thread(target=preload, args=(ORPHAN_HOOK_MODULES,), daemon=True).start()
     from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 
     select_deepspeed_accelerator(resolve_device(config.train.device, "train.device").type)

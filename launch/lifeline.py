@@ -23,6 +23,7 @@ from collections.abc import Callable
 PR_SET_PDEATHSIG = 1
 ORPHAN_GRACE_S = 5.0
 POLL_S = 0.5
+HOOKS_SHARE = 0.8  # of the grace period, for the orphan hooks; the rest lets the main thread unwind
 
 
 def set_parent_death_signal(sig: int = signal.SIGTERM) -> None:
@@ -54,7 +55,7 @@ def watch_parent(
 
     On orphaning: the job is noted as interrupted; a helper thread ends this process's open MLflow
     runs KILLED and then calls `on_orphaned`'s hooks in order (the caller may append to the list after
-    the watchdog started, e.g. once it knows the job's run), for at most half the grace period; then
+    the watchdog started, e.g. once it knows the job's run), for at most 80 % of the grace period; then
     the process gets SIGTERM (the main thread unwinds: checkpoints are not half-written by a rank that
     lives on); and `grace_s` seconds after orphaning it exits hard whatever the main thread is doing —
     which may be stuck in a collective whose peer is gone, so the hooks must not rely on it.
@@ -80,7 +81,7 @@ def watch_parent(
         note_interrupted()
         helper = threading.Thread(target=stop_hooks, name="msvg-orphan-hooks", daemon=True)
         helper.start()
-        helper.join(grace_s / 2)  # before SIGTERM: a rank without a handler dies of it at once
+        helper.join(grace_s * HOOKS_SHARE)  # before SIGTERM: a rank without a handler dies of it at once
         try:
             os.kill(os.getpid(), signal.SIGTERM)
         finally:

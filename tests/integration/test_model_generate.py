@@ -10,15 +10,9 @@ import torch
 from msvg_bench.config import resolve_config
 from msvg_bench.core.video import probe_video, read_video
 from msvg_bench.models.pipelines import StoryGenerator
+from story_prompts import FOUR_SCENE_STORY
 
 pytestmark = pytest.mark.integration
-
-STORY = [
-    "Actor 1 is running on the playground.",
-    "Actor 2 is skiing on the snow.",
-    "Actor 2 is running on the playground.",
-    "Actor 1 is skiing on the snow.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +27,9 @@ def test_method_generates_a_four_scene_story(
     calls: list[int] = []
     forward = generator.transformer_call
     monkeypatch.setattr(generator, "transformer_call", lambda *args: (calls.append(1), forward(*args))[1])
-    story = generator.generate(STORY, tmp_path, method, seed=7, story_id=f"demo-{method}")
+    story = generator.generate(FOUR_SCENE_STORY, tmp_path, method, seed=7, story_id=f"demo-{method}")
     assert len(calls) == 4 * 3  # one batched forward per step and scene
-    assert story.prompts == STORY and story.root == tmp_path
+    assert story.prompts == FOUR_SCENE_STORY and story.root == tmp_path
     total = 0
     for index in range(4):
         clip = story.clip_path(index)
@@ -50,10 +44,10 @@ def test_method_generates_a_four_scene_story(
 
 
 def test_same_seed_same_clips_and_methods_share_scene_one(generator: StoryGenerator, tmp_path: Path) -> None:
-    a = generator.generate(STORY[:2], tmp_path / "a", "streaming", seed=3, story_id="s")
-    b = generator.generate(STORY[:2], tmp_path / "b", "streaming", seed=3, story_id="s")
-    c = generator.generate(STORY[:2], tmp_path / "c", "plain", seed=4, story_id="s")
-    d = generator.generate(STORY[:2], tmp_path / "d", "plain", seed=3, story_id="s")
+    a = generator.generate(FOUR_SCENE_STORY[:2], tmp_path / "a", "streaming", seed=3, story_id="s")
+    b = generator.generate(FOUR_SCENE_STORY[:2], tmp_path / "b", "streaming", seed=3, story_id="s")
+    c = generator.generate(FOUR_SCENE_STORY[:2], tmp_path / "c", "plain", seed=4, story_id="s")
+    d = generator.generate(FOUR_SCENE_STORY[:2], tmp_path / "d", "plain", seed=3, story_id="s")
     for i in range(2):
         assert np.array_equal(read_video(a.clip_path(i)), read_video(b.clip_path(i)))
     assert not np.array_equal(read_video(a.clip_path(0)), read_video(c.clip_path(0)))
@@ -65,7 +59,7 @@ def test_streaming_memory_pulls_the_new_scene_towards_the_previous_one(generator
     from msvg_bench.models.history import encode_scene_texts
     from msvg_bench.models.pipelines import StoryState
 
-    texts = encode_scene_texts(generator.components, STORY[:2])
+    texts = encode_scene_texts(generator.components, FOUR_SCENE_STORY[:2])
     negative = encode_scene_texts(generator.components, [""])[0].embeds[None]
     state = StoryState()
     first = generator.scene_latents("plain", 0, texts[0], negative, state, seed=1)[0]
@@ -82,12 +76,12 @@ def test_generate_command_writes_the_data_format(tmp_path: Path) -> None:
     from msvg_bench.cli import main
 
     prompts = tmp_path / "story.txt"
-    prompts.write_text("\n".join(STORY[:2]) + "\n", encoding="utf-8")
+    prompts.write_text("\n".join(FOUR_SCENE_STORY[:2]) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     code = main(["generate", "--out", str(out), "--prompts", str(prompts), "--method", "msvg", "--steps", "2"])
     assert code == 0
     stories = load_stories(out)
-    assert [s.id for s in stories] == ["story"] and stories[0].prompts == STORY[:2]
+    assert [s.id for s in stories] == ["story"] and stories[0].prompts == FOUR_SCENE_STORY[:2]
     assert all(s.clip_path(i).is_file() for s in stories for i in range(2))
     assert main(["generate", "--out", str(out), "--prompts", "x", "--method", "nope"]) == 1
 
@@ -101,7 +95,7 @@ def test_untrained_msvg_equals_plain(generator: StoryGenerator, preset: str) -> 
 
     if preset != "tiny":
         generator = StoryGenerator(resolve_config(flags={"preset": preset}, overrides=["generate.num_inference_steps=2"]))
-    texts = encode_scene_texts(generator.components, STORY[:2])
+    texts = encode_scene_texts(generator.components, FOUR_SCENE_STORY[:2])
     negative = encode_scene_texts(generator.components, [""])[0].embeds[None]
     state = StoryState(texts=[texts[0]], frame_embeds=[torch.nn.functional.normalize(torch.randn(9, 512), dim=-1)])
     msvg = generator.scene_latents("msvg", 1, texts[1], negative, state, seed=2)
@@ -140,7 +134,7 @@ def test_plain_with_a_joint_export_reads_no_history_and_shares_msvg_first_scene(
     weights = _joint_export(generator, tmp_path / "joint")
     trained = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3", f"model.weights={weights}"]))
     assert trained.trained_history and not generator.trained_history
-    texts = encode_scene_texts(trained.components, STORY[:3])
+    texts = encode_scene_texts(trained.components, FOUR_SCENE_STORY[:3])
     negative = encode_scene_texts(trained.components, [""])[0].embeds[None]
     first = {m: trained.scene_latents(m, 0, texts[0], negative, StoryState(), seed=2) for m in ("msvg", "plain")}
     assert torch.equal(first["msvg"], first["plain"])

@@ -9,15 +9,10 @@ import pytest
 from msvg_bench.config import resolve_config
 from msvg_bench.core.video import probe_video
 from msvg_bench.models.pipelines import StoryGenerator
+from story_prompts import FOUR_SCENE_STORY
 
 pytestmark = pytest.mark.integration
 
-STORY = [
-    "Actor 1 is running on the playground.",
-    "Actor 2 is skiing on the snow.",
-    "Actor 2 is running on the playground.",
-    "Actor 1 is skiing on the snow.",
-]
 STEPS = 2
 
 
@@ -34,7 +29,7 @@ def test_method_generates_a_four_scene_story(generator: StoryGenerator, method: 
     calls: list[tuple[int, ...]] = []
     hook = transformer.register_forward_hook(lambda _m, args, out: calls.append(tuple(out[0].shape)))
     try:
-        story = generator.generate(STORY, tmp_path, method, seed=7, story_id=f"rotary-{method}")
+        story = generator.generate(FOUR_SCENE_STORY, tmp_path, method, seed=7, story_id=f"rotary-{method}")
     finally:
         hook.remove()
     assert len(calls) == 4 * STEPS  # one batched forward per step and scene

@@ -22,13 +22,9 @@ from msvg_bench.benchmarks.world import render_scene
 from msvg_bench.benchmarks.world_characters import CHARACTERS
 from msvg_bench.benchmarks.world_settings import SETTINGS
 from msvg_bench.core.video import probe_video, read_video
+from story_prompts import FOUR_SCENE_STORY
 
-BRIEF_PROMPTS = [
-    "Actor 1 is running on the playground.",
-    "Actor 2 is skiing on the snow.",
-    "Actor 2 is running on the playground.",
-    "Actor 1 is skiing on the snow.",
-]
+
 SIZE = {"stories": 4, "scenes": 4, "frames": 9, "height": 64, "width": 96, "fps": 8.0}
 
 
@@ -85,7 +81,7 @@ def test_output_is_in_the_data_format(runs: dict[str, Path]) -> None:
 
 def test_story_zero_is_the_brief_pattern(runs: dict[str, Path]) -> None:
     story = load_stories(runs["c"])[0]
-    assert story.prompts == BRIEF_PROMPTS
+    assert story.prompts == FOUR_SCENE_STORY
     assert [s.setting for s in story.scenes] == ["playground", "snow", "playground", "snow"]
     assert [s.characters for s in story.scenes] == [("actor1",), ("actor2",), ("actor2",), ("actor1",)]
     assert story.meta["pattern"] == "brief"
@@ -145,7 +141,7 @@ def test_reuse_patterns_give_exact_ground_truth(index: int) -> None:
 def test_a_story_does_not_depend_on_how_many_are_drawn() -> None:
     assert [plan_story(i, 5, seed=2) for i in range(4)] == [plan_story(i, 5, seed=2) for i in range(4)]
     _, brief_six = plan_story(0, 6, seed=2)
-    assert [p.caption for p in brief_six[:4]] == BRIEF_PROMPTS
+    assert [p.caption for p in brief_six[:4]] == FOUR_SCENE_STORY
 
 
 def test_bad_sizes_are_refused(tmp_path: Path) -> None:
@@ -183,7 +179,7 @@ def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                  "--height", "32", "--width", "48", "--seed", "7"]) == 0
     assert "wrote 2 stories x 2 scenes (5 frames 32x48)" in capsys.readouterr().out
     stories = load_stories(out)
-    assert [len(s.scenes) for s in stories] == [2, 2] and stories[0].prompts == BRIEF_PROMPTS[:2]
+    assert [len(s.scenes) for s in stories] == [2, 2] and stories[0].prompts == FOUR_SCENE_STORY[:2]
     assert stories[0].meta["seed"] == 7
     assert probe_video(stories[1].clip_path(1)).frame_count == 5
     assert main(["data", "synth", "--out", str(out), "--print-config", "data.synth.scenes=3"]) == 0

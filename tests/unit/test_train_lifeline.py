@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -38,8 +40,10 @@ OTHER_RANK = textwrap.dedent(
     """
     import ctypes, signal, sys, types
     from pathlib import Path
-    import mlflow.tracking  # loaded up front, as the training worker does on ranks other than 0
     from msvg_bench.launch.launcher import mark_killed
+    from msvg_bench.train_worker import ORPHAN_HOOK_MODULES, preload
+
+    preload(ORPHAN_HOOK_MODULES)  # as the training worker does on ranks other than 0
     from msvg_bench.launch.lifeline import watch_parent
 
     hooks = []
@@ -62,10 +66,16 @@ PARENT = textwrap.dedent(
 )
 
 
-def start_orphanable(script: str, *args: str) -> tuple[subprocess.Popen, int]:
-    """`script` in a grandchild of this process (its parent waits on it); (parent, grandchild pid)."""
+@contextmanager
+def orphanable(script: str, *args: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`script` in a grandchild of this process (its parent waits on it): (parent, grandchild pid)."""
     parent = subprocess.Popen([sys.executable, "-c", PARENT, script, *args], stdout=subprocess.PIPE, text=True)
-    return parent, int(parent.stdout.readline())
+    try:
+        yield parent, int(parent.stdout.readline())
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.stdout.close()
 
 
 def orphan_and_wait(parent: subprocess.Popen, worker_pid: int) -> None:
@@ -86,18 +96,13 @@ def test_stuck_orphan_ends_its_run_killed_and_exits(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    parent, worker_pid = start_orphanable(WORKER, uri)
-    try:
+    with orphanable(WORKER, uri) as (parent, worker_pid):
         run_id = parent.stdout.readline().strip()
         assert len(run_id) == 32
         client = MlflowClient(uri)
         assert client.get_run(run_id).info.status == "RUNNING"
         orphan_and_wait(parent, worker_pid)
         assert client.get_run(run_id).info.status == "KILLED"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-        parent.stdout.close()
 
 
 def test_another_rank_ends_the_job_run_through_its_orphan_hook(tmp_path: Path) -> None:
@@ -107,12 +112,7 @@ def test_another_rank_ends_the_job_run_through_its_orphan_hook(tmp_path: Path) -
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("t")).info.run_id  # rank 0's run, left RUNNING
     (tmp_path / "mlflow_run_id").write_text(run_id + "\n")
-    parent, worker_pid = start_orphanable(OTHER_RANK, uri, str(tmp_path))
-    try:
+    with orphanable(OTHER_RANK, uri, str(tmp_path)) as (parent, worker_pid):
         assert parent.stdout.readline().strip() == "-"
         orphan_and_wait(parent, worker_pid)
         assert client.get_run(run_id).info.status == "KILLED"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-        parent.stdout.close()
