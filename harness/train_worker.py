@@ -1,8 +1,9 @@
 """Worker entry point: `python -m msvg_bench.train_worker --config <run_dir>/train_config.yaml`.
 
-torchrun starts one per rank; a watchdog stops the worker when torchrun is gone (`lifeline`). The resolved config comes from the YAML file the launcher wrote; an
-expected failure is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher
-reports it) and the worker exits 1.
+torchrun starts one per rank; a watchdog stops the worker when torchrun or the launcher is gone
+(`lifeline`). The resolved config comes from the YAML file the launcher wrote; an expected failure
+is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher reports it) and the
+worker exits 1.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="resolved config YAML written by the launcher")
     args = parser.parse_args(argv)
     from msvg_bench.launch.launcher import mark_killed
-    from msvg_bench.launch.lifeline import watch_parent
+    from msvg_bench.launch.lifeline import launcher_pid_from_env, watch_parent
 
     parent = os.getppid()
     orphan_hooks: list = []
-    watch_parent(on_orphaned=orphan_hooks)  # torchrun gone (launcher group killed): stop instead of training on alone
+    # torchrun or the launcher gone (launcher group killed): stop instead of training on alone
+    watch_parent(on_orphaned=orphan_hooks, launcher_pid=launcher_pid_from_env())
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
     orphan_hooks.append(lambda: mark_killed(config, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck

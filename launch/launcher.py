@@ -161,8 +161,11 @@ def torchrun_command(topology: Topology, config_path: Path, log_dir: Path, rdzv_
 
 def worker_env(topology: Topology, device: str) -> dict[str, str]:
     """Environment for torchrun and its workers (CPU: DeepSpeed's CPU accelerator, threads split per rank)."""
+    from msvg_bench.launch.lifeline import LAUNCHER_PID_ENV
+
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env[LAUNCHER_PID_ENV] = str(os.getpid())  # workers stop when this launcher is gone
     select_deepspeed_accelerator(device, env)
     if device == "cpu":
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // topology.nproc_per_node)))
@@ -248,7 +251,7 @@ def launch(config: object) -> Path:
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-STOP_GRACE_S = 30.0
+STOP_GRACE_S = 5.0
 
 
 def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str | None]:
@@ -256,9 +259,10 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
 
     torchrun dies with the launcher (parent-death signal), and a SIGTERM / SIGINT / SIGHUP to the
     launcher is forwarded to it as SIGTERM, so it stops its workers; if it has not exited
-    `STOP_GRACE_S` seconds later it is killed (its workers then stop themselves, see `lifeline`).
+    `STOP_GRACE_S` seconds later (a rank stuck in a collective whose peer is gone), torchrun and
+    every worker are killed.
     """
-    from msvg_bench.launch.lifeline import die_with_parent
+    from msvg_bench.launch.lifeline import die_with_parent, kill_tree
 
     received: list[int] = []
     proc = subprocess.Popen(cmd, env=env, stdout=None, stderr=log, preexec_fn=die_with_parent)  # noqa: PLW1509
@@ -284,7 +288,7 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
                 break
             except subprocess.TimeoutExpired:
                 if deadline is not None and time.monotonic() >= deadline:
-                    proc.kill()
+                    kill_tree(proc.pid)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

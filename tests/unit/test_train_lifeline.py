@@ -56,6 +56,28 @@ OTHER_RANK = textwrap.dedent(
     """
 )
 
+WATCHES_LAUNCHER = textwrap.dedent(
+    """
+    import ctypes, signal, sys
+    from msvg_bench.launch.lifeline import watch_parent
+
+    watch_parent(grace_s=2.0, poll_s=0.1, launcher_pid=int(sys.argv[1]))
+    print("-", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    ctypes.CDLL(None).sleep(120)
+    """
+)
+
+LINGERING_PARENT = textwrap.dedent(
+    """
+    import signal, subprocess, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like torchrun waiting out a stuck rank
+    child = subprocess.Popen([sys.executable, "-c", *sys.argv[1:]], stdout=sys.stdout)
+    print(child.pid, flush=True)
+    time.sleep(120)
+    """
+)
+
 PARENT = textwrap.dedent(
     """
     import subprocess, sys
@@ -116,3 +138,36 @@ def test_another_rank_ends_the_job_run_through_its_orphan_hook(tmp_path: Path) -
         assert parent.stdout.readline().strip() == "-"
         orphan_and_wait(parent, worker_pid)
         assert client.get_run(run_id).info.status == "KILLED"
+
+
+def alive(pid: int) -> bool:
+    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def test_worker_stops_when_the_launcher_dies_though_its_parent_lingers() -> None:
+    """torchrun may wait 30 s on a stuck rank: the worker watches the launcher itself, and the
+    launcher's last resort (`kill_tree`) takes the lingering parent down."""
+    from msvg_bench.launch.lifeline import kill_tree
+
+    launcher = subprocess.Popen(["sleep", "120"])
+    parent = subprocess.Popen([sys.executable, "-c", LINGERING_PARENT, WATCHES_LAUNCHER, str(launcher.pid)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        assert parent.stdout.readline().strip() == "-"
+        time.sleep(1.0)
+        assert alive(worker_pid), "the worker stopped while its launcher was alive"
+        launcher.kill()
+        launcher.wait(timeout=10)
+        stopped_at = time.monotonic()
+        while alive(worker_pid):
+            assert time.monotonic() - stopped_at < 8, "the worker outlived its launcher"
+            time.sleep(0.1)
+        assert parent.poll() is None  # the parent ignored everything and lingers ...
+        kill_tree(parent.pid)
+        assert parent.wait(timeout=10) == -signal.SIGKILL  # ... until the launcher's last resort
+    finally:
+        for proc in (launcher, parent):
+            if proc.poll() is None:
+                proc.kill()
+        parent.stdout.close()
