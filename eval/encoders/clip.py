@@ -55,6 +55,23 @@ def find_weights_folder(component: str, explicit: str | Path | None, env_var: st
     return find_weights(component, explicit, env_var, [subdir], is_weights_folder, how, elsewhere=hf_cache_snapshots(repo_id))
 
 
+def register_known_weights(known: dict[str, tuple[str, str, str]], build: Callable[..., Encoder], what: str) -> None:
+    """Register one encoder per `known` entry (name -> hub repo, environment variable, folder under the
+    weights home), each calling `build(name, folder, device, batch_size)` on its local weights folder."""
+
+    def factory_for(name: str) -> Callable[..., Encoder]:
+        repo, env_var, subdir = known[name]
+
+        def factory(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> Encoder:
+            return build(name, find_weights_folder(f"encoder {name}", path, env_var, subdir, repo), device, batch_size)
+
+        factory.__doc__ = f"{name}: {repo} {what} from a local transformers folder (path option, ${env_var}, the weights home or the HF cache)."
+        return factory
+
+    for name in known:
+        ENCODERS.add(name, factory_for(name))
+
+
 class ClipEncoder(Encoder):
     """A CLIP vision tower with projection (and optionally the text tower) plus its processors."""
 
@@ -157,19 +174,7 @@ def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_s
     return ClipEncoder(name, identity, kind, vision_fn, int(vision.config.projection_dim), processor, dev, batch_size, text_loader)
 
 
-def _known(name: str) -> Callable[..., ClipEncoder]:
-    repo, env_var, subdir = KNOWN_CLIP_WEIGHTS[name]
-
-    def factory(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> ClipEncoder:
-        folder = find_weights_folder(f"encoder {name}", path, env_var, subdir, repo)
-        return load_clip_folder(name, folder, device, batch_size)
-
-    factory.__doc__ = f"{name}: {repo} from a local transformers folder (path option, ${env_var}, the weights home or the HF cache)."
-    return factory
-
-
-for _name in KNOWN_CLIP_WEIGHTS:
-    ENCODERS.add(_name, _known(_name))
+register_known_weights(KNOWN_CLIP_WEIGHTS, load_clip_folder, "image/text embeddings")
 
 
 @ENCODERS.register("clip")

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from msvg_bench.core.devices import resolve_device
 from msvg_bench.eval.encoders.base import (
-    ENCODERS,
     Encoder,
     quiet_transformers,
     weights_identity,
 )
-from msvg_bench.eval.encoders.clip import WEIGHT_FILES, find_weights_folder
+from msvg_bench.eval.encoders.clip import WEIGHT_FILES, register_known_weights
 
 KNOWN_DINO_WEIGHTS: dict[str, tuple[str, str, str]] = {
     "dinov2-small": ("facebook/dinov2-small", "MSVG_DINOV2_SMALL_DIR", "dinov2-small"),
@@ -58,16 +57,4 @@ class DinoEncoder(Encoder):
         return self.model(pixel_values=images.to(self.device)).pooler_output
 
 
-def _dino(name: str):  # noqa: ANN202 - a factory
-    repo, env_var, subdir = KNOWN_DINO_WEIGHTS[name]
-
-    def factory(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> DinoEncoder:
-        folder = find_weights_folder(f"encoder {name}", path, env_var, subdir, repo)
-        return DinoEncoder(name, folder, device, batch_size)
-
-    factory.__doc__ = f"{name}: {repo} CLS embedding from a local transformers folder (path option or ${env_var})."
-    return factory
-
-
-for _name in KNOWN_DINO_WEIGHTS:
-    ENCODERS.add(_name, _dino(_name))
+register_known_weights(KNOWN_DINO_WEIGHTS, DinoEncoder, "CLS embedding")

@@ -1,5 +1,5 @@
-"""The device check `tests/perf/bench_gpu.py`: its FLOPs count against the checked CogVideoX-2b figures,
-and its `--dry-run` (the same code at small shapes on the CPU) end to end."""
+"""The device check `tests/perf/bench_gpu.py`: its FLOPs count (`gpu_flops.py`) against the checked
+CogVideoX-2b figures, and its `--dry-run` (the same code at small shapes on the CPU) end to end."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = Path(__file__).resolve().parents[1] / "perf" / "bench_gpu.py"
+PERF = Path(__file__).resolve().parents[1] / "perf"
+SCRIPT = PERF / "bench_gpu.py"
 
 
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
+def flops_module() -> ModuleType:
+    """`tests/perf/gpu_flops.py`, loaded from its file (the perf scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location("gpu_flops", PERF / "gpu_flops.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,7 +30,7 @@ def bench() -> ModuleType:
 def test_flops_count_matches_the_checked_cogvideox_2b_figures() -> None:
     # Design brief, section 8: one 49x480x720 sample is 17,550 video + 226 text tokens; about 1.2e14
     # forward FLOPs (attention about 61 % of it), 3.6e14 per training step, 4.8e14 with full recompute.
-    module = bench()
+    module = flops_module()
     plain = module.step_flops(module.LAYOUTS["2b"], 49, 480, 720, history=False)
     assert plain["tokens"] == 17_550 + 226
     assert plain["forward"] == pytest.approx(1.2e14, rel=0.03)
@@ -49,7 +51,7 @@ def test_dry_run_measures_every_section_on_the_cpu(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "bench_gpu.json").read_text())
     assert report["dry_run"] is True and report["layout"] == "tiny"
-    module = bench()
+    module = flops_module()
     for key, offload, bytes_per_param in (("zero2", "none", 20), ("zero2_offload", "optimizer", 2)):
         row = report["train"][key]
         assert row["offload"] == offload and row["losses_finite"] is True

@@ -17,20 +17,12 @@ Sections (each written to the JSON as soon as it is done, so a run cut short kee
    allocated / reserved memory since the engine was built; `plan`'s prediction for that row
    (`launch.plan`: DeepSpeed's model-state estimator + the activation estimate of one sample) and
    its error relative to the measured peak allocated.
-2. `flops`: FLOPs of one training step per sample and MFU. Count (Narayanan et al. 2021,
-   "Efficient Large-Scale Language Model Training on GPU Clusters", sec. 5.1, without the
-   vocabulary term; CogVideoX has no vocabulary head): forward = L * (24 * S * h^2 + 4 * S^2 * h)
-   with S = video + text + history tokens, h = hidden width, L = blocks (QKV + output projections
-   8 S h^2, MLP with 4h inner width 16 S h^2, attention scores and weighted sum 4 S^2 h; patch
-   embedding, adaLN and the output projection are < 1 % and left out). Model FLOPs per step =
-   3 x forward (MFU, as in PaLM, Chowdhery et al. 2022, appendix B); with full activation
-   recomputation the hardware does 4 x forward (HFU). Peak: `--peak-tflops`, else the dense bf16
-   figure of the detected GPU (H100 / H200 SXM 989.4, A100 312, L40S 362.1, RTX 4090 165.2).
+2. `flops`: FLOPs of one training step per sample, MFU and HFU (the count: `gpu_flops.py`).
 3. `denoise`: one denoising step (batched transformer forward + guidance combination) for msvg
    (3 branches with history tokens) and plain (2 branches, no history), no gradients, median of
    repeats.
 
-Output: `<out>/bench_gpu.json` and `<out>/bench_gpu.md` (a Markdown table). `--budget-s` (default
+Output: `<out>/bench_gpu.json` and `<out>/bench_gpu.md` (a Markdown table, `gpu_report.py`). `--budget-s` (default
 330) skips what would not fit: each section is started only when the time left covers it.
 """
 
@@ -50,72 +42,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also when loaded from a file path
+from gpu_flops import LAYOUTS, VAE_SPATIAL, peak_tflops, step_flops  # noqa: E402
+from gpu_report import markdown, write  # noqa: E402
+
 GIB = 2**30
 
-# CogVideoX transformer layouts (diffusers' config keys). 2b: CogVideoX-2b's transformer config;
-# 5b: the cogvideox-5b family's transformer (42 layers, 48 heads x 64, 3D rotary embeddings, which the
-# history transformer computes itself from the latent shape), opt-in with `--layout 5b`. `tiny` is the
-# dry-run layout.
-LAYOUTS: dict[str, dict[str, Any]] = {
-    "2b": {
-        "num_attention_heads": 30, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
-        "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 30, "sample_width": 90,
-        "sample_height": 60, "sample_frames": 49, "patch_size": 2, "temporal_compression_ratio": 4,
-        "max_text_seq_length": 226,
-    },
-    "5b": {
-        "num_attention_heads": 48, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
-        "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 42, "sample_width": 90,
-        "sample_height": 60, "sample_frames": 49, "patch_size": 2, "temporal_compression_ratio": 4,
-        "max_text_seq_length": 226, "use_rotary_positional_embeddings": True,
-    },
-    "tiny": {
-        "num_attention_heads": 2, "attention_head_dim": 16, "in_channels": 4, "out_channels": 4,
-        "time_embed_dim": 16, "text_embed_dim": 32, "num_layers": 2, "sample_width": 6,
-        "sample_height": 4, "sample_frames": 9, "patch_size": 2, "temporal_compression_ratio": 4,
-        "max_text_seq_length": 16,
-    },
-}
 # Decoupler / history feature sizes per layout (the cogvideox-2b preset's, and the tiny preset's).
 DECOUPLER: dict[str, dict[str, int]] = {
     "2b": {"history_dim": 512, "decoupler_dim": 512, "decoupler_heads": 8},
     "5b": {"history_dim": 512, "decoupler_dim": 512, "decoupler_heads": 8},
     "tiny": {"history_dim": 32, "decoupler_dim": 16, "decoupler_heads": 2},
 }
-PEAK_BF16_TFLOPS: dict[str, float] = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "4090": 165.2}
-VAE_SPATIAL = 8
-
-
-def forward_flops(layers: int, hidden: int, seq: int) -> float:
-    """Forward FLOPs of `layers` transformer blocks of width `hidden` over `seq` tokens (module docstring)."""
-    return float(layers) * (24.0 * seq * hidden**2 + 4.0 * seq**2 * hidden)
-
-
-def token_counts(layout: dict[str, Any], frames: int, height: int, width: int) -> dict[str, int]:
-    """Video, text and history tokens of one sample (history tokens: one per prompt token, as the decoupler emits)."""
-    latent_frames = 1 + (frames - 1) // layout["temporal_compression_ratio"]
-    video = latent_frames * (height // VAE_SPATIAL // layout["patch_size"]) * (width // VAE_SPATIAL // layout["patch_size"])
-    text = layout["max_text_seq_length"]
-    return {"video": video, "text": text, "history": text}
-
-
-def step_flops(layout: dict[str, Any], frames: int, height: int, width: int, history: bool = True) -> dict[str, float]:
-    """Forward, model (3x) and hardware (4x, full recompute) FLOPs of one training step per sample."""
-    tokens = token_counts(layout, frames, height, width)
-    seq = tokens["video"] + tokens["text"] + (tokens["history"] if history else 0)
-    hidden = layout["num_attention_heads"] * layout["attention_head_dim"]
-    fwd = forward_flops(layout["num_layers"], hidden, seq)
-    return {"tokens": seq, "forward": fwd, "model": 3 * fwd, "hardware": 4 * fwd}
-
-
-def peak_tflops(device_name: str, explicit: float | None) -> float | None:
-    """The dense bf16 peak of the GPU (explicit value first), None when unknown."""
-    if explicit is not None:
-        return explicit
-    for key, value in PEAK_BF16_TFLOPS.items():
-        if key in device_name:
-            return value
-    return None
 
 
 class Budget:
@@ -342,66 +280,7 @@ def denoise_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
             result[f"{name}_times_s"] = times
     result["msvg_over_plain"] = result["msvg_step_s"] / result["plain_step_s"]
     result.update(memory_now(device))
-    del module, batch
-    release(device)
     return result
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables."""
-    def gb(value: float | None) -> str:
-        return "—" if value is None else f"{value:.3g}"
-
-    lines = [
-        f"# bench_gpu: {report['layout']} layout, {report['frames']}x{report['height']}x{report['width']}, bf16, "
-        f"gradient checkpointing ({report['device_name']})",
-        "",
-        "| ZeRO-2 | step s | MFU | HFU | peak alloc GiB | peak reserved GiB | plan GiB (states + act.) | plan error |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    flops = report["flops"]
-    for key in ("zero2", "zero2_offload"):
-        row = report["train"].get(key)
-        if row is None or "skipped" in row:
-            lines.append(f"| {key} | skipped: {row['skipped'] if row else 'not run'} | | | | | | |")
-            continue
-        mfu, hfu = row.get("mfu"), row.get("hfu")
-        plan = row["plan"]
-        err = row["plan_error"]
-        lines.append(
-            f"| {row['offload']} ({row['optimizer']}) | {row['step_s']:.3f} | {'—' if mfu is None else f'{mfu:.1%}'} | "
-            f"{'—' if hfu is None else f'{hfu:.1%}'} | {gb(row['peak_allocated_gb'])} | {gb(row['peak_reserved_gb'])} | "
-            f"{gb(plan['total_gb'])} ({gb(plan['model_states_gb'])} + {gb(plan['activations_gb'])}) | "
-            f"{'—' if err is None else f'{err:+.1%}'} |"
-        )
-    lines += [
-        "",
-        f"FLOPs per training step per sample: forward {flops['forward']:.3e} over {flops['tokens']} tokens; "
-        f"model (3x) {flops['model']:.3e}, hardware with recompute (4x) {flops['hardware']:.3e}; "
-        f"peak {report['peak_tflops'] or '—'} TFLOPS bf16 dense.",
-        "",
-    ]
-    den = report.get("denoise")
-    if den and "skipped" not in den:
-        lines += [
-            "| denoising step | s (median) |",
-            "|---|---|",
-            f"| msvg (3 branches, history) | {den['msvg_step_s']:.3f} |",
-            f"| plain (2 branches) | {den['plain_step_s']:.3f} |",
-            f"| msvg / plain | {den['msvg_over_plain']:.2f} |",
-            "",
-        ]
-    elif den:
-        lines.append(f"denoising step: skipped: {den['skipped']}")
-    lines.append(f"total wall time {report['wall_s']:.0f} s")
-    return "\n".join(lines) + "\n"
-
-
-def write(report: dict[str, Any], out: Path) -> None:
-    """Write the JSON and the Markdown table (called after every section)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_gpu.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "bench_gpu.md").write_text(markdown(report), encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
