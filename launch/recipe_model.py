@@ -31,7 +31,6 @@ from msvg_bench.launch.model_data import (
     history_input,
 )
 from msvg_bench.launch.recipes import RECIPES, Recipe
-from msvg_bench.launch.region_weights import scene_loss_weights
 
 if TYPE_CHECKING:
     import torch
@@ -241,6 +240,7 @@ class JointRecipe(Recipe):
         """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
         history and no-history features (computed once here by the frozen extractor)."""
         import torch
+        from msvg_bench.launch.region_weights import scene_loss_weights
         from msvg_bench.models.encoding import encode_prompts
         from msvg_bench.models.history import collate_history
         from msvg_bench.models.multiscene import build_extractor, history_features
