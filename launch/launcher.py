@@ -23,6 +23,7 @@ from typing import Any
 
 from msvg_bench.core.devices import select_deepspeed_accelerator
 from msvg_bench.core.errors import ConfigError, MsvgError
+from msvg_bench.launch.lifeline import LAUNCHER_PID_ENV, die_with_parent, kill_tree
 
 WORKER_MODULE = "msvg_bench.train_worker"
 DEFAULT_MASTER_PORT = 29500
@@ -161,8 +162,6 @@ def torchrun_command(topology: Topology, config_path: Path, log_dir: Path, rdzv_
 
 def worker_env(topology: Topology, device: str) -> dict[str, str]:
     """Environment for torchrun and its workers (CPU: DeepSpeed's CPU accelerator, threads split per rank)."""
-    from msvg_bench.launch.lifeline import LAUNCHER_PID_ENV
-
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env[LAUNCHER_PID_ENV] = str(os.getpid())  # workers stop when this launcher is gone
@@ -262,8 +261,6 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
     `STOP_GRACE_S` seconds later (a rank stuck in a collective whose peer is gone), torchrun and
     every worker are killed.
     """
-    from msvg_bench.launch.lifeline import die_with_parent, kill_tree
-
     received: list[int] = []
     proc = subprocess.Popen(cmd, env=env, stdout=None, stderr=log, preexec_fn=die_with_parent)  # noqa: PLW1509
 
@@ -289,6 +286,8 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
             except subprocess.TimeoutExpired:
                 if deadline is not None and time.monotonic() >= deadline:
                     kill_tree(proc.pid)
+                    code = proc.wait()
+                    break
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -100,13 +100,21 @@ def orphanable(script: str, *args: str) -> Iterator[tuple[subprocess.Popen, int]
         parent.stdout.close()
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie or a process gone meanwhile does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def orphan_and_wait(parent: subprocess.Popen, worker_pid: int) -> None:
     """SIGKILL the worker's parent, then wait until the orphaned worker has exited (at most 15 s)."""
     time.sleep(0.5)  # the worker is now inside the native sleep
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=10)
     deadline = time.monotonic() + 15
-    while psutil.pid_exists(worker_pid) and psutil.Process(worker_pid).status() != psutil.STATUS_ZOMBIE:
+    while alive(worker_pid):
         assert time.monotonic() < deadline, "the orphaned worker did not exit"
         time.sleep(0.1)
 
@@ -138,10 +146,6 @@ def test_another_rank_ends_the_job_run_through_its_orphan_hook(tmp_path: Path) -
         assert parent.stdout.readline().strip() == "-"
         orphan_and_wait(parent, worker_pid)
         assert client.get_run(run_id).info.status == "KILLED"
-
-
-def alive(pid: int) -> bool:
-    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
 def test_worker_stops_when_the_launcher_dies_though_its_parent_lingers() -> None:
