@@ -78,6 +78,8 @@ class SynthParams(FileModel):
     # Caption register of story worlds that have several; `register` in the file (the Python name
     # would shadow pydantic's own attribute). Left out of the params when unset.
     register_: str | None = Field(default=None, alias="register")
+    patterns: list[str] | None = Field(default=None, min_length=1)
+    """The reuse patterns the stories cycle through, from story 0 (default: `data synth`'s cycle)."""
 
 
 class SuiteFile(FileModel):

@@ -30,7 +30,7 @@ SUITES: Registry[Path] = Registry("suite")
 """Suite files by suite name."""
 
 SYNTH_PARAM_KEYS = ("stories", "scenes", "frames", "height", "width", "seed", "fps")
-SYNTH_OPTIONAL_KEYS = ("register",)  # reference (default) | described
+SYNTH_OPTIONAL_KEYS = ("register", "patterns")  # reference (default) | described; the default pattern cycle
 
 
 @dataclass
@@ -89,7 +89,7 @@ def write_synthetic_boxes(stories: list[Story], params: dict[str, Any]) -> None:
     from msvg_bench.core.atomic import atomic_write_json
 
     for story_index, story in enumerate(stories):
-        _, plan = plan_story(story_index, len(story.scenes), params["seed"])
+        _, plan = plan_story(story_index, len(story.scenes), params["seed"], params.get("patterns"))
         cast = story_cast(plan, story_index, params["seed"])
         for j, planned in enumerate(plan):
             spec = scene_spec(planned, story_index, j, params["frames"], params["height"], params["width"], params["seed"], cast)
@@ -134,10 +134,18 @@ def read_suite_file(path: Path) -> Suite:
         if parsed.stories is not None:
             problems.append(f"{path}:{lines[('stories',)]}: stories: a synthetic suite draws its stories; remove this list")
         params = parsed.params.model_dump(by_alias=True, exclude_none=True) if parsed.params is not None else {}
+        problems += _pattern_problems(path, params.get("patterns", []), lines)
         stories = synthetic_stories(params) if not problems else []
     if problems:
         raise ProblemsError(str(path), problems)
     return Suite(parsed.name, parsed.version, parsed.kind, parsed.description, path, stories, params)
+
+
+def _pattern_problems(path: Path, patterns: list[str], lines: dict[Any, int]) -> list[str]:
+    from msvg_bench.benchmarks.synth import PATTERNS
+
+    return [f"{path}:{lines.get(('params', 'patterns', n), 1)}: params.patterns[{n}]: unknown pattern {name!r} "
+            f"(choose from {', '.join(PATTERNS)})" for n, name in enumerate(patterns) if name not in PATTERNS]
 
 
 def synthetic_stories(params: dict[str, Any]) -> list[Story]:
@@ -154,7 +162,7 @@ def synthetic_stories(params: dict[str, Any]) -> list[Story]:
     stories = []
     register = params.get("register", "reference")
     for i in range(int(params["stories"])):
-        pattern, plan = plan_story(i, int(params["scenes"]), int(params["seed"]))
+        pattern, plan = plan_story(i, int(params["scenes"]), int(params["seed"]), params.get("patterns"))
         cast = story_cast(plan, i, int(params["seed"]))
         sid = story_id(i)
         scenes = tuple(

@@ -9,9 +9,15 @@ Each story follows a reuse pattern, so which scenes share a setting or a charact
 - `recurring_character` one character throughout, a different setting in every scene;
 - `crossed`      two characters x two settings crossed like `brief`, drawn at random;
 - `distinct`     nothing shared (as far as the world's 6 settings and 8 characters allow);
-- `random`       scenes drawn from a small pool of settings and characters, sometimes two characters.
+- `random`       scenes drawn from a small pool of settings and characters, sometimes two characters;
+- `crossed_shuffled`  two characters x two settings crossed, the four cells in a random order (every
+                 story defines both contrasts: a shared and a non-shared pair of characters and of
+                 settings, at distances that vary from story to story);
+- `recurrence`   one character and one setting per scene, each drawn from a pool of three, so both
+                 recur after gaps of any length (for long stories: consistency over distance).
 
-Stories 1, 2, ... cycle through the patterns after `brief`. A story's content depends only on
+Stories 1, 2, ... cycle through the first six patterns after `brief`; a suite may name the patterns
+its stories cycle through instead (`patterns`, from story 0). A story's content depends only on
 (seed, story index), never on how many stories are drawn. Output is the on-disk data format:
 `videos/<id>/scene_NN.mp4`, `prompts/<id>.json`, and `manifest.jsonl` with annotations.
 
@@ -22,6 +28,7 @@ minimum scene length so joined scenes cut cleanly), 64x96 pixels (the 2:3 shape 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +58,12 @@ BRIEF_PATTERN: tuple[tuple[str, str, str], ...] = (
 )
 """The design brief's 4-scene story as (character, action, setting)."""
 
-PATTERNS: tuple[str, ...] = ("brief", "recurring_setting", "recurring_character", "crossed", "distinct", "random")
+DEFAULT_PATTERNS: tuple[str, ...] = ("brief", "recurring_setting", "recurring_character", "crossed", "distinct", "random")
+"""The patterns `data synth` cycles through by default (story 0 is `brief`)."""
+PATTERNS: tuple[str, ...] = (*DEFAULT_PATTERNS, "crossed_shuffled", "recurrence")
+"""Every reuse pattern a story can follow."""
+RECURRENCE_POOL = 3
+"""Characters and settings a `recurrence` story draws its scenes from."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,17 @@ class PlannedScene:
         return caption(self.setting, self.characters, self.action)
 
 
-def pattern_for(story_index: int) -> str:
-    """The reuse pattern of story `story_index` (0 is always `brief`)."""
-    return "brief" if story_index == 0 else PATTERNS[1 + (story_index - 1) % (len(PATTERNS) - 1)]
+def pattern_for(story_index: int, patterns: Sequence[str] | None = None) -> str:
+    """The reuse pattern of story `story_index`: cycling through `patterns` when given, else the default
+    cycle (story 0 is `brief`)."""
+    if patterns:
+        return patterns[story_index % len(patterns)]
+    return "brief" if story_index == 0 else DEFAULT_PATTERNS[1 + (story_index - 1) % (len(DEFAULT_PATTERNS) - 1)]
+
+
+def _defines_both(labels: Sequence[str]) -> bool:
+    """Whether a sequence of per-scene labels has a pair that shares the label and a pair that doesn't."""
+    return len(set(labels)) < len(labels) and len(set(labels)) > 1
 
 
 def _pick_action(setting: str, rng: np.random.Generator) -> str:
@@ -80,9 +100,10 @@ def _pick_action(setting: str, rng: np.random.Generator) -> str:
     return str(rng.choice([a for a in options if a != "skiing"]))
 
 
-def plan_story(story_index: int, num_scenes: int, seed: int) -> tuple[str, list[PlannedScene]]:
-    """The pattern and scene plan of one story (deterministic in seed and story index)."""
-    pattern = pattern_for(story_index)
+def plan_story(story_index: int, num_scenes: int, seed: int,
+               patterns: Sequence[str] | None = None) -> tuple[str, list[PlannedScene]]:
+    """The pattern and scene plan of one story (deterministic in seed, story index and `patterns`)."""
+    pattern = pattern_for(story_index, patterns)
     rng = np.random.default_rng(derive_seed(seed, "synth", story_index, "plan"))
     settings, characters = sorted(SETTINGS), sorted(CHARACTERS)
     plan: list[PlannedScene] = []
@@ -93,6 +114,18 @@ def plan_story(story_index: int, num_scenes: int, seed: int) -> tuple[str, list[
         return pattern, plan
     s_perm = [str(s) for s in rng.permutation(settings)]
     c_perm = [str(c) for c in rng.permutation(characters)]
+    if pattern == "crossed_shuffled":
+        cells = [(s_perm[0], c_perm[0]), (s_perm[1], c_perm[1]), (s_perm[0], c_perm[1]), (s_perm[1], c_perm[0])]
+        order = [int(k) for k in rng.permutation(len(cells))]
+        cells = [cells[order[j % len(cells)]] for j in range(num_scenes)]
+        return pattern, [PlannedScene(s, (c,), _pick_action(s, rng)) for s, c in cells]
+    if pattern == "recurrence":
+        while True:
+            picks = rng.integers(RECURRENCE_POOL, size=(num_scenes, 2))
+            chosen = [(s_perm[int(a)], c_perm[int(b)]) for a, b in picks]
+            if num_scenes < 3 or (_defines_both([s for s, _ in chosen]) and _defines_both([c for _, c in chosen])):
+                break
+        return pattern, [PlannedScene(s, (c,), _pick_action(s, rng)) for s, c in chosen]
     for j in range(num_scenes):
         if pattern == "recurring_setting":
             setting, chars = s_perm[0], (c_perm[j % len(c_perm)],)
@@ -156,6 +189,7 @@ def synthesize(
     fps: float = 8.0,
     boxes: bool = False,
     register: str = "reference",
+    patterns: Sequence[str] | None = None,
 ) -> list[Story]:
     """Draw `stories` stories of `scenes` scenes and write them in the data format under `out_dir`.
 
@@ -173,6 +207,9 @@ def synthesize(
 
     if stories < 1 or scenes < 1 or frames < 1:
         raise DataError(f"synth needs at least 1 story, scene and frame (got {stories}, {scenes}, {frames})")
+    unknown = sorted(set(patterns or ()) - set(PATTERNS))
+    if unknown:
+        raise DataError(f"unknown story pattern(s) {unknown}; choose from {list(PATTERNS)}")
     if register not in REGISTERS:
         raise DataError(f"unknown caption register {register!r}; choose from {list(REGISTERS)}")
     if height < 16 or width < 16:
@@ -183,7 +220,7 @@ def synthesize(
         task = bar.add_task("synth scenes", total=stories * scenes)
         for i in range(stories):
             sid = story_id(i)
-            pattern, plan = plan_story(i, scenes, seed)
+            pattern, plan = plan_story(i, scenes, seed, patterns)
             cast = story_cast(plan, i, seed)
             scene_list: list[Scene] = []
             for j, planned in enumerate(plan):

@@ -8,14 +8,17 @@ Layout::
      "stories": [{"id", "status": "ok"|"failed", "error", "prompts", "annotations",
                   "values": {<key>: float}, "unavailable": {<key>: reason}, "details": {<metric>: {...}},
                   "scenes": [{"index", "values", "unavailable", "details"}]}],
-     "aggregate": {<key>: {"mean", "std", "n"}}, "created": iso-time,
+     "aggregate": {<key>: {"mean", "std", "n"}},
+     "distance": {<metric>: {"shared"|"nonshared": {<d>: {"mean", "ci_low", "ci_high", "n_stories", "n_pairs"}}}},
+     "created": iso-time,
      "encoders": {...}, "shard": {...} | null}
 
 `values` hold only defined numbers (a story without non-shared pairs has no `*_nonshared` key);
 a key the story defines but that could not be measured is in `unavailable` with the reason (never a
 number), and `details` hold per-metric diagnostics (e.g. which detector found the characters);
 aggregates are over `ok` stories that have a value for the key: mean, sample standard deviation (ddof 1; 0
-when n is 1) and n. Two results are comparable when `comparable(a, b)` is empty.
+when n is 1) and n; `distance` holds each pair metric's consistency by scene distance
+(`msvg_bench.eval.distance`). Two results are comparable when `comparable(a, b)` is empty.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Literal
 
 from msvg_bench.core.atomic import atomic_write_text
 from msvg_bench.core.errors import DataError
+from msvg_bench.eval.distance import distance_curves
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SCHEMA_NAME = "msvg-bench/results"
@@ -102,6 +106,7 @@ class Results(_Model):
     metrics: dict[str, MetricInfo] = Field(default_factory=dict)
     stories: list[StoryResult] = Field(default_factory=list)
     aggregate: dict[str, Aggregate] = Field(default_factory=dict)
+    distance: dict[str, Any] = Field(default_factory=dict, description="metric -> part -> distance -> story-level mean, CI, counts")
     created: str = Field(default_factory=lambda: now_iso())
     encoders: dict[str, dict[str, Any]] = Field(default_factory=dict, description="role -> encoder description")
     shard: dict[str, int] | None = Field(None, description="{'index', 'count'} when this file holds one shard")
@@ -157,6 +162,7 @@ def finalize(results: Results, story_order: Sequence[str] | None = None) -> Resu
         rank = {sid: i for i, sid in enumerate(story_order)}
         results.stories.sort(key=lambda s: (rank.get(s.id, len(rank)), s.id))
     results.aggregate = aggregate(results.stories, list(results.metrics) or None)
+    results.distance = distance_curves(results.stories)
     return results
 
 

@@ -17,6 +17,11 @@ clips depict the world and every metric is semantic inside it:
                  (plain and streaming run it without history tokens), sampler, steps and seeds;
  9. compare      `compare` per suite, plain as the reference.
 
+With `encoders` (a folder holding `vae/`, `clip/`, `detector/` and `quality.json`, e.g. the shipped
+`world_weights/world`), stages 2-4 are skipped: the instruments stay fixed and only the method trains.
+Stage 2 weights the character's latent cells (`train.character_loss_weight`, default 10: without it
+the generator hardly learns to paint looks, docs/results.md run 4).
+
 Outputs go to one fixed folder (`--out`, default `world_out/`); a stage whose output is complete is
 skipped on a rerun, and an interrupted training stage resumes from its last checkpoint, so running
 the same command again continues where it stopped. Each training stage and eval is an MLflow run.
@@ -38,6 +43,8 @@ from msvg_bench.models.methods import method_names
 from pydantic import Field
 
 SUITES = ("world_reference", "world_described")
+ENCODER_PARTS = ("vae", "clip", "detector")
+CHARACTER_LOSS_WEIGHT = 10.0  # run 4: at 1 (plain MSE) stage 2 learns settings and hardly any looks
 CLIP_MICRO_BATCH = 32  # contrastive: every other sample of a rank's micro-batch is a negative
 QUALITY_STORIES = 24  # held-out stories the world encoders are measured on (96 scenes, 864 frames)
 EXTRACTOR_LR = 1e-3  # stage 1 is a small model trained from scratch: at the preset's 5e-4 it learns to read history later
@@ -55,8 +62,13 @@ class WorldRecipeSettings(StrictModel):
     clip_steps: int = Field(600, ge=1, description="world CLIP optimizer steps")
     detector_steps: int = Field(300, ge=1, description="world character detector optimizer steps")
     extractor_steps: int = Field(3000, ge=1, description="stage-1 optimizer steps")
-    joint_steps: int = Field(3000, ge=1, description="stage-2 optimizer steps")
-    eval_stories: int = Field(24, ge=1, description="stories of each held-out suite generated and scored per method")
+    joint_steps: int = Field(6000, ge=1, description="stage-2 optimizer steps")
+    character_loss_weight: float = Field(CHARACTER_LOSS_WEIGHT, ge=1.0,
+                                         description="stage 2: weight of the character's latent cells in the v-loss (1: plain MSE)")
+    encoders: Path | None = Field(None, description="trained world encoders to use instead of training them "
+                                                     "(a folder with vae/, clip/, detector/, quality.json)")
+    eval_stories: int | None = Field(24, ge=1, description="stories of each held-out suite generated and scored per method "
+                                                           "(None: the whole suite)")
     inference_steps: int = Field(20, ge=1, description="sampler steps per scene")
     suites: list[str] = Field(default_factory=lambda: list(SUITES), description="held-out suites to evaluate")
     methods: list[str] = Field(default_factory=method_names, description="methods to evaluate (plain is the reference)")
@@ -149,17 +161,20 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
           lambda: (run_cli("data", ["data", "synth", "--out", str(data), "--preset", "world", "--stories", str(settings.stories),
                                     "--scenes", "4", "--register", "mixed", "--boxes", "--seed", str(settings.seed)], logs, env),
                    atomic_write_json(stamp_file, stamp)))
-    for name, steps, extra in (("world-vae", settings.vae_steps, []),
-                               ("world-clip", settings.clip_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]),
-                               ("world-detector", settings.detector_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)])):
+    encoder_stages = (("world-vae", settings.vae_steps, []),
+                      ("world-clip", settings.clip_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]),
+                      ("world-detector", settings.detector_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]))
+    if settings.encoders is not None:
+        _use_encoders(settings.encoders, world, echo)
+        encoder_stages = ()
+    for name, steps, extra in encoder_stages:
         run_dir = out / name
         stage(name, f"trained {name} {steps} steps", _exported(run_dir),
               lambda name=name, steps=steps, run_dir=run_dir, extra=extra: run_cli(
                   name, _train_args(settings, name, steps, data, run_dir, uri, extra), logs, env))
         result.run_ids[name] = _train_run_id(run_dir)
-    part_of = {"vae": out / "world-vae" / "export" / "vae", "clip": out / "world-clip" / "export" / "clip",
-               "detector": out / "world-detector" / "export" / "detector"}
-    for part, source in part_of.items():
+    for part in ENCODER_PARTS if encoder_stages else ():
+        source = out / f"world-{part}" / "export" / part
         if not (world / part).is_dir() or (source.stat().st_mtime > (world / part).stat().st_mtime):
             _copy_tree(source, world / part)
 
@@ -177,7 +192,8 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
           lambda: run_cli("extractor", _train_args(settings, "extractor", settings.extractor_steps, data, extractor_dir, uri,
                                                    [*shared, f"train.lr={EXTRACTOR_LR}"]), logs, env))
     result.run_ids["extractor"] = _train_run_id(extractor_dir)
-    joint_extra = [*shared, f"model.weights={extractor_dir / 'export'}"]
+    joint_extra = [*shared, f"model.weights={extractor_dir / 'export'}",
+                   f"train.character_loss_weight={settings.character_loss_weight}"]
     stage("joint", f"trained stage 2 {settings.joint_steps} steps", _exported(joint_dir),
           lambda: run_cli("joint", _train_args(settings, "joint", settings.joint_steps, data, joint_dir, uri, joint_extra),
                           logs, env))
@@ -188,11 +204,12 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
         for method in settings.methods:
             name = f"world-{suite}-{method}"
             eval_dir = out / "eval" / suite / method
+            limit = [] if settings.eval_stories is None else ["--limit", str(settings.eval_stories)]
             args = ["eval", "--preset", "world", "--seed", str(settings.seed), "--tracking-uri", uri, "--run-name", name,
-                    "--suite", suite, "--method", method, "--limit", str(settings.eval_stories), "-o", str(eval_dir),
+                    "--suite", suite, "--method", method, *limit, "-o", str(eval_dir),
                     f"generate.num_inference_steps={settings.inference_steps}", *shared,
                     "--model", str(joint_dir / "export")]  # every method on the same trained backbone
-            stage(f"eval {suite} {method}", f"generated + scored {settings.eval_stories} stories",
+            stage(f"eval {suite} {method}", f"generated + scored {settings.eval_stories or 'all'} stories",
                   (eval_dir / "results.json").is_file(), lambda name=name, args=args: run_cli(name, args, logs, env))
             ids[method] = find_run_id(uri, "eval", name)
             result.run_ids[name] = ids[method]
@@ -204,6 +221,19 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
         "timings": result.timings,
     })  # fmt: skip
     return result
+
+
+def _use_encoders(source: Path, world: Path, echo: Callable[[str], None]) -> None:
+    """Copy trained world encoders (and their quality.json) into the recipe's world folder, once."""
+    missing = [part for part in (*ENCODER_PARTS, "quality.json") if not (source / part).exists()]
+    if missing:
+        raise MsvgError(f"{source}: not a world encoders folder (missing {', '.join(missing)})")
+    for part in ENCODER_PARTS:
+        if not (world / part).is_dir():
+            _copy_tree(source / part, world / part)
+    if not (world / "quality.json").is_file():
+        shutil.copyfile(source / "quality.json", world / "quality.json")
+    echo(f"[encoders] the world VAE, CLIP and detector of {source}")
 
 
 def _write_quality(world: Path, heldout: Path, target: Path, uri: str, run_ids: dict[str, str]) -> None:

@@ -229,7 +229,7 @@ class CharacterConsistency(PairMetric):
         details["per_character"] = {cid: sum(v) / len(v) for cid, v in sorted(per_character.items())}
         matched = sum(1 for info in scene_details.values() if info["detected"] == info["annotated"])
         details["count_match"] = {"scenes": matched, "of": len(scene_details)}  # detected == annotated characters
-        out.details[self.name] = details
+        out.details.setdefault(self.name, {}).update(details)
         if details["detector"] is None:
             reason = "no detector found the annotated characters (" + "; ".join(details["notes"]) + ")"
         else:

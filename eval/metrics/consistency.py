@@ -5,7 +5,8 @@ scene_consistency — a scene's embedding is the CLIP4Clip video embedding (per-
 L2-normalised, mean-pooled, re-normalised) from the configured scene encoder. Over all pairs of scenes
 with annotated settings: `scene_consistency` is the mean cosine of pairs that share a setting,
 `scene_consistency_nonshared` the mean over pairs that don't, `scene_consistency_gap` their difference.
-Per-scene values: the mean cosine of the scene with the scenes it shares a setting with.
+Per-scene values: the mean cosine of the scene with the scenes it shares a setting with. Every pair
+metric also records its pairs by distance in the story (`msvg_bench.eval.distance`).
 
 The same contrast over characters (`character_consistency`, `face_consistency`) is in
 `msvg_bench.eval.metrics.character_consistency`.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from msvg_bench.eval.distance import pairs_by_distance
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues, pair_means
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class PairMetric(Metric):
 
     def _emit(self, out: MetricValues, items: list[tuple[int, str, torch.Tensor]], same: Callable[[str, str], bool]) -> None:
         pairs: list[tuple[bool, float]] = []
+        distances: list[tuple[int, bool, float]] = []
         per_scene: dict[int, list[float]] = {}
         for (si, a, ea), (sj, b, eb) in combinations(items, 2):
             if si == sj:
@@ -51,6 +54,7 @@ class PairMetric(Metric):
             shared = same(a, b)
             cos = float(ea @ eb)
             pairs.append((shared, cos))
+            distances.append((abs(sj - si), shared, cos))
             if shared:
                 per_scene.setdefault(si, []).append(cos)
                 per_scene.setdefault(sj, []).append(cos)
@@ -61,6 +65,8 @@ class PairMetric(Metric):
                 out.story[key] = means[part]
         for index, values in per_scene.items():
             out.scene(index)[name] = sum(values) / len(values)
+        if distances:
+            out.details.setdefault(name, {})["by_distance"] = pairs_by_distance(distances)
 
 
 @METRICS.register("scene_consistency")
