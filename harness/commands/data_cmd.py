@@ -187,6 +187,25 @@ def cache(
         typer.echo(report.summary())
 
 
+@data_app.command("reconstruct")
+def reconstruct(
+    suite: Annotated[str, typer.Option("--suite", help="Synthetic suite whose ground truth is drawn and reconstructed.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ground_truth/ and reconstruction/.")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N stories.")] = None,
+    overrides: OverridesArgument = None,
+    config_file: ConfigFileOption = None,
+    preset: PresetOption = None,
+) -> None:
+    """The instrument's ceiling: a suite's ground-truth videos and their VAE reconstructions, ready for `eval --videos`."""
+    cfg = load_config(config_file, overrides, {"preset": preset})
+    from msvg_bench.benchmarks.suite import load_suite
+    from msvg_bench.reconstruction import write_ceiling_folders
+
+    folders = write_ceiling_folders(cfg, load_suite(suite), out, limit)
+    for label, folder in folders.items():
+        typer.echo(f"{label}: {folder}  (score: msvg-bench eval --suite {suite} --videos {folder} --method {label.replace('_', '-')})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `data` command group to the CLI."""
     app.add_typer(data_app, name="data", rich_help_panel="Data")
