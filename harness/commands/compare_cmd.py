@@ -26,6 +26,7 @@ def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path
     import json
 
     from msvg_bench.comparison.render import (
+        distance_tables,
         render_markdown,
         render_rich_table,
         render_text,
@@ -41,6 +42,8 @@ def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path
 
             console = Console() if sys.stdout.isatty() else Console(width=120)
             console.print(render_rich_table(comparison, console.width))
+            for table in distance_tables(comparison):
+                console.print(table)
             return
         text = render_text(comparison)
     elif output_format is OutputFormat.md:
@@ -68,10 +71,11 @@ def compare(
     videos: Annotated[bool, typer.Option("--videos/--no-videos", help="Embed the runs' story videos in the HTML report.")] = True,
     video_stories: Annotated[int | None, typer.Option("--video-stories", min=0, help="Embed videos for the first N stories only (default: all).")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the report to a new run in msvg-bench/compare.")] = True,
+    distance_png: Annotated[Path | None, typer.Option("--distance-png", help="Also write the consistency-over-scene-distance figure (shared pairs, a line per run) to this PNG file.")] = None,
     tracking_uri: TrackingUriOption = None,
     run_name: RunNameOption = None,
 ) -> None:
-    """Compare eval runs metric by metric: values, deltas, paired bootstrap 95% CIs and per-story win rates.
+    """Compare eval runs metric by metric: values, deltas, paired bootstrap 95% CIs, per-story win rates and the minimum detectable effect.
 
     Refuses runs whose suite version, metric versions or encoder identities differ unless --force. The HTML report (table, plots, the stories' videos side by side) is logged to a new MLflow run in the experiment msvg-bench/compare.
     """
@@ -89,7 +93,7 @@ def compare(
         raise MsvgError("--format html with --no-log needs --out FILE")
     outcome = run_compare(
         runs, tracking_uri=tracking_uri, force=force, seed=seed, n_boot=bootstraps, videos=videos,
-        video_stories=video_stories, log=log, run_name=run_name,
+        video_stories=video_stories, log=log, run_name=run_name, distance_png=distance_png,
     )  # fmt: skip
     if output_format is not OutputFormat.html or out is not None:
         write_output(outcome, output_format, out)
@@ -97,6 +101,8 @@ def compare(
         typer.echo(f"comparison run: {outcome.run_id} (experiment msvg-bench/compare)", err=True)
     if outcome.report_path is not None:
         typer.echo(f"HTML report: {outcome.report_path}", err=True)
+    if distance_png is not None:
+        typer.echo(f"distance figure: {distance_png}", err=True)
 
 
 def suite_runs(suite: str, tracking_uri: str | None) -> list[str]:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from msvg_bench.comparison.stats import Comparison
 
 REPORT_ARTIFACT = "report/report.html"
+DISTANCE_ARTIFACT_NAME = "distance.png"  # logged under report/ when some run has distance data
 MAX_NOTE_CHARS = 8000  # MLflow's limit on a tag value (the run description is the tag mlflow.note.content)
 
 
@@ -57,6 +58,9 @@ def log_comparison(
     comparison: Comparison, html: str, tracking_uri: str | None, run_name: str | None = None
 ) -> tuple[str | None, Path | None]:
     """Log the report, the JSON and the Markdown to a new run in `msvg-bench/compare`; return (run id, report path)."""
+    import tempfile
+
+    from msvg_bench.comparison.plots import distance_metrics_with_data, write_distance_png
     from msvg_bench.comparison.render import render_markdown, to_json
     from msvg_bench.core.tracking import start_run
 
@@ -77,6 +81,9 @@ def log_comparison(
         tracker.log_text(html, REPORT_ARTIFACT)
         tracker.log_dict(to_json(comparison), "report/comparison.json")
         tracker.log_text(render_markdown(comparison), "report/comparison.md")
+        if distance_metrics_with_data(comparison):
+            with tempfile.TemporaryDirectory(prefix="msvg-compare-") as tmp:
+                tracker.log_artifact(write_distance_png(comparison, Path(tmp) / DISTANCE_ARTIFACT_NAME), "report")
         run_id = tracker.run_id
         artifact_uri = tracker.client.get_run(run_id).info.artifact_uri
     return run_id, local_artifact_path(artifact_uri, REPORT_ARTIFACT)
@@ -93,8 +100,13 @@ def run_compare(
     video_stories: int | None = None,
     log: bool = True,
     run_name: str | None = None,
+    distance_png: Path | None = None,
 ) -> CompareOutcome:
-    """Load, compare, build the HTML report and (when `log`) record it in a new comparison run."""
+    """Load, compare, build the HTML report and (when `log`) record it in a new comparison run.
+
+    `distance_png` also writes the consistency-over-distance figure there; without distance data in
+    any run that is an error raised before anything is written or logged.
+    """
     from msvg_bench.comparison.report import build_report
     from msvg_bench.comparison.runs import load_runs
     from msvg_bench.comparison.stats import compare_runs
@@ -103,6 +115,19 @@ def run_compare(
     uri = resolve_tracking_uri(tracking_uri)
     runs = load_runs(refs, uri)
     comparison = compare_runs(runs, force=force, n_boot=n_boot, seed=seed)
+    if distance_png is not None:
+        from msvg_bench.comparison.plots import distance_metrics_with_data
+        from msvg_bench.core.errors import MsvgError
+
+        if not distance_metrics_with_data(comparison):
+            raise MsvgError(
+                f"--distance-png {distance_png}: none of the compared runs has consistency-by-distance data "
+                "(results field `distance` or per-story details `by_distance`)"
+            )
     html = build_report(comparison, make_client(uri) if videos else None, videos=videos, max_video_stories=video_stories)
+    if distance_png is not None:
+        from msvg_bench.comparison.plots import write_distance_png
+
+        write_distance_png(comparison, distance_png)
     run_id, report_path = log_comparison(comparison, html, uri, run_name) if log else (None, None)
     return CompareOutcome(comparison=comparison, html=html, run_id=run_id, report_path=report_path)

@@ -1,19 +1,24 @@
-"""The report's plots: each metric's value per run, and the per-story differences to the reference."""
+"""The report's plots: each metric's value per run, the per-story differences to the reference, and
+consistency over scene distance (one panel per metric, one line per run with 95 % error bars)."""
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from msvg_bench.comparison.distance import run_names
 from msvg_bench.comparison.stats import Comparison, bootstrap_mean_ci, story_values
+from msvg_bench.core.errors import MsvgError
 
 PLOT_COLUMNS = 4
 
 
-def _png(figure: Any) -> bytes:
+def _png(figure: Any, dpi: int = 90) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(figure)
@@ -96,4 +101,63 @@ def plot_story_deltas(comparison: Comparison) -> bytes:
     return _png(figure)
 
 
-# -- media ---------------------------------------------------------------------------------------
+def distance_metrics_with_data(comparison: Comparison) -> list[str]:
+    """Metrics for which some run has a shared-pair curve."""
+    return [item.metric for item in comparison.distance if any(curve.shared for curve in item.curves)]
+
+
+def distance_figure(comparison: Comparison, metrics: Sequence[str] | None = None) -> Any:
+    """A matplotlib figure: per metric a panel, x = scene distance, y = shared-pair consistency, a line per run.
+
+    Each run's points carry their 95 % interval as error bars (runs shifted a little sideways so the
+    bars do not hide each other); the legend names each run by its method.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wanted = list(metrics) if metrics is not None else distance_metrics_with_data(comparison)
+    items = [item for item in comparison.distance if item.metric in wanted]
+    if not items:
+        raise MsvgError("no run has consistency-by-distance data (results field `distance` or per-story `by_distance`)")
+    names = run_names(comparison.runs)
+    figure, axes = plt.subplots(1, len(items), figsize=(max(5.6, 4.4 * len(items)), 3.2), squeeze=False)
+    for ax, item in zip(axes.flat, items, strict=True):
+        drawn = [curve for curve in item.curves if curve.shared]
+        for index, curve in enumerate(drawn):
+            distances = sorted(curve.shared)
+            points = [curve.shared[d] for d in distances]
+            offset = (index - (len(drawn) - 1) / 2) * 0.06
+            lows = [p.mean - p.ci_low if math.isfinite(p.ci_low) else 0.0 for p in points]
+            highs = [p.ci_high - p.mean if math.isfinite(p.ci_high) else 0.0 for p in points]
+            ax.errorbar(
+                [d + offset for d in distances], [p.mean for p in points], yerr=[lows, highs],
+                marker="o", markersize=4, capsize=3, linewidth=1.4, label=names[curve.run.run_id],
+            )  # fmt: skip
+        ax.set_xticks(sorted({d for curve in drawn for d in curve.shared}))
+        ax.set_xlabel("scene distance (j − i)", fontsize=8)
+        ax.set_ylabel("shared-pair consistency", fontsize=8)
+        ax.set_title(item.metric, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    figure.suptitle("Consistency of shared pairs over scene distance (mean over stories, 95% CI)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_distance(comparison: Comparison, metric: str) -> bytes:
+    """PNG of one metric's distance panel (for the report)."""
+    return _png(distance_figure(comparison, [metric]))
+
+
+def write_distance_png(comparison: Comparison, path: str | Path, dpi: int = 150) -> Path:
+    """Write the distance figure (every metric with data, a panel each) as a standalone PNG file."""
+    from msvg_bench.core.atomic import atomic_write_bytes
+
+    data = _png(distance_figure(comparison), dpi=dpi)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, data)
+    return target

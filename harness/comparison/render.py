@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from msvg_bench.comparison.distance import DistancePoint, distance_json
+from msvg_bench.comparison.power import ALPHA, POWER, z_sum
 from msvg_bench.comparison.stats import (
     CONFIDENCE_LEVEL,
     MIN_CI_STORIES,
@@ -46,6 +48,33 @@ def fmt_win(pair: PairMetric) -> str:
     return f"{rate} ({pair.wins}W {pair.losses}L {pair.ties}T)"
 
 
+def power_title(pair: PairMetric | None) -> str:
+    """The numbers behind a row's MDE (for a tooltip): stories defining the key, paired, sd of Δ, stories needed."""
+    if pair is None:
+        return ""
+    needed = "n/a" if pair.n_needed is None else str(pair.n_needed)
+    return (
+        f"defined: {pair.n_defined_ref} (ref), {pair.n_defined_run} (run); paired n={pair.n_paired}; "
+        f"sd(Δ)={fmt(pair.sd_diff, 3)}; stories needed to detect the observed Δ: {needed}"
+    )
+
+
+def underpowered_note(key: str, label: str, pair: PairMetric) -> str:
+    """The warning for a pair whose observed |Δ| is below its minimum detectable effect.
+
+    When the interval still excludes 0 the difference was detected, so the note says how rarely
+    an effect this small would be, instead of that it could not be.
+    """
+    detected = pair.ci_low > 0 or pair.ci_high < 0
+    what = (
+        f"detected here, but the suite detects an effect this small less than {POWER:.0%} of the time"
+        if detected
+        else "the suite could not have detected an effect this small"
+    )
+    needed = f" (about {pair.n_needed} stories would be needed)" if pair.n_needed else ""
+    return f"{key}, {label}: |Δ| = {fmt(abs(pair.delta), 3)} < MDE: {what}: n={pair.n_paired}, MDE={fmt(pair.mde, 3)}{needed}"
+
+
 def headline_notes(comparison: Comparison) -> list[str]:
     """Warnings every rendering shows above the table (forced comparison, random-init encoders)."""
     notes: list[str] = []
@@ -63,6 +92,11 @@ def headline_notes(comparison: Comparison) -> list[str]:
                 f"{info.key}: unavailable stories left out; scored "
                 + ", ".join(f"{scored} of {defined} ({label})" for label, scored, defined in counts)
             )
+    for other in comparison.others:
+        for info in comparison.metrics:
+            pair = other.metrics[info.key]
+            if pair.underpowered:
+                notes.append(underpowered_note(info.key, other.run.label, pair))
     if comparison.unshared:
         notes.append(
             "not in every run (left out): "
@@ -71,7 +105,11 @@ def headline_notes(comparison: Comparison) -> list[str]:
     return notes
 
 
-TABLE_HEADER = ["metric", "dir", "run", "value", "Δ vs ref", "95% CI", "win rate"]
+TABLE_HEADER = ["metric", "dir", "run", "value", "Δ vs ref", "95% CI", "win rate", "MDE"]
+POWER_NOTE = (
+    f"MDE: minimum detectable effect at {POWER:.0%} power, two-sided {ALPHA:.0%} = "
+    f"(z_{1 - ALPHA / 2:g} + z_{POWER:g}) · sd(paired Δ) / √n ≈ {z_sum():.2f} · sd / √n"
+)
 
 
 @dataclass
@@ -90,10 +128,10 @@ def table_rows(comparison: Comparison) -> list[TableRow]:
     for info in comparison.metrics:
         reference = comparison.reference
         label = f"{info.key} [{PROXY_LABEL}]" if PROXY_LABEL in str(info.backend) else info.key
-        rows.append(TableRow(info, reference, None, [label, info.arrow, f"{reference.label} (ref)", fmt(info.reference_value), "", "", ""]))
+        rows.append(TableRow(info, reference, None, [label, info.arrow, f"{reference.label} (ref)", fmt(info.reference_value), "", "", "", ""]))
         for other in comparison.others:
             pair = other.metrics[info.key]
-            cells = ["", "", other.run.label, fmt(pair.value), fmt_delta(pair.delta), fmt_ci(pair.ci_low, pair.ci_high, pair.n_paired), fmt_win(pair)]
+            cells = ["", "", other.run.label, fmt(pair.value), fmt_delta(pair.delta), fmt_ci(pair.ci_low, pair.ci_high, pair.n_paired), fmt_win(pair), fmt(pair.mde, 3)]
             rows.append(TableRow(info, other.run, pair, cells))
     return rows
 
@@ -116,6 +154,7 @@ def render_rich_table(comparison: Comparison, width: int | None = None) -> Any:
         f"reference: {comparison.reference.label} ({comparison.reference.run_id}); "
         f"Δ = run − reference over stories both scored; paired bootstrap ({comparison.n_boot} resamples, "
         f"seed {comparison.seed}); ↑ higher is better, ↓ lower is better",
+        POWER_NOTE,
         *headline_notes(comparison),
         *(f"{run.label}: model {run.results.get('model_identity', '?')}" for run in comparison.runs),
     ]
@@ -145,6 +184,8 @@ def render_text(comparison: Comparison, width: int = 160) -> str:
 
     console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
     console.print(render_rich_table(comparison, width))
+    for table in distance_tables(comparison):
+        console.print(table)
     text = console.export_text()
     console.file.close()
     return text
@@ -173,9 +214,41 @@ def render_markdown(comparison: Comparison) -> str:
     lines.append(
         f"Δ = run − reference, mean over stories both runs scored; 95% CI: paired bootstrap "
         f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate = wins / (wins + losses), ties not counted; "
-        "↑ higher is better, ↓ lower is better."
+        f"↑ higher is better, ↓ lower is better. {POWER_NOTE}."
     )
     return "\n".join(lines) + "\n"
+
+
+def fmt_point(point: DistancePoint | None) -> str:
+    """A curve point for the distance table: mean [low, high]."""
+    if point is None:
+        return "—"
+    if not (math.isfinite(point.ci_low) and math.isfinite(point.ci_high)):
+        return f"{fmt(point.mean, 3)} (n={point.n_stories})"
+    return f"{fmt(point.mean, 3)} [{point.ci_low:.3g}, {point.ci_high:.3g}]"
+
+
+def distance_tables(comparison: Comparison) -> list[Any]:
+    """Per metric with distance data, a rich table of the shared-pair curves: rows = distance, columns = runs."""
+    from rich.table import Table
+
+    tables = []
+    for item in comparison.distance:
+        distances = sorted({d for curve in item.curves for d in curve.shared})
+        if not distances:
+            continue
+        table = Table(
+            title=f"{item.metric}: shared pairs by scene distance",
+            caption="mean [95% CI] over stories; dist = scene index difference j − i; —: no shared pair there",
+            caption_justify="left",
+        )
+        table.add_column("dist", justify="right", no_wrap=True)
+        for curve in item.curves:
+            table.add_column(curve.run.label, justify="right", overflow="fold")
+        for distance in distances:
+            table.add_row(str(distance), *(fmt_point(curve.shared.get(distance)) for curve in item.curves))
+        tables.append(table)
+    return tables
 
 
 def to_json(comparison: Comparison) -> dict[str, Any]:
@@ -212,6 +285,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
             "problems": comparison.problems,
             "non_semantic": comparison.non_semantic,
             "bootstrap": {"resamples": comparison.n_boot, "seed": comparison.seed, "level": CONFIDENCE_LEVEL},
+            "power": {"power": POWER, "alpha": ALPHA, "z_sum": z_sum(), "mde": "z_sum * sd_diff / sqrt(n_paired)"},
             "unshared_metrics": comparison.unshared,
             "scored": {
                 info.key: {run.label: dict(zip(("scored", "defined"), scored_counts(run.results, info.key), strict=True)) for run in comparison.runs}
@@ -229,5 +303,6 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
                 }
                 for other in comparison.others
             ],
+            "distance": distance_json(comparison.distance),
         }
     )

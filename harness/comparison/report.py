@@ -1,7 +1,8 @@
 """The HTML comparison report: one self-contained file (inline CSS, PNG plots and videos as data URIs).
 
-Sections: the runs, the comparison table, plots (each run's mean per metric with a bootstrap 95%
-interval; per-story differences against the reference), then one block per story with every run's
+Sections: the runs, the comparison table (with each pair's minimum detectable effect), plots (each
+run's mean per metric with a bootstrap 95% interval; per-story differences against the reference;
+per metric with distance data, shared-pair consistency over scene distance), then one block per story with every run's
 video side by side (its GIF preview, else its H.264 mp4 inline), and per scene the prompt, the
 annotations and each run's clip of that scene.
 """
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from msvg_bench import __version__
-from msvg_bench.comparison.plots import plot_metric_bars, plot_story_deltas
-from msvg_bench.comparison.render import TABLE_HEADER, fmt, headline_notes, table_rows
+from msvg_bench.comparison.plots import distance_metrics_with_data, plot_distance, plot_metric_bars, plot_story_deltas
+from msvg_bench.comparison.render import POWER_NOTE, TABLE_HEADER, fmt, headline_notes, power_title, table_rows
 from msvg_bench.comparison.runs import quiet_downloads
 from msvg_bench.comparison.stats import Comparison, RunResults
 
@@ -180,6 +181,7 @@ def _comparison_table_html(comparison: Comparison) -> str:
             f"<td{klass}>{_esc(row.cells[4])}</td>",
             f"<td>{_esc(row.cells[5])}</td>",
             f"<td>{_esc(row.cells[6])}</td>",
+            f'<td title="{_esc(power_title(pair))}">{_esc(row.cells[7])}</td>',
         ]
         style = ' class="metric-start"' if pair is None else ""
         body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
@@ -291,6 +293,11 @@ def render_html(
     )
     bars = base64.b64encode(plot_metric_bars(comparison)).decode("ascii")
     deltas = base64.b64encode(plot_story_deltas(comparison)).decode("ascii")
+    distance = "".join(
+        f'<img class="plot" id="plot-distance-{_esc(metric)}" alt="{_esc(metric)}: shared-pair consistency by scene distance" '
+        f'src="data:image/png;base64,{base64.b64encode(plot_distance(comparison, metric)).decode("ascii")}">'
+        for metric in distance_metrics_with_data(comparison)
+    )
     stories = "".join(_story_html(comparison, story_id, records, media) for story_id, records in _story_records(comparison))
     heading = title or "msvg-bench comparison: " + " vs ".join(run.label for run in comparison.runs)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -301,11 +308,11 @@ def render_html(
         f"<p>msvg-bench {_esc(__version__)}, {_esc(created)}. Reference: <b>{_esc(comparison.reference.label)}</b>. "
         f"Δ = run − reference, mean over stories both runs scored; 95% CI by paired bootstrap "
         f"({comparison.n_boot} resamples, seed {comparison.seed}); win rate = wins / (wins + losses), ties not counted; "
-        "↑ higher is better, ↓ lower is better.</p>"
+        f"↑ higher is better, ↓ lower is better. {_esc(POWER_NOTE)}.</p>"
         f"{notes}<h2>Runs</h2>{_runs_html(comparison)}"
         f"<h2>Metrics</h2>{_comparison_table_html(comparison)}"
         f'<h2>Plots</h2><img class="plot" id="plot-metrics" alt="per-metric means with 95% CI" src="data:image/png;base64,{bars}">'
-        f'<img class="plot" id="plot-deltas" alt="per-story differences" src="data:image/png;base64,{deltas}">'
+        f'<img class="plot" id="plot-deltas" alt="per-story differences" src="data:image/png;base64,{deltas}">{distance}'
         f"<h2>Stories</h2>{stories}</body></html>\n"
     )
 

@@ -12,7 +12,11 @@ The first run is the reference. For every metric all runs share, and for every o
   With fewer than two paired stories there is no interval (NaN, shown as `n/a (n=1)`);
 - `win_rate`: wins / (wins + losses) over the paired stories, in the metric's direction (↑ higher is
   better, ↓ lower is better); ties are counted and shown but are not half wins (no decisive story:
-  NaN, shown as `n/a`).
+  NaN, shown as `n/a`);
+- power (`power.py`): `n_defined_ref`/`n_defined_run` (stories scored ok that define the key: with a
+  value or `unavailable`), `sd_diff` (sample sd of the paired differences), `mde` (the minimum
+  detectable effect at 80 % power, two-sided 5 %) and `n_needed` (paired stories needed to detect a
+  true difference as large as the observed `delta`).
 
 A story takes part in a pair only when both runs scored it (`status == "ok"`) with a finite value.
 Runs are comparable when their suite name and version agree and every shared metric has the same
@@ -27,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from msvg_bench.comparison.power import minimum_detectable_effect, sample_sd, stories_needed
 from msvg_bench.core.errors import MsvgError
 
 DEFAULT_BOOTSTRAPS = 2000
@@ -88,6 +93,16 @@ class PairMetric:
     losses: int
     ties: int
     story_deltas: dict[str, float]
+    n_defined_ref: int = 0
+    n_defined_run: int = 0
+    sd_diff: float = float("nan")
+    mde: float = float("nan")
+    n_needed: int | None = None
+
+    @property
+    def underpowered(self) -> bool:
+        """True when the observed |delta| is below the minimum detectable effect."""
+        return math.isfinite(self.mde) and math.isfinite(self.delta) and abs(self.delta) < self.mde
 
 
 @dataclass
@@ -130,6 +145,8 @@ class Comparison:
     non_semantic: bool
     seed: int
     n_boot: int
+    distance: list[Any] = field(default_factory=list)
+    """Per metric with distance data, a `distance.DistanceComparison` (empty when no run has any)."""
 
     @property
     def runs(self) -> list[RunResults]:
@@ -220,10 +237,12 @@ def compare_pair(
     wins, losses, ties = win_counts(ref_list, run_list, higher_is_better)
     n = len(common)
     low, high = bootstrap_mean_ci(diffs, n_boot=n_boot, seed=seed) if n >= MIN_CI_STORIES else (float("nan"), float("nan"))
+    delta = sum(diffs) / n if n else float("nan")
+    sd = sample_sd(diffs)
     return PairMetric(
         key=key,
         value=aggregate_value(run.results, key)[0],
-        delta=sum(diffs) / n if n else float("nan"),
+        delta=delta,
         ci_low=low,
         ci_high=high,
         n_paired=n,
@@ -232,6 +251,11 @@ def compare_pair(
         losses=losses,
         ties=ties,
         story_deltas=dict(zip(common, diffs, strict=True)),
+        n_defined_ref=scored_counts(reference.results, key)[1],
+        n_defined_run=scored_counts(run.results, key)[1],
+        sd_diff=sd,
+        mde=minimum_detectable_effect(sd, n),
+        n_needed=stories_needed(delta, sd),
     )
 
 
@@ -328,6 +352,8 @@ def compare_runs(
     unshared = {
         key: [run.label for run in runs if key in run.metrics] for key in sorted(all_keys) if key not in set(keys)
     }
+    from msvg_bench.comparison.distance import compare_distances
+
     return Comparison(
         reference=reference,
         others=others,
@@ -338,4 +364,5 @@ def compare_runs(
         non_semantic=any(bool(run.results.get("non_semantic")) for run in runs),
         seed=seed,
         n_boot=n_boot,
+        distance=compare_distances(runs, n_boot=n_boot, seed=seed),
     )

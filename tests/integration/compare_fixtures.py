@@ -21,9 +21,10 @@ METRICS: dict[str, dict[str, Any]] = {
 STORY_IDS = [f"story{i:02d}" for i in range(8)]
 
 
-def story_record(story_id: str, values: dict[str, float], status: str = "ok") -> dict[str, Any]:
+def story_record(story_id: str, values: dict[str, float], status: str = "ok", details: dict[str, Any] | None = None) -> dict[str, Any]:
     """One story entry of a results file."""
     return {
+        "details": details or {},
         "id": story_id,
         "status": status,
         "error": None if status == "ok" else "generation failed: out of memory",
@@ -41,10 +42,14 @@ def make_results(
     suite_version: str = "1",
     failed: tuple[str, ...] = (),
     metrics: dict[str, dict[str, Any]] | None = None,
+    details: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A results dict following the results contract, aggregates computed from the story values."""
+    """A results dict following the results contract, aggregates computed from the story values (`details` by story id)."""
     metrics = metrics or METRICS
-    stories = [story_record(sid, vals, "failed" if sid in failed else "ok") for sid, vals in story_values.items()]
+    details = details or {}
+    stories = [
+        story_record(sid, vals, "failed" if sid in failed else "ok", details.get(sid)) for sid, vals in story_values.items()
+    ]
     aggregate = {}
     for key in metrics:
         vals = [s["values"][key] for s in stories if s["status"] == "ok" and np.isfinite(s["values"].get(key, np.nan))]
@@ -77,6 +82,33 @@ def random_values(seed: int, shift: float = 0.0) -> dict[str, dict[str, float]]:
             "scene_consistency": float(rng.uniform(0.5, 0.9) + shift / 100),
         }
     return values
+
+
+DISTANCE_METRIC = "scene_consistency"
+SCENES = 4  # distances 1..3; a story has SCENES - d scene pairs at distance d
+
+
+def by_distance_details(
+    curve: dict[int, float], seed: int, *, noise: float = 0.02, drop: dict[str, tuple[int, ...]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per story id, `details` whose `scene_consistency.by_distance` follows `curve` (distance -> shared mean) plus noise.
+
+    Non-shared pairs sit 0.3 below the shared ones; `drop` removes distances from a story (as when it has no such pair).
+    """
+    rng = np.random.default_rng(seed)
+    drop = drop or {}
+    out: dict[str, dict[str, Any]] = {}
+    for sid in STORY_IDS:
+        by_distance = {}
+        for distance, mean in curve.items():
+            shared = float(mean + rng.normal(0.0, noise))
+            if distance in drop.get(sid, ()):
+                continue
+            by_distance[str(distance)] = {
+                "shared": shared, "n_shared": SCENES - distance, "nonshared": shared - 0.3, "n_nonshared": 1,
+            }  # fmt: skip
+        out[sid] = {DISTANCE_METRIC: {"by_distance": by_distance}}
+    return out
 
 
 def story_frames(seed: int, frames: int = 8, size: int = 32) -> np.ndarray:

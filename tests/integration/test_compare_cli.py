@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from compare_fixtures import STORY_IDS, log_eval_run, make_results, random_values
+from compare_fixtures import DISTANCE_METRIC, STORY_IDS, by_distance_details, log_eval_run, make_results, random_values
 from msvg_bench.cli import main
 
 pytestmark = pytest.mark.integration
@@ -163,3 +163,114 @@ def test_html_output_file_with_video_cap(store: dict, capsys: pytest.CaptureFixt
     assert html.count('class="story"') == len(STORY_IDS)  # every story keeps its prompts and values
     assert html.count("data:image/gif;base64,") == 3 * 2  # A: story + 2 scenes, first 2 stories only
     assert html.count("data:video/mp4;base64,") == 2
+
+
+FALLING = {1: 0.9, 2: 0.7, 3: 0.5}  # the reference forgets with distance
+FLAT = {1: 0.8, 2: 0.8, 3: 0.8}  # the other run keeps its consistency
+
+
+@pytest.fixture(scope="module")
+def distance_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two eval runs with per-story consistency by distance: P falls with distance, M is flat.
+
+    P's story07 has no pair at distance 3; M failed story03 (its details must be ignored).
+    """
+    tmp = tmp_path_factory.mktemp("distance_store")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    details = {
+        "P": by_distance_details(FALLING, seed=5, drop={"story07": (3,)}),
+        "M": by_distance_details(FLAT, seed=6),
+    }
+    results = {
+        "P": make_results("plain", random_values(1), details=details["P"]),
+        "M": make_results("msvg", random_values(2), details=details["M"], failed=("story03",)),
+    }
+    ids = {name: log_eval_run(uri, tmp, f"dist-{name}", results[name], media="none") for name in "PM"}
+    return {"uri": uri, "tmp": tmp, "ids": ids, "details": details}
+
+
+def shared_at(details: dict, distance: int, exclude: tuple[str, ...] = ()) -> dict[str, float]:
+    """Story id -> shared value at `distance`, read straight from the fixture's details."""
+    out = {}
+    for sid in STORY_IDS:
+        entry = details[sid][DISTANCE_METRIC]["by_distance"].get(str(distance))
+        if entry is not None and sid not in exclude:
+            out[sid] = entry["shared"]
+    return out
+
+
+def test_distance_curves_and_paired_differences(distance_store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    ids, details = distance_store["ids"], distance_store["details"]
+    code, out, err = run_cli(
+        ["compare", ids["P"], ids["M"], "--format", "json", "--seed", str(SEED), "--bootstraps", str(N_BOOT),
+         "--tracking-uri", distance_store["uri"], "--no-log"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)["distance"][DISTANCE_METRIC]
+    ref_curve, run_curve = data["curves"]
+    assert (ref_curve["run_id"], ref_curve["source"], run_curve["source"]) == (ids["P"], "stories", "stories")
+    (diff,) = data["differences"]
+    for distance in (1, 2, 3):
+        ref = shared_at(details["P"], distance)
+        other = shared_at(details["M"], distance, exclude=("story03",))
+        for curve, values in ((ref_curve, ref), (run_curve, other)):
+            point = curve["shared"][str(distance)]
+            assert point["mean"] == pytest.approx(np.mean(list(values.values())), rel=1e-12)
+            assert (point["ci_low"], point["ci_high"]) == pytest.approx(independent_ci(list(values.values())), rel=1e-12)
+            assert point["n_stories"] == len(values) and point["n_pairs"] == len(values) * (4 - distance)
+        diffs = [other[s] - ref[s] for s in ref if s in other]
+        got = diff["shared"][str(distance)]
+        assert got["n_paired"] == (6 if distance == 3 else 7)  # story03 failed in M; story07 has no distance 3 in P
+        assert got["delta"] == pytest.approx(np.mean(diffs), rel=1e-12)
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx(independent_ci(diffs), rel=1e-12)
+    # flat minus falling: worse at distance 1, better and better further out, every CI clear of 0
+    shared = diff["shared"]
+    assert shared["1"]["ci_high"] < 0 < shared["2"]["ci_low"]
+    assert shared["2"]["delta"] < shared["3"]["delta"] and shared["3"]["ci_low"] > 0
+    assert run_curve["nonshared"]["1"]["mean"] == pytest.approx(run_curve["shared"]["1"]["mean"] - 0.3)
+
+
+def test_distance_report_png_and_terminal_table(distance_store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    ids, tmp = distance_store["ids"], distance_store["tmp"]
+    html_file, png_file = tmp / "report.html", tmp / "docs" / "distance.png"
+    code, out, err = run_cli(
+        ["compare", ids["P"], ids["M"], "--format", "html", "--out", str(html_file), "--distance-png", str(png_file),
+         "--no-videos", "--no-log", "--tracking-uri", distance_store["uri"]],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"distance figure: {png_file}" in err
+    with Image.open(png_file) as image:
+        assert image.format == "PNG" and image.width > 300 and image.height > 200
+        image.verify()
+    page = html_file.read_text()
+    src = re.search(rf'id="plot-distance-{DISTANCE_METRIC}"[^>]* src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert src is not None
+    assert base64.b64decode(src.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = run_cli(["compare", ids["P"], ids["M"], "--no-videos", "--tracking-uri", distance_store["uri"]], capsys)
+    assert code == 0, err
+    from mlflow.tracking import MlflowClient
+
+    run_id = re.search(r"comparison run: ([0-9a-f]{32})", err).group(1)
+    names = {a.path for a in MlflowClient(distance_store["uri"]).list_artifacts(run_id, "report")}
+    assert "report/distance.png" in names
+    lines = out.splitlines()
+    title = next(i for i, line in enumerate(lines) if f"{DISTANCE_METRIC}: shared pairs by scene distance" in line)
+    assert title > next(i for i, line in enumerate(lines) if "win rate" in line)  # after the main table
+    rows = {line.split()[1]: line for line in lines[title:] if re.match(r"^│\s+[123]\s+│", line)}
+    assert sorted(rows) == ["1", "2", "3"]
+    assert "dist-P" in "".join(lines[title : title + 4]) and "dist-M" in "".join(lines[title : title + 4])
+    assert max(len(line) for line in lines) <= 120
+
+
+def test_distance_png_without_distance_data_fails_cleanly(store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    target = store["tmp"] / "nothing.png"
+    code, out, err = run_cli(
+        ["compare", "eval-A", "eval-C", "--distance-png", str(target), "--no-videos", "--tracking-uri", store["uri"]], capsys
+    )
+    assert code == 1 and err.count("\n") == 1
+    assert f"--distance-png {target}: none of the compared runs has consistency-by-distance data" in err
+    assert not target.exists() and "comparison run" not in err

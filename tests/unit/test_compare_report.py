@@ -6,6 +6,8 @@ import base64
 import io
 from html.parser import HTMLParser
 
+import pytest
+
 from msvg_bench.comparison.report import Media, StoryMedia, render_html
 from msvg_bench.comparison.stats import RunResults, compare_runs
 from PIL import Image
@@ -76,6 +78,10 @@ def test_report_structure_plots_and_media() -> None:
     assert "random-init encoders" in page
     rows = [attrs for tag, attrs in parser.tags if tag == "tr"]
     assert len(rows) >= 3
+    table = page.split('id="comparison-table"')[1].split("</table>")[0]
+    pair = comparison.others[0].metrics["mawe"]
+    assert "<th>MDE</th>" in table and f"<td title=\"defined: 2 (ref), 2 (run); paired n=2; sd(Δ)={pair.sd_diff:.3g}" in table
+    assert f">{pair.mde:.3g}</td>" in table
 
 
 def test_forced_report_is_marked() -> None:
@@ -84,3 +90,55 @@ def test_forced_report_is_marked() -> None:
     b.results["suite"]["version"] = "2"
     page = render_html(compare_runs([a, b], force=True, n_boot=10))
     assert '<div class="note forced">FORCED: these runs are not comparable: suite version differs' in page
+
+
+def distance_point(mean: float, half: float = 0.02, n: int = 2) -> dict:
+    """One entry of a results file's `distance` field."""
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n_stories": n, "n_pairs": 3 * n}
+
+
+def test_distance_field_is_used_as_stated_and_plotted(tmp_path) -> None:
+    from msvg_bench.comparison.plots import write_distance_png
+    from msvg_bench.comparison.render import to_json
+
+    a = make_run("plain", {"s1": {"mawe": 10.0, "clip": 20.0}, "s2": {"mawe": 12.0, "clip": 21.0}})
+    a.results["distance"] = {"scene_consistency": {"shared": {"2": distance_point(0.6), "1": distance_point(0.9)}, "nonshared": {}}}
+    b = make_run("msvg", {"s1": {"mawe": 8.0, "clip": 22.0}, "s2": {"mawe": 15.0, "clip": 23.0}})
+    for story, (near, far) in zip(b.results["stories"], ((0.81, 0.79), (0.83, 0.77)), strict=True):
+        story["details"] = {"scene_consistency": {"by_distance": {"1": {"shared": near, "n_shared": 2}, "2": {"shared": far, "n_shared": 1}}}}
+    comparison = compare_runs([a, b], n_boot=50)
+    data = to_json(comparison)["distance"]["scene_consistency"]
+    stated, computed = data["curves"]
+    assert stated["source"] == "results" and stated["shared"] == {"1": distance_point(0.9), "2": distance_point(0.6)}
+    assert computed["source"] == "stories" and computed["shared"]["2"]["mean"] == pytest.approx(0.78)
+    assert computed["shared"]["1"]["n_pairs"] == 4 and computed["nonshared"] == {}
+    assert data["differences"][0]["shared"] == {}  # the reference has no per-story values to pair with
+    page = render_html(comparison)
+    parser = Collector()
+    parser.feed(page)
+    plots = {attrs.get("id"): attrs["src"] for tag, attrs in parser.tags if tag == "img" and attrs.get("class") == "plot"}
+    assert set(plots) == {"plot-metrics", "plot-deltas", "plot-distance-scene_consistency"}
+    image = Image.open(io.BytesIO(base64.b64decode(plots["plot-distance-scene_consistency"].split(",", 1)[1])))
+    assert image.format == "PNG" and image.width > 300
+    target = write_distance_png(comparison, tmp_path / "docs" / "distance.png")
+    with Image.open(target) as png:
+        assert png.format == "PNG" and png.width > 500
+
+
+@pytest.mark.parametrize(
+    ("distance", "message"),
+    [
+        ({"scene_consistency": {"shared": {"one": distance_point(0.9)}}}, "distance.scene_consistency.shared: distance 'one' is not a positive integer"),
+        ({"scene_consistency": {"shared": {"1": {"mean": 0.9}}}}, "distance.scene_consistency.shared.1: expected an object with mean, ci_low"),
+        ({"scene_consistency": {"shared": {"1": {**distance_point(0.9), "mean": "high"}}}}, "distance.scene_consistency.shared.1.mean: expected a number, got 'high'"),
+        ({"scene_consistency": [0.9]}, "distance.scene_consistency: expected an object with shared/nonshared"),
+    ],
+)
+def test_bad_distance_field_names_the_run_and_the_field(distance: dict, message: str) -> None:
+    from msvg_bench.core.errors import DataError
+
+    a = make_run("plain", {"s1": {"mawe": 10.0, "clip": 20.0}})
+    a.results["distance"] = distance
+    with pytest.raises(DataError) as info:
+        compare_runs([a, make_run("msvg", {"s1": {"mawe": 8.0, "clip": 22.0}})], n_boot=10)
+    assert str(info.value).startswith(f"run {a.run_id} (plain) results: ") and message in str(info.value)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 from msvg_bench.comparison.render import render_markdown, render_text, to_json
 from msvg_bench.comparison.stats import (
     NotComparableError,
@@ -195,3 +196,95 @@ def test_narrow_terminals_keep_every_number_on_one_line(width: int) -> None:
         ci = f"[{pair.ci_low:+.3g}, {pair.ci_high:+.3g}]"
         (line,) = [line for line in text.splitlines() if ci in line]  # the CI cell is whole
         assert f"{pair.value:.4g}" in line and f"{100 * pair.win_rate:.0f}% ({pair.wins}W {pair.losses}L {pair.ties}T)" in line
+
+
+# -- power ---------------------------------------------------------------------------------------
+
+
+def test_mde_gives_80_percent_power_with_the_paired_bootstrap() -> None:
+    """Plant a true mean difference equal to the MDE and count how often the project's CI excludes 0.
+
+    Uses the project's own paired bootstrap (`bootstrap_mean_ci`, percentile, 500 resamples) on 400
+    seeded replications of n = 25 normal differences with known sd 0.7; the rejection rate must be
+    0.80 within 10 % relative ([0.72, 0.88]; the binomial sd at 400 replications is 0.02). With no
+    effect it must stay near the 5 % level, and at half the MDE well below 80 %.
+    """
+    from msvg_bench.comparison.power import minimum_detectable_effect
+
+    n, sd, reps = 25, 0.7, 400
+    mde = minimum_detectable_effect(sd, n)
+    assert mde == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * sd / math.sqrt(n), rel=1e-9)
+    rng = np.random.default_rng(2024)
+
+    def rejection_rate(effect: float) -> float:
+        rejected = 0
+        for rep in range(reps):
+            diffs = rng.normal(effect, sd, size=n)
+            low, high = bootstrap_mean_ci(diffs, n_boot=500, seed=rep)
+            rejected += low > 0 or high < 0
+        return rejected / reps
+
+    assert 0.72 <= rejection_rate(mde) <= 0.88
+    assert rejection_rate(0.0) <= 0.10
+    assert rejection_rate(mde / 2) <= 0.45
+
+
+def test_stories_needed_is_the_smallest_n_whose_mde_reaches_the_effect() -> None:
+    from msvg_bench.comparison.power import minimum_detectable_effect, stories_needed
+
+    z = norm.ppf(0.975) + norm.ppf(0.8)
+    assert stories_needed(0.1, 0.5) == math.ceil((z * 0.5 / 0.1) ** 2) == 197
+    assert stories_needed(-0.1, 0.5) == 197  # the sign of the effect does not matter
+    for effect, sd in ((0.05, 0.3), (2.0, 7.5), (0.01, 0.02)):
+        n = stories_needed(effect, sd)
+        assert minimum_detectable_effect(sd, n) <= effect < minimum_detectable_effect(sd, n - 1)
+    assert stories_needed(0.1, 0.5, power=0.9, alpha=0.01) == math.ceil(((norm.ppf(0.995) + norm.ppf(0.9)) * 5) ** 2)
+    assert stories_needed(0.0, 0.5) is None and stories_needed(0.1, float("nan")) is None
+
+
+def test_comparison_reports_power_per_metric_and_warns_when_underpowered() -> None:
+    rng = np.random.default_rng(5)
+    ids = [f"s{i}" for i in range(12)]
+    ref = {sid: {"mawe": float(rng.uniform(20, 80)), "clip": float(rng.uniform(20, 30))} for sid in ids}
+    # mawe: differences of +10.5 and -9.5 in turn (mean 1.4 over 11 stories, sd 10.4: not detectable);
+    # clip: a large, steady shift.
+    other = {
+        sid: {"mawe": v["mawe"] + (10.5 if i % 2 == 0 else -9.5), "clip": v["clip"] + 3 + float(rng.normal(0, 0.1))}
+        for i, (sid, v) in enumerate(ref.items())
+    }
+    a = results(ref)
+    b = results(other, failed=("s11",))
+    a["stories"][0]["unavailable"] = {"clip": "no character found"}  # defines clip without a value
+    del a["stories"][0]["values"]["clip"]
+    comparison = compare_runs([run("a", a), run("b", b)], n_boot=300, seed=1)
+    data = to_json(comparison)
+    z = norm.ppf(0.975) + norm.ppf(0.8)
+    for key, paired in (("mawe", ids[:11]), ("clip", ids[1:11])):
+        diffs = np.array([other[s][key] - ref[s][key] for s in paired])
+        pair = data["comparisons"][0]["metrics"][key]
+        assert pair["n_paired"] == len(paired)
+        assert (pair["n_defined_ref"], pair["n_defined_run"]) == (12, 11)  # a's unavailable story counts as defined
+        assert pair["sd_diff"] == pytest.approx(diffs.std(ddof=1), rel=1e-9)
+        assert pair["mde"] == pytest.approx(z * diffs.std(ddof=1) / math.sqrt(len(paired)), rel=1e-9)
+        assert pair["n_needed"] == math.ceil((z * diffs.std(ddof=1) / diffs.mean()) ** 2)
+    mawe, clip = (data["comparisons"][0]["metrics"][k] for k in ("mawe", "clip"))
+    assert abs(mawe["delta"]) < mawe["mde"] and abs(clip["delta"]) > clip["mde"]
+    assert data["power"]["z_sum"] == pytest.approx(z, rel=1e-9)
+    text = " ".join(render_text(comparison, width=100).split())
+    warning = f"mawe, b: |Δ| = {abs(mawe['delta']):.3g} < MDE: the suite could not have detected an effect this small: n=11, MDE={mawe['mde']:.3g}"
+    assert warning in text
+    assert "clip, b: |Δ|" not in text
+    b_rows = [line.split("|")[-2].strip() for line in render_markdown(comparison).splitlines() if line.startswith("|  |  | b |")]
+    assert b_rows == [f"{mawe['mde']:.3g}", f"{clip['mde']:.3g}"]  # the MDE column of b's rows (mawe, then clip)
+
+
+def test_a_detected_difference_below_the_mde_is_not_called_undetectable() -> None:
+    diffs = [1.0, 0.5, 2.0, -0.5, 1.5, 0.0, 1.0, -1.0, 2.0, 0.8]  # mean 0.73, 2.35 standard errors from 0
+    a = results({f"s{i}": {"mawe": 50.0, "clip": 20.0} for i in range(10)})
+    b = results({f"s{i}": {"mawe": 50.0 + d, "clip": 20.0} for i, d in enumerate(diffs)})
+    comparison = compare_runs([run("a", a), run("b", b)], n_boot=1000, seed=0)
+    pair = comparison.others[0].metrics["mawe"]
+    assert pair.ci_low > 0 and abs(pair.delta) < pair.mde
+    text = " ".join(render_text(comparison, width=160).split())
+    assert "mawe, b: |Δ| = 0.73 < MDE: detected here, but the suite detects an effect this small less than 80% of the time" in text
+    assert "could not have detected" not in text

@@ -1,0 +1,258 @@
+"""Consistency over scene distance: each run's curve and its paired difference to the reference.
+
+A results file may carry a top-level `distance` field::
+
+    {"<metric>": {"shared": {"1": {"mean", "ci_low", "ci_high", "n_stories", "n_pairs"}, "2": ...},
+                  "nonshared": {...}}}
+
+keyed by scene index difference j − i ("1", "2", ...), and each story's
+`details[<metric>]["by_distance"] = {"1": {"shared", "n_shared", "nonshared", "n_nonshared"}, ...}`
+(keys absent when the story has no such pair). A run's curve comes from its `distance` field; when
+that is absent, from the stories: at each distance the mean over the `ok` stories of each story's
+value there, with a percentile bootstrap 95 % interval over stories (`stats.bootstrap_mean_ci`).
+The paired difference run − reference at a distance is over the stories that define it in both runs
+(the reference's story order), with the same bootstrap. Each (run, metric, kind, distance) starts
+from a fresh generator with the comparison's seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from msvg_bench.comparison.stats import MIN_CI_STORIES, RunResults, bootstrap_mean_ci
+from msvg_bench.core.errors import DataError
+
+KINDS = ("shared", "nonshared")
+POINT_FIELDS = ("mean", "ci_low", "ci_high", "n_stories", "n_pairs")
+NAN = float("nan")
+
+
+@dataclass
+class DistancePoint:
+    """One run's mean consistency at one distance, with its 95 % interval and how much data is behind it."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n_stories: int
+    n_pairs: int
+
+
+@dataclass
+class DistanceDelta:
+    """Mean over paired stories of (run − reference) at one distance, with its paired bootstrap 95 % interval."""
+
+    delta: float
+    ci_low: float
+    ci_high: float
+    n_paired: int
+
+
+@dataclass
+class DistanceCurve:
+    """One run's curves of one metric; `source` is `results` (its `distance` field), `stories` or `none`."""
+
+    run: RunResults
+    source: str
+    points: dict[str, dict[int, DistancePoint]] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> dict[int, DistancePoint]:
+        """The shared-pair curve, by distance."""
+        return self.points.get("shared", {})
+
+
+@dataclass
+class DistanceDifference:
+    """One run against the reference: per kind, the paired difference at each distance."""
+
+    run: RunResults
+    deltas: dict[str, dict[int, DistanceDelta]]
+
+
+@dataclass
+class DistanceComparison:
+    """Every run's curve of one metric (the reference first) and each other run's difference to it."""
+
+    metric: str
+    curves: list[DistanceCurve]
+    differences: list[DistanceDifference]
+
+
+def _where(run: RunResults) -> str:
+    return f"run {run.run_id} ({run.label}) results"
+
+
+def _distance(key: Any, where: str) -> int:
+    if not (isinstance(key, str) and key.isdigit() and int(key) >= 1):
+        raise DataError(f"{where}: distance {key!r} is not a positive integer string (\"1\", \"2\", ...)")
+    return int(key)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _by_distance(story: Mapping[str, Any], metric: str) -> Mapping[str, Any] | None:
+    details = (story.get("details") or {}).get(metric)
+    return details.get("by_distance") if isinstance(details, Mapping) else None
+
+
+def distance_metrics(runs: Sequence[RunResults]) -> list[str]:
+    """Metrics some run has distance data for (its `distance` field or per-story `by_distance`), in first-seen order."""
+    found: dict[str, None] = {}
+    for run in runs:
+        found.update(dict.fromkeys(run.results.get("distance") or {}))
+        for story in run.stories:
+            for metric, details in (story.get("details") or {}).items():
+                if isinstance(details, Mapping) and details.get("by_distance"):
+                    found[metric] = None
+    return list(found)
+
+
+def story_distance_values(run: RunResults, metric: str, kind: str) -> dict[int, dict[str, tuple[float, int]]]:
+    """distance -> story id -> (the story's `kind` value there, its pair count), over `ok` stories with a finite value."""
+    out: dict[int, dict[str, tuple[float, int]]] = {}
+    for index, story in enumerate(run.stories):
+        by_distance = _by_distance(story, metric)
+        if story.get("status", "ok") != "ok" or by_distance is None:
+            continue
+        where = f"{_where(run)}: stories.{index}.details.{metric}.by_distance"
+        if not isinstance(by_distance, Mapping):
+            raise DataError(f"{where}: expected an object keyed by distance, got {type(by_distance).__name__}")
+        for key, entry in by_distance.items():
+            distance = _distance(key, where)
+            if not isinstance(entry, Mapping):
+                raise DataError(f"{where}.{key}: expected an object, got {type(entry).__name__}")
+            if entry.get(kind) is None:
+                continue
+            value = _number(entry[kind], f"{where}.{key}.{kind}")
+            if math.isfinite(value):
+                count = int(_number(entry.get(f"n_{kind}", 0), f"{where}.{key}.n_{kind}"))
+                out.setdefault(distance, {})[str(story["id"])] = (value, count)
+    return dict(sorted(out.items()))
+
+
+def curve_from_stories(run: RunResults, metric: str, kind: str, n_boot: int, seed: int) -> dict[int, DistancePoint]:
+    """The run's `kind` curve computed from its stories: story-level mean and bootstrap interval per distance."""
+    curve: dict[int, DistancePoint] = {}
+    for distance, by_story in story_distance_values(run, metric, kind).items():
+        values = [value for value, _ in by_story.values()]
+        low, high = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed) if len(values) >= MIN_CI_STORIES else (NAN, NAN)
+        curve[distance] = DistancePoint(
+            mean=math.fsum(values) / len(values),
+            ci_low=low,
+            ci_high=high,
+            n_stories=len(values),
+            n_pairs=sum(count for _, count in by_story.values()),
+        )
+    return curve
+
+
+def curve_from_field(run: RunResults, metric: str, kind: str) -> dict[int, DistancePoint]:
+    """The run's `kind` curve as its results' `distance` field states it (checked)."""
+    where = f"{_where(run)}: distance.{metric}.{kind}"
+    entries = (run.results["distance"][metric] or {}).get(kind) or {}
+    if not isinstance(entries, Mapping):
+        raise DataError(f"{where}: expected an object keyed by distance, got {type(entries).__name__}")
+    curve: dict[int, DistancePoint] = {}
+    for key, entry in entries.items():
+        distance = _distance(key, where)
+        if not isinstance(entry, Mapping) or any(name not in entry for name in POINT_FIELDS):
+            raise DataError(f"{where}.{key}: expected an object with {', '.join(POINT_FIELDS)}")
+        numbers = {name: NAN if entry[name] is None else _number(entry[name], f"{where}.{key}.{name}") for name in POINT_FIELDS}
+        curve[distance] = DistancePoint(
+            mean=numbers["mean"],
+            ci_low=numbers["ci_low"],
+            ci_high=numbers["ci_high"],
+            n_stories=int(numbers["n_stories"]),
+            n_pairs=int(numbers["n_pairs"]),
+        )
+    return dict(sorted(curve.items()))
+
+
+def run_curve(run: RunResults, metric: str, n_boot: int, seed: int) -> DistanceCurve:
+    """One run's curves of `metric`: from its `distance` field, else from its stories, else none."""
+    stated = run.results.get("distance") or {}
+    if not isinstance(stated, Mapping):
+        raise DataError(f"{_where(run)}: distance: expected an object keyed by metric, got {type(stated).__name__}")
+    if metric in stated:
+        if not isinstance(stated[metric], Mapping):
+            raise DataError(f"{_where(run)}: distance.{metric}: expected an object with shared/nonshared")
+        return DistanceCurve(run, "results", {kind: curve_from_field(run, metric, kind) for kind in KINDS})
+    points = {kind: curve_from_stories(run, metric, kind, n_boot, seed) for kind in KINDS}
+    return DistanceCurve(run, "stories" if any(points.values()) else "none", points)
+
+
+def paired_differences(
+    reference: RunResults, run: RunResults, metric: str, kind: str, n_boot: int, seed: int
+) -> dict[int, DistanceDelta]:
+    """Per distance both runs have stories at: mean of (run − reference) over those stories, with its bootstrap interval."""
+    ref_values = story_distance_values(reference, metric, kind)
+    run_values = story_distance_values(run, metric, kind)
+    out: dict[int, DistanceDelta] = {}
+    for distance, ref_by_story in ref_values.items():
+        other = run_values.get(distance, {})
+        diffs = [other[s][0] - ref_by_story[s][0] for s in ref_by_story if s in other]
+        if not diffs:
+            continue
+        low, high = bootstrap_mean_ci(diffs, n_boot=n_boot, seed=seed) if len(diffs) >= MIN_CI_STORIES else (NAN, NAN)
+        out[distance] = DistanceDelta(delta=math.fsum(diffs) / len(diffs), ci_low=low, ci_high=high, n_paired=len(diffs))
+    return out
+
+
+def compare_distances(runs: Sequence[RunResults], *, n_boot: int, seed: int) -> list[DistanceComparison]:
+    """Per metric with distance data: every run's curve and each other run's paired difference to the first."""
+    reference = runs[0]
+    return [
+        DistanceComparison(
+            metric=metric,
+            curves=[run_curve(run, metric, n_boot, seed) for run in runs],
+            differences=[
+                DistanceDifference(run, {kind: paired_differences(reference, run, metric, kind, n_boot, seed) for kind in KINDS})
+                for run in runs[1:]
+            ],
+        )
+        for metric in distance_metrics(runs)
+    ]
+
+
+def run_names(runs: Sequence[RunResults]) -> dict[str, str]:
+    """A legend name per run id: its method, with the run's label where two runs share a method."""
+    methods = [str(run.results.get("method") or run.label) for run in runs]
+    return {
+        run.run_id: method if methods.count(method) == 1 else f"{method} ({run.label})"
+        for run, method in zip(runs, methods, strict=True)
+    }
+
+
+def distance_json(comparisons: Sequence[DistanceComparison]) -> dict[str, Any]:
+    """The curves and differences keyed by metric, distances as strings (NaN left for the caller to clean)."""
+
+    def points(by_distance: Mapping[int, Any]) -> dict[str, Any]:
+        return {str(distance): asdict(point) for distance, point in by_distance.items()}
+
+    return {
+        item.metric: {
+            "curves": [
+                {
+                    "run_id": curve.run.run_id,
+                    "label": curve.run.label,
+                    "method": curve.run.results.get("method"),
+                    "source": curve.source,
+                    **{kind: points(curve.points.get(kind, {})) for kind in KINDS},
+                }
+                for curve in item.curves
+            ],
+            "differences": [
+                {"run_id": diff.run.run_id, "label": diff.run.label, **{kind: points(diff.deltas[kind]) for kind in KINDS}}
+                for diff in item.differences
+            ],
+        }
+        for item in comparisons
+    }
