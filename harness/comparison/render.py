@@ -8,8 +8,8 @@ from typing import Any
 
 from msvg_bench.comparison.distance import DistancePoint, distance_json
 from msvg_bench.comparison.power import ALPHA, POWER, z_sum
+from msvg_bench.eval.stats import CONFIDENCE_LEVEL
 from msvg_bench.comparison.stats import (
-    CONFIDENCE_LEVEL,
     MIN_CI_STORIES,
     PROXY_LABEL,
     Comparison,

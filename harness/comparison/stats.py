@@ -33,10 +33,8 @@ from typing import Any
 
 from msvg_bench.comparison.power import minimum_detectable_effect, sample_sd, stories_needed
 from msvg_bench.core.errors import MsvgError
+from msvg_bench.eval.stats import DEFAULT_BOOTSTRAPS, DEFAULT_SEED, bootstrap_mean_ci
 
-DEFAULT_BOOTSTRAPS = 2000
-DEFAULT_SEED = 0
-CONFIDENCE_LEVEL = 0.95
 MIN_CI_STORIES = 2  # a paired bootstrap of one story is no interval
 PROXY_LABEL = "scene-level proxy"
 """Marks a character metric measured on whole frames (the `full-frame` detector)."""
@@ -188,27 +186,6 @@ def aggregate_value(results: Mapping[str, Any], key: str) -> tuple[float, int]:
     if not values:
         return float("nan"), 0
     return sum(values) / len(values), len(values)
-
-
-def bootstrap_mean_ci(
-    values: Sequence[float], n_boot: int = DEFAULT_BOOTSTRAPS, seed: int = DEFAULT_SEED, level: float = CONFIDENCE_LEVEL
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (NaN, NaN when empty).
-
-    Resample indices come from `numpy.random.default_rng(seed).integers(0, n, size=(n_boot, n))`.
-    """
-    import numpy as np
-
-    data = np.asarray(values, dtype=np.float64)
-    n = data.shape[0]
-    if n == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    means = data[idx].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 def win_counts(reference: Sequence[float], other: Sequence[float], higher_is_better: bool) -> tuple[int, int, int]:
