@@ -3,8 +3,9 @@ ZeRO-2 on two processes, generate and score a suite with the method and its base
 
 By default the demo starts from the story-world weights the repository ships (`world_weights/`, made
 by `msvg-bench demo --full --seed 2`; see its `manifest.json`): world-trained VAE and CLIP, a trained
-stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then scores held-out
-`world_reference` stories, so the comparison is semantic inside the world. With `world_weights=None`
+stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then generates
+held-out 8-scene `world_long` stories with msvg and both baselines (plain, streaming) and scores them,
+so the comparison, and consistency over scene distance, are semantic inside the world. With `world_weights=None`
 it trains the random-init `tiny` model instead (plumbing only: its clips are noise).
 
 Every stage runs the project's own commands (`msvg-bench data synth`, `data cache`, `train`, `eval`) in
@@ -95,9 +96,11 @@ def demo_model(settings: DemoSettings) -> DemoModel:
         raise MsvgError(f"{weights}: not a world weights folder (missing {', '.join(missing)}); make one with `msvg-bench demo --full`")
     # The fine-tune continues at the rate stage 2 ended with (the world preset's cosine schedule ends at
     # 0.1 x 5e-4): at the peak rate Adam's first steps would move every weight by ~lr and undo the training.
-    # 20 sampler steps as in the recipe's evaluation; msvg against the plain baseline on the same weights.
-    return DemoModel("world", "world_reference", [f"model.world_dir={weights / 'world'}"], weights / "joint",
-                     [f"train.lr={WORLD_FINE_TUNE_LR}"], ["--register", "reference", "--boxes"], 8, 20, ["msvg", "plain"])
+    # 20 sampler steps as in the recipe's evaluation; msvg against both baselines on the same weights, on
+    # long stories (8 scenes) so the comparison shows consistency over scene distance.
+    return DemoModel("world", "world_long", [f"model.world_dir={weights / 'world'}"], weights / "joint",
+                     [f"train.lr={WORLD_FINE_TUNE_LR}"], ["--register", "reference", "--boxes"], 4, 20,
+                     ["msvg", "plain", "streaming"])
 
 
 @dataclass

@@ -28,7 +28,7 @@ def demo(
     """
     import sys
 
-    from msvg_bench.comparison.render import render_rich_table
+    from msvg_bench.comparison.render import distance_tables, render_rich_table
     from msvg_bench.demo import DemoSettings, run_demo
     from rich.console import Console
 
@@ -47,6 +47,8 @@ def demo(
         for suite, comparison in result.comparisons.items():
             typer.echo(f"\n{suite}:")
             console.print(render_rich_table(comparison))
+            for table in distance_tables(comparison):
+                console.print(table)
         typer.echo(f"summary: {result.out_dir / 'recipe_summary.json'}")
         return
 
@@ -60,6 +62,8 @@ def demo(
         settings.world_weights = None if tiny else world_weights
     result = run_demo(settings, echo=typer.echo)
     console.print(render_rich_table(result.comparison))
+    for table in distance_tables(result.comparison):
+        console.print(table)
     typer.echo(f"demo finished in {result.total_seconds:.0f}s (stage timings: {result.out_dir / 'timings.json'})")
     typer.echo(f"runs: train {result.train_run_id}; eval " + ", ".join(f"{m} {i}" for m, i in result.eval_run_ids.items()))
     if result.report_path is not None:
