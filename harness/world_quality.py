@@ -7,7 +7,8 @@ seed), against the world's exact ground truth:
 - `clip_setting_top1`: zero-shot setting classification of every frame (texts: "on the snow", ...);
 - `clip_lit_setting_top1`: the same over setting x light (24 classes: "on the snow at dusk", ...);
 - `clip_look_top1` / `clip_look_chance`: each annotated character crop retrieves its look's
-  description among all 48 looks;
+  description among all 48 looks; `clip_look_top1_reconstructed`: the same crops cut from the VAE's
+  reconstruction (can a generator on this VAE show a look well enough for it to be recognised?);
 - `detector_recall`: the world detector finds a box holding the centre of each annotated character.
 """
 
@@ -43,7 +44,7 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
         from msvg_bench.eval.detectors.world import world_detector
 
         detector = world_detector(world_dir / "detector")
-    psnrs, setting_hits, lit_hits, look_hits, found = [], [], [], [], []
+    psnrs, setting_hits, lit_hits, look_hits, recon_hits, found = [], [], [], [], [], []
     for story in stories:
         cast = StoryCast(**story.meta["cast"])
         for index, scene in enumerate(story.scenes):
@@ -54,6 +55,7 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
             mse = float(((recon - video) * 127.5).pow(2).mean())
             psnrs.append(10 * np.log10(255.0**2 / max(mse, 1e-10)))
             clip_frames = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+            recon_frames = ((recon.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
             emb = clip.encode_frames(clip_frames)
             setting_hits += (emb @ setting_text.T).argmax(1).eq(setting_ids.index(scene.setting)).tolist()
             lit_hits += (emb @ lit_text.T).argmax(1).eq(lit.index((scene.setting, cast.variants[scene.setting]))).tolist()
@@ -65,6 +67,10 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
                     crops = clip.encode_crops(raw[picks], np.asarray(boxes[role])[picks])
                     if len(crops):
                         look_hits += (crops @ look_text.T).argmax(1).eq(cast.looks[role]).tolist()
+                    if raw.shape[:3] == recon_frames.shape[:3]:  # boxes are in the clip's own geometry
+                        crops = clip.encode_crops(recon_frames[picks], np.asarray(boxes[role])[picks])
+                        if len(crops):
+                            recon_hits += (crops @ look_text.T).argmax(1).eq(cast.looks[role]).tolist()
                     if detector is not None and raw.shape[1:3] == (size, size):
                         found += [_centre_found(detector, raw[t], boxes[role][t]) for t in picks]
     return {
@@ -73,6 +79,7 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
         "clip_lit_setting_top1": float(np.mean(lit_hits)),
         "clip_look_top1": float(np.mean(look_hits)) if look_hits else float("nan"),
         "clip_look_chance": 1.0 / LOOK_POOL_SIZE,
+        **({"clip_look_top1_reconstructed": float(np.mean(recon_hits))} if recon_hits else {}),
         **({"detector_recall": float(np.mean(found))} if found else {}),
     }
 
