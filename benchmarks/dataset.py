@@ -323,6 +323,17 @@ def decode_check(path: Path) -> tuple[int, float]:
     return count, info.fps
 
 
+FPS_TOLERANCE = 1e-3
+"""Relative difference under which a clip's frame rate agrees with its manifest's (29.97 vs 30000/1001)."""
+
+
+def fps_agree(expected: float, decoded: float) -> bool:
+    """Whether a decoded frame rate is the manifest's, up to rounding of the written value."""
+    import math
+
+    return math.isclose(expected, decoded, rel_tol=FPS_TOLERANCE)
+
+
 def _unlisted_clips(root: Path, stories: list[Story], problems: list[str]) -> None:
     videos_dir = root / "videos"
     if not videos_dir.is_dir():
@@ -344,7 +355,7 @@ def validate_dataset(path: str | Path, decode: bool = True) -> list[str]:
 
     Checks: the manifest / prompts files parse; no duplicate story ids, keys or clips; no empty
     captions; clip paths stay in the data folder; clip order is unambiguous; every clip exists and
-    (with `decode`) decodes completely and agrees with its recorded frame count; no clip on disk is
+    (with `decode`) decodes completely and agrees with its recorded frame count and fps; no clip on disk is
     left out of every story.
     """
     return validation_report(path, decode)[0]
@@ -368,12 +379,14 @@ def validation_report(path: str | Path, decode: bool = True) -> tuple[list[str],
                 if not clip.is_file():
                     continue
                 try:
-                    count, _fps = decode_check(clip)
+                    count, fps = decode_check(clip)
                 except VideoError as exc:
                     problems.append(f"{clip}: clip does not decode ({exc.problem})")
                     continue
                 if scene.num_frames is not None and scene.num_frames != count:
                     problems.append(f"{clip}: manifest says {scene.num_frames} frames, the clip has {count}")
+                if scene.fps is not None and not fps_agree(scene.fps, fps):
+                    problems.append(f"{clip}: manifest says {scene.fps:g} fps, the clip decodes at {fps:g} fps")
     warnings = [
         f"{manifest_path(path)}: story {r.id!r} has {r.uncaptioned} uncaptioned scene(s) (caption null); "
         "add captions before training"

@@ -44,6 +44,8 @@ class Suite:
     path: Path
     stories: list[Story]
     params: dict[str, Any] = field(default_factory=dict)
+    beyond_limit: tuple[str, ...] = ()
+    """Ids of the suite's stories that `limited` left out (they belong to the suite but are not scored)."""
 
     @property
     def has_reference_videos(self) -> bool:
@@ -55,10 +57,11 @@ class Suite:
         return [s.id for s in self.stories]
 
     def limited(self, limit: int | None) -> Suite:
-        """The first `limit` stories (all when None)."""
+        """The first `limit` stories (all when None); the ids of the others are kept in `beyond_limit`."""
         if limit is None:
             return self
-        return Suite(self.name, self.version, self.kind, self.description, self.path, self.stories[:limit], dict(self.params))
+        rest = tuple(s.id for s in self.stories[limit:]) + self.beyond_limit
+        return Suite(self.name, self.version, self.kind, self.description, self.path, self.stories[:limit], dict(self.params), rest)
 
     def materialize(self, out_dir: str | Path) -> list[Story]:
         """Draw the synthetic suite's videos (+ box sidecars) under `out_dir`; reused when already there."""

@@ -44,6 +44,8 @@ def results_table(results: Results) -> Any:
             table.add_row(key, _fmt(agg.mean), _fmt(agg.std), count, "↑" if info.higher_is_better else "↓", component)
     ok = sum(1 for s in results.stories if s.status == "ok")
     notes = [f"{ok} of {len(results.stories)} stories scored"]
+    if results.ignored:
+        notes.append(f"{len(results.ignored)} stories of the videos are not in the suite and were not scored (listed under 'ignored')")
     notes += [f"{key} unavailable in {defined - scored} of {defined} stories (reasons in results.json)" for key, (scored, defined) in missing.items()]
     if results.non_semantic:
         notes.append(NON_SEMANTIC_NOTE)

@@ -10,15 +10,16 @@ Layout::
                   "scenes": [{"index", "values", "unavailable", "details"}]}],
      "aggregate": {<key>: {"mean", "std", "n"}},
      "distance": {<metric>: {"shared"|"nonshared": {<d>: {"mean", "ci_low", "ci_high", "n_stories", "n_pairs"}}}},
-     "created": iso-time,
-     "encoders": {...}, "shard": {...} | null}
+     "created": iso-time, "encoders": {...}, "shard": {...} | null, "ignored": {<story id>: reason}}
 
 `values` hold only defined numbers (a story without non-shared pairs has no `*_nonshared` key);
 a key the story defines but that could not be measured is in `unavailable` with the reason (never a
 number), and `details` hold per-metric diagnostics (e.g. which detector found the characters);
 aggregates are over `ok` stories that have a value for the key: mean, sample standard deviation (ddof 1; 0
 when n is 1) and n; `distance` holds each pair metric's consistency by scene distance
-(`msvg_bench.eval.distance`). Two results are comparable when `comparable(a, b)` is empty.
+(`msvg_bench.eval.distance`). `stories` are exactly the suite's (a story whose videos are missing is
+`failed`); `ignored` names the stories of a videos folder that are not in the suite, and so were not
+scored. Two results are comparable when `comparable(a, b)` is empty.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class Results(_Model):
     created: str = Field(default_factory=lambda: now_iso())
     encoders: dict[str, dict[str, Any]] = Field(default_factory=dict, description="role -> encoder description")
     shard: dict[str, int] | None = Field(None, description="{'index', 'count'} when this file holds one shard")
+    ignored: dict[str, str] = Field(default_factory=dict, description="story id -> why the videos' story was not scored (not in the suite)")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document (field `schema` spelt as in the file)."""
@@ -229,6 +231,7 @@ def merge_results(parts: Sequence[Results], story_order: Sequence[str] | None = 
     merged.created = now_iso()
     for part in parts:
         merged.encoders.update(part.encoders)
+        merged.ignored.update(part.ignored)
     return finalize(merged, story_order)
 
 

@@ -161,6 +161,36 @@ def _where(exc: BaseException) -> str:
     return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
 
 
+def metric_names(metrics: Sequence[Metric]) -> dict[str, str]:
+    """{result key: metric name} of the keys `metrics` write."""
+    return {key: metric.name for metric in metrics for key in metric.keys()}
+
+
+def refuse_other_metrics(path: Path, keys: dict[str, str]) -> None:
+    """Refuse (ConfigError) to replace results at `path` that hold other metric keys than `keys` ({key: metric}).
+
+    Re-running into the same folder with other `--metrics` would otherwise overwrite the earlier numbers.
+    An unreadable file is not results to keep; it is left to the resume logic.
+    """
+    if not path.is_file():
+        return
+    try:
+        old = read_results(path)
+    except DataError:
+        return
+    if set(old.metrics) == set(keys):
+        return
+
+    def names(by_key: dict[str, str]) -> str:
+        return ",".join(sorted(set(by_key.values()))) or "none"
+
+    before = names({key: info.metric for key, info in old.metrics.items()})
+    raise ConfigError(
+        f"{path.parent}: already holds {path.name} of metrics {before}, this evaluation measures {names(keys)}; "
+        f"write it to another -o/--out (or remove {path} to replace those results)"
+    )
+
+
 def compatible_previous(path: Path, fresh: Results) -> Results | None:
     """The existing results at `path` when they were made the same way (else None)."""
     if not path.is_file():
@@ -191,8 +221,13 @@ def run_suite(
     model_identity: str,
     shard: tuple[int, int] | None = None,
     on_story: Callable[[StoryResult], None] | None = None,
+    ignored: dict[str, str] | None = None,
 ) -> RunOutcome:
-    """Score `sources` (this shard's share) with `metrics`, writing results after every story."""
+    """Score `sources` (this shard's share) with `metrics`, writing results after every story.
+
+    `ignored` ({story id: reason}: videos that are not suite stories) is recorded in the results.
+    Results of other metrics already at the results path are not replaced (`refuse_other_metrics`).
+    """
     from msvg_bench.core.progress import progress
     from msvg_bench.core.seeding import derive_seed
 
@@ -209,8 +244,10 @@ def run_suite(
         metrics=metric_infos(metrics, ctx),
         encoders=encoders,
         shard={"index": shard[0], "count": shard[1]} if shard else None,
+        ignored=dict(ignored or {}),
     )
     path = results_path(output_dir, shard)
+    refuse_other_metrics(path, {key: info.metric for key, info in fresh.metrics.items()})
     previous = compatible_previous(path, fresh) if cfg.eval.resume else None
     done = {s.id: s for s in previous.stories if s.status == "ok"} if previous else {}
     results = fresh
@@ -255,5 +292,6 @@ def merge_shards(output_dir: Path, story_order: Sequence[str] | None = None) -> 
     parts = [read_results(p) for p in find_shards(output_dir)]
     merged = merge_results(parts, story_order)
     path = output_dir / RESULTS_NAME
+    refuse_other_metrics(path, {key: info.metric for key, info in merged.metrics.items()})
     write_results(path, merged)
     return merged, path

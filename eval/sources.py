@@ -57,52 +57,82 @@ def reference_sources(suite: Suite, root: Path) -> list[StorySource]:
     return sources
 
 
-def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = None) -> list[StorySource]:
-    """Stories from any system's videos: a manifest / prompts-folder data root, or one video per story.
+def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = None) -> tuple[list[StorySource], dict[str, str]]:
+    """Exactly the suite's stories (in suite order) from any system's videos, and the folder's stories left out.
 
-    One video per story (`<story_id>.<ext>` in `folder`) is split at `scene_lengths` frames per scene
-    (default: equal parts, one per suite scene); prompts and annotations come from the suite.
+    `folder` is a manifest / prompts-folder data root, or holds one video per story (`<story_id>.<ext>`),
+    split at `scene_lengths` frames per scene (default: equal parts, one per suite scene); prompts and
+    annotations then come from the suite. A suite story the folder lacks is a source that fails with an
+    error naming what is missing (a failed story, never a smaller n). The folder's stories that are not
+    in the suite are not scored: they are returned as {story id: reason}; stories of the suite beyond
+    `--limit` are left out without a word.
     """
     from msvg_bench.benchmarks.dataset import MANIFEST_NAME, read_records
 
     folder = Path(folder)
-    by_id = {s.id: s for s in suite.stories}
     if not folder.exists():
         raise DataError(f"{folder}: videos folder not found")
     if folder.is_file() or (folder / MANIFEST_NAME).is_file() or (folder / "prompts").is_dir():
         records, problems = read_records(folder)
         if problems:
             raise ProblemsError(str(folder), problems)
-        rank = {sid: i for i, sid in enumerate(by_id)}
-        records.sort(key=lambda r: (rank.get(r.id, len(rank)), r.id))
-        out = []
-        for record in records:
-            # A story whose own files are broken fails alone, with its problems as the reason.
-            if record.problems:
-                template = by_id.get(record.id) or record.story or Story(record.id, ())
-                out.append(StorySource(record.id, template, lambda r=record: _broken(r)))
-                continue
-            full = with_annotations(record.story, by_id.get(record.id))
-            out.append(StorySource(record.id, by_id.get(record.id, full), lambda s=full: story_input(s), lambda s=full: s))
-        return out
+        in_manifest = folder.is_file() or (folder / MANIFEST_NAME).is_file()
+        return _record_sources(suite, folder, records, "no manifest entry" if in_manifest else "no prompts/{id}.json")
     files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
     if not files:
         raise DataError(f"{folder}: no manifest.jsonl, prompts/ folder or story videos (<story_id>.mp4) found")
-    unknown = sorted(set(files) - set(by_id))
-    if unknown:
-        raise DataError(f"{folder}: story videos {', '.join(unknown[:5])} match no story of suite {suite.name!r}")
     out = []
     for template in suite.stories:
-        if template.id not in files:
+        path = files.get(template.id)
+        if path is None:
+            error = f"{folder}: story {template.id!r} of suite {suite.name!r} is missing (no {template.id}.mp4 or other video)"
+            out.append(StorySource(template.id, template, lambda e=error: _broken([e])))
             continue
-        path = files[template.id]
         out.append(StorySource(template.id, template, lambda t=template, p=path: _split(t, p, scene_lengths)))
-    return out
+    return out, _foreign(suite, {sid: [] for sid in files})
 
 
-def _broken(record: Any) -> StoryInput:
-    """Fail a story whose manifest entry, prompts file or clips are unusable (one line, every reason)."""
-    raise DataError("; ".join(record.problems))
+def _record_sources(suite: Suite, folder: Path, records: list[Any], absent: str) -> tuple[list[StorySource], dict[str, str]]:
+    """Sources of the suite's stories from a data root's records (`absent` says what a missing story lacks)."""
+    by_id: dict[str, list[Any]] = {}
+    for record in records:
+        by_id.setdefault(record.id, []).append(record)
+    suite_ids = {t.id for t in suite.stories} | set(suite.beyond_limit)
+    # a broken entry outside the suite may be a missing story under a mangled id: say so beside each missing one
+    unusable = [p for r in records if r.id not in suite_ids for p in r.problems]
+    out = []
+    for template in suite.stories:
+        found = by_id.get(template.id)
+        if not found:
+            error = f"{folder}: story {template.id!r} of suite {suite.name!r} is missing ({absent.format(id=template.id)})"
+            if unusable:
+                error += "; the folder's unusable entries: " + "; ".join(unusable)
+            out.append(StorySource(template.id, template, lambda e=error: _broken([e])))
+            continue
+        record = found[0]
+        problems = [p for r in found for p in r.problems]
+        if problems:  # a story whose own files are broken fails alone, with its problems as the reason
+            out.append(StorySource(template.id, template, lambda r=problems: _broken(r)))
+            continue
+        full = with_annotations(record.story, template)
+        out.append(StorySource(template.id, template, lambda s=full: story_input(s), lambda s=full: s))
+    return out, _foreign(suite, {r.id: r.problems for r in records})
+
+
+def _foreign(suite: Suite, found: dict[str, list[str]]) -> dict[str, str]:
+    """{story id: reason} for the folder's stories that belong neither to the suite nor to its part beyond --limit."""
+    known = {t.id for t in suite.stories} | set(suite.beyond_limit)
+    reasons = {}
+    for sid in sorted(found):
+        if sid not in known:
+            problems = found[sid]
+            reasons[sid] = f"not a story of suite {suite.name!r}" + (f" (and unusable: {'; '.join(problems)})" if problems else "")
+    return reasons
+
+
+def _broken(problems: list[str]) -> StoryInput:
+    """Fail a story that is missing or whose manifest entry, prompts file or clips are unusable (one line, every reason)."""
+    raise DataError("; ".join(problems))
 
 
 def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> StoryInput:

@@ -89,13 +89,17 @@ def no_training_run(uri: str | None, preset: str) -> str:
     return f"the tracking store {resolve_tracking_uri(uri)} has no finished training run of preset {preset!r} with an export: {HOW_TO_TRAIN}"
 
 
-def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Path, generate: bool = True) -> tuple[list[StorySource], str, str]:
-    """The stories to score, the method label and the model identity, from where the videos come from."""
+def build_sources(
+    cfg: Config, suite: Suite, method: str | None, output_dir: Path, generate: bool = True
+) -> tuple[list[StorySource], str, str, dict[str, str]]:
+    """The stories to score (exactly the suite's), the method label, the model identity, and the videos'
+    stories that are not in the suite ({id: reason}; not scored), from where the videos come from."""
     from msvg_bench.eval import sources as src
 
     if cfg.eval.videos is not None:
         folder = Path(cfg.eval.videos)
-        return src.video_sources(suite, folder, cfg.eval.scene_lengths), method or "external", f"videos:{folder.resolve()}"
+        sources, ignored = src.video_sources(suite, folder, cfg.eval.scene_lengths)
+        return sources, method or "external", f"videos:{folder.resolve()}", ignored
     if method is not None:
         from msvg_bench.core.hashing import hash_json
 
@@ -109,11 +113,11 @@ def build_sources(cfg: Config, suite: Suite, method: str | None, output_dir: Pat
             return generate_story(cfg, prompts, root, method, seed, story_id)
 
         sources = src.generated_sources(suite, cfg.seed, method, output_dir / "generated", identity, make_story if generate else None)
-        return sources, method, identity
+        return sources, method, identity, {}
     if suite.has_reference_videos:
         from msvg_bench.benchmarks.synth import SYNTH_VERSION
 
-        return src.reference_sources(suite, output_dir / "reference"), "reference", f"synthetic-world:v{SYNTH_VERSION}"
+        return src.reference_sources(suite, output_dir / "reference"), "reference", f"synthetic-world:v{SYNTH_VERSION}", {}
     raise ConfigError(
         f"suite {suite.name!r} has no videos of its own and {no_training_run(cfg.tracking.uri, cfg.preset)}, {HOW_TO_SCORE}"
     )
@@ -150,7 +154,14 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
     from msvg_bench.benchmarks.suite import load_suite
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import resolve_metrics
-    from msvg_bench.eval.runner import merge_shards, parse_shard, run_suite
+    from msvg_bench.eval.runner import (
+        merge_shards,
+        metric_names,
+        parse_shard,
+        refuse_other_metrics,
+        results_path,
+        run_suite,
+    )
 
     suite = load_suite(cfg.eval.suite).limited(cfg.eval.limit)
     output_dir = Path(cfg.eval.output_dir)
@@ -158,7 +169,7 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
     generating = method in method_names() and cfg.eval.videos is None
     if merge:
         results, path = merge_shards(output_dir, suite.story_ids())
-        sources, _, _ = build_sources(cfg, suite, method, output_dir, generate=False)
+        sources = build_sources(cfg, suite, method, output_dir, generate=False)[0]
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
         with _eval_run(cfg, suite.name, results.method) as tracker:
@@ -169,20 +180,25 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
     if launched:
         shard = (rank, world)
     metrics = resolve_metrics(cfg.eval.metrics)
+    for path in {results_path(output_dir, None), results_path(output_dir, shard)}:  # before the MLflow run starts
+        refuse_other_metrics(path, metric_names(metrics))
     cache_root = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache"
     ctx = MetricContext(cfg.eval, cache_root, default_paths={"clip4clip": cfg.model.clip4clip_dir})
-    sources, label, identity = build_sources(cfg, suite, method, output_dir)
+    sources, label, identity, ignored = build_sources(cfg, suite, method, output_dir)
+    if ignored and rank == 0:
+        echo(f"{cfg.eval.videos}: not scoring {len(ignored)} stor{'y' if len(ignored) == 1 else 'ies'} that suite "
+             f"{suite.name!r} does not have: {_listed(list(ignored))} (listed under 'ignored' in the results)", err=True)
     if shard is not None and not launched:
         from msvg_bench.eval.report import print_results
 
-        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
+        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
         print_results(outcome.results, outcome.path)
         return 1 if outcome.results.failed else 0
     # The run exists from the start, so an interrupted evaluation leaves a KILLED run behind.
     with _eval_run(cfg, suite.name, label) as tracker:
-        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard)
+        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
         if launched:
             _barrier()
             if rank != 0:
@@ -193,6 +209,12 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
         return finish(cfg, results, path, sources, tracker, echo)
+
+
+def _listed(ids: list[str], most: int = 10) -> str:
+    """Up to `most` ids, then how many more."""
+    shown = ", ".join(ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _eval_run(cfg: Config, suite_name: str, label: str) -> Any:

@@ -11,7 +11,9 @@ Convention beyond the reference: m_t is floored at `MIN_MOTION` = 1e-6 pixels, o
 exactly zero flow does not divide by zero (any measurable motion is used as is, so near-frozen clips
 score very badly, as in the reference; a pair with no change at all, W_t = 0 and m_t = 0, adds 0 --
 the `mawe_motion` diagnostic shows such clips); pairs in which no pixel lands inside the frame are skipped. Per-scene diagnostics `mawe_warp` (mean W_t) and
-`mawe_motion` (mean m_t) are reported beside the score. A story's value is the mean over its scenes.
+`mawe_motion` (mean m_t) are reported beside the score. A story's value is the mean over its scenes;
+a scene with no measurable pair (a one-frame clip) is unavailable with the reason, never silently left
+out (`details` say over how many scenes the mean is taken).
 """
 
 from __future__ import annotations
@@ -149,19 +151,31 @@ class Mawe(Metric):
         return ctx.cached(scene.content_hash, backend.identity, {"what": "mawe-pairs", "size": size, "resize": "bilinear"}, compute)
 
     def compute(self, story: StoryInput, ctx: MetricContext) -> MetricValues:
-        """Per-scene MAWE (+ diagnostics) and their mean over scenes."""
+        """Per-scene MAWE (+ diagnostics) and their mean over the measurable scenes.
+
+        A scene MAWE cannot measure (a one-frame clip has no pair; no pair has a pixel landing inside the
+        frame) is unavailable with the reason, and `details` say over how many scenes the story's mean is
+        taken; with no measurable scene the story's value is unavailable too.
+        """
         out = MetricValues()
         scores = []
         for scene in story.scenes:
             stats = self.scene_statistics(scene, ctx)
             warp, motion = stats["warp"].numpy(), stats["motion"].numpy()
-            if warp.size == 0:
-                continue  # a one-frame clip has no pair
-            value = mawe_from_statistics(warp, motion)
+            value = mawe_from_statistics(warp, motion) if warp.size else float("nan")
             if np.isfinite(value):
                 values = out.scene(scene.index)
                 values.update(mawe=value, mawe_warp=float(np.nanmean(warp)), mawe_motion=float(motion.mean()))
                 scores.append(value)
+            elif warp.size == 0:
+                out.scene_unavailable[scene.index] = {self.name: f"{scene.path.name}: a single frame, no frame pair to warp"}
+            else:
+                out.scene_unavailable[scene.index] = {self.name: f"{scene.path.name}: no warped pixel lands inside the frame in any pair"}
+        out.details[self.name] = {"scenes": len(scores), "of": len(story.scenes)}
         if scores:
             out.story["mawe"] = float(np.mean(scores))
+        elif story.scenes:
+            out.unavailable["mawe"] = "no scene could be measured: " + "; ".join(
+                reasons[self.name] for _, reasons in sorted(out.scene_unavailable.items())
+            )
         return out

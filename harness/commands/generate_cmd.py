@@ -56,10 +56,17 @@ def _stories_from_file(path: Path, start: int) -> list[tuple[str, list[str]]]:
         return [(story.id, story.prompts) for story in load_stories(path)]
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
+        from msvg_bench.core.jsonpos import dotted, duplicate_keys
+
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        repeated = duplicate_keys(text)  # json.loads keeps only the last of them: a story would be dropped
+        if repeated:
+            where, line = repeated[0]
+            inside = f" in {dotted(where[:-1])}" if len(where) > 1 else ""
+            raise DataError(f"{path}:{line}: duplicate key {where[-1]!r}{inside} (only the last would be kept; give each story id once)")
         if isinstance(data, dict):
             return [(str(k), list(v)) for k, v in data.items()]
         if isinstance(data, list) and data and all(isinstance(x, list) for x in data):

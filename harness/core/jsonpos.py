@@ -22,11 +22,26 @@ Path_ = tuple[str | int, ...]
 def loads_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
     """The parsed document and {path: 1-based line}; the path of a member is its parent's path + key.
 
-    Raises `json.JSONDecodeError` exactly as `json.loads` does for invalid JSON.
+    Raises `json.JSONDecodeError` exactly as `json.loads` does for invalid JSON. A key that appears
+    twice in one object has the line of its last appearance (the one `json.loads` keeps).
     """
+    doc, lines, _ = _scan(text)
+    return doc, lines
+
+
+def duplicate_keys(text: str) -> list[tuple[Path_, int]]:
+    """(path, 1-based line) of every repeated appearance of a key in one object, in document order.
+
+    `json.loads` keeps only the last value of such a key, silently. Raises `json.JSONDecodeError` for invalid JSON.
+    """
+    return _scan(text)[2]
+
+
+def _scan(text: str) -> tuple[Any, dict[Path_, int], list[tuple[Path_, int]]]:
     doc = json.loads(text)
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
     lines: dict[Path_, int] = {}
+    repeated: list[tuple[Path_, int]] = []
 
     def line_of(pos: int) -> int:
         return bisect.bisect_left(newlines, pos) + 1
@@ -42,9 +57,13 @@ def loads_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
             pos = skip(pos + 1)
             if text[pos] == "}":
                 return pos + 1
+            seen: set[str] = set()
             while True:
                 key_pos = pos
                 key, pos = scanstring(text, pos + 1)
+                if key in seen:
+                    repeated.append(((*path, key), line_of(key_pos)))
+                seen.add(key)
                 lines[(*path, key)] = line_of(key_pos)
                 pos = skip(pos) + 1  # ':'
                 pos = value(pos, (*path, key))
@@ -73,7 +92,7 @@ def loads_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
         return match.end() if match else pos + 1
 
     value(0, ())
-    return doc, lines
+    return doc, lines, repeated
 
 
 def locate(lines: dict[Path_, int], loc: Sequence[str | int]) -> int | None:

@@ -83,7 +83,7 @@ def test_broken_story_fails_alone_and_resume_scores_only_it(tmp_path: Path, suit
         return original(source, *args, **kwargs)
 
     monkeypatch.setattr(runner, "score_story", spy)
-    args = ["eval", "--suite", str(suite_file), "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
+    args = ["eval", "--suite", str(suite_file), "--limit", "3", "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
             "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scuts,scene_consistency,mawe", *FAST]
     assert main(args) == 1
     first = read_results(tmp_path / "out" / "results.json")
@@ -111,7 +111,7 @@ def test_wrong_frame_count_is_a_failed_story(tmp_path: Path, suite_file: Path) -
     synthesize(data, stories=2, scenes=3, frames=9, height=32, width=48, seed=0, fps=8.0)
     clip = data / "videos" / "synth_0000" / "scene_02.mp4"
     write_video(clip, read_video(clip)[:5], 8)
-    code = main(["eval", "--suite", str(suite_file), "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
+    code = main(["eval", "--suite", str(suite_file), "--limit", "2", "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scene_consistency"])
     assert code == 1
     res = read_results(tmp_path / "out" / "results.json")
@@ -165,11 +165,13 @@ def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: 
     code = main(["eval", "--suite", str(suite_file), "--videos", str(folder), "--scene-lengths", "9", "--method", "some-system",
                  "-o", str(tmp_path / "out"), "--no-videos", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                  "--metrics", "scene_consistency,scuts"])
-    assert code == 0
+    assert code == 1  # two of the suite's stories have no video: failed, not left out
     res = read_results(tmp_path / "out" / "results.json")
     whole = read_results(single[0] / "results.json")
-    assert res.method == "some-system" and [s.id for s in res.stories] == ["synth_0000", "synth_0003"]
-    for story in res.stories:
+    assert res.method == "some-system" and [s.id for s in res.stories] == ["synth_0000", "synth_0001", "synth_0002", "synth_0003"]
+    assert [s.id for s in res.failed] == ["synth_0001", "synth_0002"]
+    assert "synth_0001" in res.story("synth_0001").error and "missing" in res.story("synth_0001").error
+    for story in (res.story("synth_0000"), res.story("synth_0003")):
         expected = whole.story(story.id).values
         assert story.annotations == whole.story(story.id).annotations
         assert story.values["scuts"] == 0.0
@@ -183,6 +185,63 @@ def test_one_video_per_story_split_at_scene_lengths(tmp_path: Path, suite_file: 
     for j, scene in enumerate(split.scenes):
         assert scene.frames.shape[0] == 9
         assert np.abs(scene.frames - originals[j]).mean() < 4 < np.abs(scene.frames - originals[(j + 1) % 3]).mean()
+
+
+@pytest.fixture()
+def mixed_videos(tmp_path: Path) -> Path:
+    """A data root holding suite stories synth_0000 and synth_0001, and a story `other_0001` of no suite
+    (the suite's synth_0002 and synth_0003 are absent)."""
+    from msvg_bench.benchmarks.synth import synthesize
+
+    data = tmp_path / "videos"
+    synthesize(data, stories=3, scenes=3, frames=9, height=32, width=48, seed=0, fps=8.0)
+    manifest = data / "manifest.jsonl"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    lines[2]["id"] = "other_0001"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return data
+
+
+def _eval_videos(tmp_path: Path, suite_file: Path, videos: Path, *extra: str) -> int:
+    return main(["eval", "--suite", str(suite_file), "--videos", str(videos), "-o", str(tmp_path / "out"), "--no-videos",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scuts", *extra])
+
+
+def test_videos_are_scored_as_exactly_the_suites_stories(tmp_path: Path, suite_file: Path, mixed_videos: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert _eval_videos(tmp_path, suite_file, mixed_videos) == 1
+    res = read_results(tmp_path / "out" / "results.json")
+    assert [s.id for s in res.stories] == ["synth_0000", "synth_0001", "synth_0002", "synth_0003"]
+    assert [s.id for s in res.failed] == ["synth_0002", "synth_0003"]
+    for sid in ("synth_0002", "synth_0003"):
+        assert f"story {sid!r} of suite 'synthetic-mini' is missing (no manifest entry)" in res.story(sid).error
+    assert res.aggregate["scuts"].n == 2
+    assert list(res.ignored) == ["other_0001"] and "not a story of suite 'synthetic-mini'" in res.ignored["other_0001"]
+    err = capsys.readouterr().err
+    assert "not scoring 1 story that suite 'synthetic-mini' does not have: other_0001" in err
+
+
+def test_limit_scores_the_first_stories_of_a_videos_folder(tmp_path: Path, suite_file: Path, mixed_videos: Path) -> None:
+    assert _eval_videos(tmp_path, suite_file, mixed_videos, "--limit", "2") == 0
+    res = read_results(tmp_path / "out" / "results.json")
+    assert [(s.id, s.status) for s in res.stories] == [("synth_0000", "ok"), ("synth_0001", "ok")]
+    assert list(res.ignored) == ["other_0001"]  # the suite's stories beyond --limit are not foreign
+
+
+def test_other_metrics_into_the_same_folder_are_refused(tmp_path: Path, suite_file: Path, mixed_videos: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    assert _eval_videos(tmp_path, suite_file, mixed_videos, "--limit", "1") == 0
+    before = (tmp_path / "out" / "results.json").read_bytes()
+    capsys.readouterr()
+    assert _eval_videos(tmp_path, suite_file, mixed_videos, "--limit", "1", "--metrics", "scene_consistency") == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(tmp_path / "out") in line and "metrics scuts" in line and "scene_consistency" in line and "another -o" in line
+    assert (tmp_path / "out" / "results.json").read_bytes() == before  # the earlier results are kept
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert len(client.search_runs([client.get_experiment_by_name("msvg-bench/eval").experiment_id])) == 1  # no run for it
+    assert _eval_videos(tmp_path, suite_file, mixed_videos, "--limit", "1") == 0  # the same metrics resume as before
 
 
 def test_generate_then_score_with_a_method(tmp_path: Path) -> None:
@@ -199,7 +258,7 @@ def test_generate_then_score_with_a_method(tmp_path: Path) -> None:
     logged = {a.path.rsplit("/", 1)[1] for a in client.list_artifacts(run.info.run_id, "videos/ms_001")}
     assert {"story.mp4", "story.gif", "scene_00.mp4", "scene_00.gif"} <= logged
     # the generated folder is in the data format and can be re-scored as any system's videos
-    again = main(["eval", "--suite", "multi_scene", "--videos", str(tmp_path / "out" / "generated"), "-o", str(tmp_path / "again"),
+    again = main(["eval", "--suite", "multi_scene", "--limit", "1", "--videos", str(tmp_path / "out" / "generated"), "-o", str(tmp_path / "again"),
                   "--no-videos", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--metrics", "scene_consistency,prompt_alignment"])
     assert again == 0
     rescored = read_results(tmp_path / "again" / "results.json")
@@ -249,7 +308,7 @@ def test_missing_clip_and_malformed_prompts_fail_only_their_stories(tmp_path: Pa
     (data / "videos" / "synth_0001" / "scene_02.mp4").unlink()
     (data / "prompts" / "synth_0002.json").write_text('{"synth_0002/scene_00.mp4": "A dog", ')
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = main(["eval", "--suite", str(suite_file), "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
+    code = main(["eval", "--suite", str(suite_file), "--limit", "3", "--videos", str(data), "-o", str(tmp_path / "out"), "--no-videos",
                  "--tracking-uri", uri, "--metrics", "scene_consistency"])
     assert code == 1
     res = read_results(tmp_path / "out" / "results.json")  # valid, complete

@@ -52,7 +52,8 @@ def run(frames: int, zoom: float, repeats: int) -> dict:
         read_video(videos / "photo_cast.mp4")
         decode = time.perf_counter() - start
         ctx = MetricContext(cfg.eval)
-        sources = video_sources(suite, videos, [per_scene])
+        sources, ignored = video_sources(suite, videos, [per_scene])
+        assert not ignored, ignored
         start = time.perf_counter()
         outcome = run_suite(cfg, suite, sources, resolve_metrics(metrics), ctx, root / "out", "bench", "photos")
         total = time.perf_counter() - start

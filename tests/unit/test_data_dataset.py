@@ -151,3 +151,14 @@ def test_missing_dataset_is_one_clear_error(tmp_path: Path) -> None:
         load_stories(tmp_path)
     with pytest.raises(DataError, match="no such file or folder"):
         load_stories(tmp_path / "nope")
+
+
+def test_validate_names_a_clip_whose_frame_rate_is_not_the_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _clip(tmp_path / "videos/a/s0.mp4")  # written at 8 fps
+    _clip(tmp_path / "videos/a/s1.mp4", value=1)
+    scenes = [{"path": "videos/a/s0.mp4", "caption": "x", "fps": 8.0}, {"path": "videos/a/s1.mp4", "caption": "y", "fps": 24.0}]
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "scenes": scenes}) + "\n")
+    assert main(["data", "validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'videos/a/s1.mp4'}: manifest says 24 fps, the clip decodes at 8 fps" in err
+    assert "s0.mp4" not in err  # the clip at its recorded rate is fine

@@ -146,3 +146,23 @@ def test_raft_without_weights_names_the_file(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(WeightsNotFoundError, match="raft_large_C_T_SKHT_V2-ff5fadd5.pth") as info:
         load_flow_backend("raft-large")
     assert str(tmp_path / "w") in str(info.value) and "opencv-dis" in str(info.value)
+
+
+def test_a_one_frame_scene_is_unavailable_with_a_reason_not_silently_left_out(tmp_path: Path) -> None:
+    """A 1-frame clip (no num_frames in the manifest to catch it) has no pair: the scene says why it has no
+    MAWE, the story's details say its mean covers 1 of 2 scenes; with no measurable scene the story's is unavailable."""
+    ctx = MetricContext(EvalConfig(mawe_size=64), None)
+    moving = np.ascontiguousarray(translating(64, 96, 4, 2, seed=1)[:, :, ::-1])
+    single = moving[:1]
+    scenes = []
+    for index, (name, frames) in enumerate((("moving", moving), ("single", single))):
+        scene = SceneInput(index, "p", tmp_path / f"{name}.mp4")
+        write_video(scene.path, frames, 8)
+        scenes.append(scene)
+    values = Mawe().compute(StoryInput("s", scenes), ctx)
+    assert "mawe" in values.scenes[0] and 1 not in values.scenes
+    assert "single.mp4" in values.scene_unavailable[1]["mawe"] and "single frame" in values.scene_unavailable[1]["mawe"]
+    assert values.details["mawe"] == {"scenes": 1, "of": 2}
+    assert values.story["mawe"] == values.scenes[0]["mawe"]
+    alone = Mawe().compute(StoryInput("t", [scenes[1]]), ctx)
+    assert "mawe" not in alone.story and "single.mp4" in alone.unavailable["mawe"]

@@ -115,6 +115,16 @@ def test_generate_refuses_ids_that_are_paths(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "escape").exists()
 
 
+def test_generate_refuses_a_repeated_story_id_naming_key_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON keeps only the last of two equal keys: the first story would be dropped without a word."""
+    prompts = tmp_path / "p.json"
+    prompts.write_text('{\n  "a": ["A dog runs."],\n  "b": ["A cat sits."],\n  "a": ["A bird flies."]\n}\n')
+    assert main(["generate", "--preset", "tiny", "-o", str(tmp_path / "out"), "-p", str(prompts)]) == 1
+    err = capsys.readouterr().err
+    assert f"{prompts}:4: duplicate key 'a'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # nothing generated
+
+
 def test_unknown_suite_keys_are_errors_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = _suite(tmp_path, [{"id": "a", "scenes": [{"caption": "c", "settng": "beach"}, {"caption": "d"}]}])
     assert main(["eval", "--suite", str(suite), "--videos", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
