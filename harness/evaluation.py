@@ -163,7 +163,10 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
         run_suite,
     )
 
+    from msvg_bench.doctor import opencv_line
+
     suite = load_suite(cfg.eval.suite).limited(cfg.eval.limit)
+    echo(f"evaluating suite {suite.name} with {opencv_line()}", err=True)
     output_dir = Path(cfg.eval.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     generating = method in method_names() and cfg.eval.videos is None

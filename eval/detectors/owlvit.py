@@ -62,13 +62,12 @@ class OwlVitPersons(Detector):
         return Detections(candidates=candidates)
 
 
-@DETECTORS.register("owlvit")
-def owlvit(path: str | Path | None = None, device: str | None = None, threshold: float = 0.1, **_: Any) -> Detector:
-    """OWL-ViT / OWLv2 zero-shot person detector from a local folder ($MSVG_OWLVIT_DIR or the weights home)."""
+def find_owlvit_weights(path: str | Path | None = None) -> Path:
+    """The local OWL-ViT / OWLv2 folder (`path`, $MSVG_OWLVIT_DIR or the weights home), else a `WeightsNotFoundError`."""
     from msvg_bench.core.weights_lookup import find_weights
     from msvg_bench.eval.encoders.clip import is_weights_folder
 
-    folder = find_weights(
+    return find_weights(
         "detector owlvit",
         path,
         "MSVG_OWLVIT_DIR",
@@ -78,4 +77,9 @@ def owlvit(path: str | Path | None = None, device: str | None = None, threshold:
         "put it in one of those folders or set $MSVG_OWLVIT_DIR / eval.detector_path; offline alternatives: "
         "eval.detector=face or person (pip install -e '.[faces]' for face), or annotated (boxes sidecars).",
     )
-    return OwlVitPersons(folder, device, threshold)
+
+
+@DETECTORS.register("owlvit")
+def owlvit(path: str | Path | None = None, device: str | None = None, threshold: float = 0.1, **_: Any) -> Detector:
+    """OWL-ViT / OWLv2 zero-shot person detector from a local folder ($MSVG_OWLVIT_DIR or the weights home)."""
+    return OwlVitPersons(find_owlvit_weights(path), device, threshold)

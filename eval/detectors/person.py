@@ -8,7 +8,7 @@ one character in two settings then look less alike than two characters in one se
 therefore refined to the extent of its foreground, segmented by OpenCV's GrabCut initialised with
 the box (`refine="grabcut"`, the default; `"none"` keeps the trimmed window).
 
-It needs OpenCV < 5 (the project pins `opencv-python-headless>=4.9,<5`): OpenCV 5 dropped
+It needs OpenCV < 5 (the project depends on `opencv-python>=4.9,<5`): OpenCV 5 dropped
 `cv2.HOGDescriptor` from the main package. Should such an OpenCV be installed anyway, the detector
 says so in one line and `auto` skips it with that note.
 """
@@ -43,7 +43,7 @@ def hog_people_missing() -> str | None:
         return None
     return (
         f"the person detector needs cv2.HOGDescriptor, which OpenCV {cv2.__version__} does not have (OpenCV 5 moved it to "
-        "opencv-contrib); use an environment with opencv-python-headless<5, or detector face / annotated / owlvit"
+        "opencv-contrib); use an environment with opencv-python<5 only, or detector face / annotated / owlvit"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ from msvg_bench.cli_options import TrackingUriOption
 
 DEFAULT_PORT = 5000
 READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 10.0
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -63,6 +65,20 @@ def wait_until_ready(url: str, process: object, timeout_s: float) -> bool:
     return False
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop the guarded server tree: ask the guardian, and kill the whole tree if it has not ended in time."""
+    from msvg_bench.launch.lifeline import kill_tree
+
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.wait()
+
+
 def ui(
     port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = DEFAULT_PORT,
     host: Annotated[str, typer.Option("--host", help="Interface to bind (local only by default).")] = "127.0.0.1",
@@ -75,7 +91,6 @@ def ui(
     """
     import os
     import signal
-    import subprocess
 
     from msvg_bench.core.errors import MsvgError
     from msvg_bench.core.mlflow_store import (
@@ -83,6 +98,8 @@ def ui(
         resolve_tracking_uri,
         sqlite_path,
     )
+    from msvg_bench.launch.guardian import guarded
+    from msvg_bench.launch.lifeline import die_with_parent
 
     if not port_is_free(host, port):
         raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")
@@ -97,7 +114,11 @@ def ui(
     env = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     command = server_command(uri, host, port, workers)
     typer.echo(f"starting the MLflow UI for {uri} ...", err=True)
-    process = subprocess.Popen(command, env=env, cwd=str(db.parent) if db is not None else None)  # noqa: S603
+    # The server and its uvicorn workers run under a guardian that dies with this process (even of
+    # SIGKILL) and takes the whole server tree with it.
+    process = subprocess.Popen(  # noqa: S603, PLW1509
+        guarded(command), env=env, cwd=str(db.parent) if db is not None else None, preexec_fn=die_with_parent
+    )
 
     def _stop(signum: int, _frame: object) -> None:
         process.terminate()
@@ -109,15 +130,9 @@ def ui(
         elif process.poll() is None:
             typer.echo(f"the MLflow UI did not answer within {READY_TIMEOUT_S:.0f}s; still waiting at {url}", err=True)
         code = process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        stop_server(process)
     if code not in (0, -signal.SIGTERM, -signal.SIGINT):
         raise MsvgError(f"the MLflow server exited with code {code} (command: {' '.join(command)})")
 
