@@ -11,7 +11,11 @@ keyed by scene index difference j − i ("1", "2", ...), and each story's
 that is absent, from the stories: at each distance the mean over the `ok` stories of each story's
 value there, with a percentile bootstrap 95 % interval over stories (`stats.bootstrap_mean_ci`).
 The paired difference run − reference at a distance is over the stories that define it in both runs
-(the reference's story order), with the same bootstrap. Each (run, metric, kind, distance) starts
+(the reference's story order), with the same bootstrap. Two summaries of the shared-pair curve: each
+run's *trend*, far − near = per story, the mean over its pairs at distances ≥ `FAR` minus the mean over
+its adjacent pairs (distance `NEAR`), over the stories that have both (memory holds when it is about 0,
+continuity alone falls); and each run's *far* difference to the reference, per story the mean over its
+pairs at distances ≥ `FAR`, paired. Each (run, metric, kind, distance) starts
 from a fresh generator with the comparison's seed.
 """
 
@@ -26,6 +30,8 @@ from msvg_bench.comparison.stats import MIN_CI_STORIES, RunResults, bootstrap_me
 from msvg_bench.core.errors import DataError
 
 KINDS = ("shared", "nonshared")
+NEAR, FAR = 1, 4
+"""The trend summary's near distance (adjacent scenes) and the first of its far distances."""
 POINT_FIELDS = ("mean", "ci_low", "ci_high", "n_stories", "n_pairs")
 NAN = float("nan")
 
@@ -58,6 +64,8 @@ class DistanceCurve:
     run: RunResults
     source: str
     points: dict[str, dict[int, DistancePoint]] = field(default_factory=dict)
+    trend: DistanceDelta | None = None
+    """Shared pairs: far − near over the stories with both (None without per-story data)."""
 
     @property
     def shared(self) -> dict[int, DistancePoint]:
@@ -71,6 +79,8 @@ class DistanceDifference:
 
     run: RunResults
     deltas: dict[str, dict[int, DistanceDelta]]
+    far: DistanceDelta | None = None
+    """Shared pairs at distances ≥ FAR: mean over paired stories of (run − reference)."""
 
 
 @dataclass
@@ -184,9 +194,37 @@ def run_curve(run: RunResults, metric: str, n_boot: int, seed: int) -> DistanceC
     if metric in stated:
         if not isinstance(stated[metric], Mapping):
             raise DataError(f"{_where(run)}: distance.{metric}: expected an object with shared/nonshared")
-        return DistanceCurve(run, "results", {kind: curve_from_field(run, metric, kind) for kind in KINDS})
+        return DistanceCurve(run, "results", {kind: curve_from_field(run, metric, kind) for kind in KINDS},
+                             trend(run, metric, n_boot, seed))
     points = {kind: curve_from_stories(run, metric, kind, n_boot, seed) for kind in KINDS}
-    return DistanceCurve(run, "stories" if any(points.values()) else "none", points)
+    return DistanceCurve(run, "stories" if any(points.values()) else "none", points, trend(run, metric, n_boot, seed))
+
+
+def band_means(run: RunResults, metric: str, low: int, high: int | None = None) -> dict[str, float]:
+    """story id -> the pair-weighted mean of its shared-pair values at distances in [low, high] (no upper bound: None)."""
+    sums: dict[str, list[float]] = {}
+    for distance, by_story in story_distance_values(run, metric, "shared").items():
+        if distance < low or (high is not None and distance > high):
+            continue
+        for story, (value, count) in by_story.items():
+            weight = max(count, 1)
+            acc = sums.setdefault(story, [0.0, 0.0])
+            acc[0] += value * weight
+            acc[1] += weight
+    return {story: total / weight for story, (total, weight) in sums.items()}
+
+
+def _paired(before: Mapping[str, float], after: Mapping[str, float], n_boot: int, seed: int) -> DistanceDelta | None:
+    diffs = [after[s] - before[s] for s in before if s in after]
+    if not diffs:
+        return None
+    low, high = bootstrap_mean_ci(diffs, n_boot=n_boot, seed=seed) if len(diffs) >= MIN_CI_STORIES else (NAN, NAN)
+    return DistanceDelta(delta=math.fsum(diffs) / len(diffs), ci_low=low, ci_high=high, n_paired=len(diffs))
+
+
+def trend(run: RunResults, metric: str, n_boot: int, seed: int) -> DistanceDelta | None:
+    """Far − near of the run's shared pairs, per story, with its bootstrap interval (None when no story has both)."""
+    return _paired(band_means(run, metric, NEAR, NEAR), band_means(run, metric, FAR), n_boot, seed)
 
 
 def paired_differences(
@@ -214,7 +252,8 @@ def compare_distances(runs: Sequence[RunResults], *, n_boot: int, seed: int) -> 
             metric=metric,
             curves=[run_curve(run, metric, n_boot, seed) for run in runs],
             differences=[
-                DistanceDifference(run, {kind: paired_differences(reference, run, metric, kind, n_boot, seed) for kind in KINDS})
+                DistanceDifference(run, {kind: paired_differences(reference, run, metric, kind, n_boot, seed) for kind in KINDS},
+                                   _paired(band_means(reference, metric, FAR), band_means(run, metric, FAR), n_boot, seed))
                 for run in runs[1:]
             ],
         )
@@ -239,6 +278,7 @@ def distance_json(comparisons: Sequence[DistanceComparison]) -> dict[str, Any]:
 
     return {
         item.metric: {
+            "near": NEAR, "far_from": FAR,
             "curves": [
                 {
                     "run_id": curve.run.run_id,
@@ -246,11 +286,13 @@ def distance_json(comparisons: Sequence[DistanceComparison]) -> dict[str, Any]:
                     "method": curve.run.results.get("method"),
                     "source": curve.source,
                     **{kind: points(curve.points.get(kind, {})) for kind in KINDS},
+                    "trend_far_minus_near": asdict(curve.trend) if curve.trend else None,
                 }
                 for curve in item.curves
             ],
             "differences": [
-                {"run_id": diff.run.run_id, "label": diff.run.label, **{kind: points(diff.deltas[kind]) for kind in KINDS}}
+                {"run_id": diff.run.run_id, "label": diff.run.label, **{kind: points(diff.deltas[kind]) for kind in KINDS},
+                 "far": asdict(diff.far) if diff.far else None}
                 for diff in item.differences
             ],
         }

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from msvg_bench.comparison.distance import DistancePoint, distance_json
+from msvg_bench.comparison.distance import FAR, NEAR, DistanceDelta, DistancePoint, distance_json
 from msvg_bench.comparison.power import ALPHA, POWER, z_sum
 from msvg_bench.eval.stats import CONFIDENCE_LEVEL
 from msvg_bench.comparison.stats import (
@@ -228,6 +228,15 @@ def fmt_point(point: DistancePoint | None) -> str:
     return f"{fmt(point.mean, 3)} [{point.ci_low:.3g}, {point.ci_high:.3g}]"
 
 
+def fmt_trend(trend: DistanceDelta | None) -> str:
+    """The far − near trend of a curve: delta [low, high]."""
+    if trend is None:
+        return "—"
+    if not (math.isfinite(trend.ci_low) and math.isfinite(trend.ci_high)):
+        return f"{fmt_delta(trend.delta)} (n={trend.n_paired})"
+    return f"{fmt_delta(trend.delta)} [{trend.ci_low:+.3g}, {trend.ci_high:+.3g}]"
+
+
 def distance_tables(comparison: Comparison) -> list[Any]:
     """Per metric with distance data, a rich table of the shared-pair curves: rows = distance, columns = runs."""
     from rich.table import Table
@@ -239,7 +248,8 @@ def distance_tables(comparison: Comparison) -> list[Any]:
             continue
         table = Table(
             title=f"{item.metric}: shared pairs by scene distance",
-            caption="mean [95% CI] over stories; dist = scene index difference j − i; —: no shared pair there",
+            caption=f"mean [95% CI] over stories; dist = scene index difference j − i; —: no shared pair there; "
+                    f"≥{FAR}−{NEAR}: per story, pairs at distance ≥ {FAR} minus adjacent pairs (memory holds: ≈ 0)",
             caption_justify="left",
         )
         table.add_column("dist", justify="right", no_wrap=True)
@@ -247,6 +257,7 @@ def distance_tables(comparison: Comparison) -> list[Any]:
             table.add_column(curve.run.label, justify="right", overflow="fold")
         for distance in distances:
             table.add_row(str(distance), *(fmt_point(curve.shared.get(distance)) for curve in item.curves))
+        table.add_row(f"≥{FAR}−{NEAR}", *(fmt_trend(curve.trend) for curve in item.curves))
         tables.append(table)
     return tables
 

@@ -6,6 +6,7 @@ import base64
 import io
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from msvg_bench.comparison.report import Media, StoryMedia, render_html
@@ -142,3 +143,34 @@ def test_bad_distance_field_names_the_run_and_the_field(distance: dict, message:
     with pytest.raises(DataError) as info:
         compare_runs([a, make_run("msvg", {"s1": {"mawe": 8.0, "clip": 22.0}})], n_boot=10)
     assert str(info.value).startswith(f"run {a.run_id} (plain) results: ") and message in str(info.value)
+
+
+def test_distance_trend_is_far_minus_adjacent_per_story_and_far_pairs_are_paired() -> None:
+    """A run whose distant pairs drift (continuity) shows a negative trend; one that holds shows ≈ 0; the
+    numbers equal a hand computation over the stories' pairs (pair-weighted far means, then the story mean)."""
+    from msvg_bench.comparison.render import render_text, to_json
+
+    holds = {"s1": {1: (0.80, 3), 4: (0.80, 1), 5: (0.78, 1)}, "s2": {1: (0.70, 2), 4: (0.72, 2)}, "s3": {2: (0.9, 1)}}
+    drifts = {"s1": {1: (0.90, 3), 4: (0.50, 1), 5: (0.40, 1)}, "s2": {1: (0.85, 2), 4: (0.45, 2)}, "s3": {2: (0.9, 1)}}
+    runs = []
+    for method, curves in (("plain", holds), ("streaming", drifts)):
+        run = make_run(method, {sid: {"mawe": 1.0, "clip": 2.0} for sid in curves})
+        for story in run.results["stories"]:
+            story["details"] = {"scene_consistency": {"by_distance": {
+                str(d): {"shared": v, "n_shared": n} for d, (v, n) in curves[story["id"]].items()}}}
+        runs.append(run)
+    data = to_json(compare_runs(runs, n_boot=200))["distance"]["scene_consistency"]
+
+    def far(curve: dict[int, tuple[float, int]]) -> float:
+        pairs = [(v, n) for d, (v, n) in curve.items() if d >= 4]
+        return sum(v * n for v, n in pairs) / sum(n for _, n in pairs)
+
+    for curve, story_curves in zip(data["curves"], (holds, drifts), strict=True):
+        expected = np.mean([far(c) - c[1][0] for c in story_curves.values() if 1 in c])  # s3 has no adjacent pair
+        assert curve["trend_far_minus_near"]["delta"] == pytest.approx(expected)
+        assert curve["trend_far_minus_near"]["n_paired"] == 2
+    assert abs(data["curves"][0]["trend_far_minus_near"]["delta"]) < 0.02
+    assert data["curves"][1]["trend_far_minus_near"]["delta"] < -0.3
+    gap = np.mean([far(drifts[s]) - far(holds[s]) for s in ("s1", "s2")])
+    assert data["differences"][0]["far"]["delta"] == pytest.approx(gap) and gap < -0.2
+    assert "≥4−1" in render_text(compare_runs(runs, n_boot=50))
