@@ -229,7 +229,8 @@ def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
 def save_checkpoint(
     engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config, num_samples: int
 ) -> Path:
-    """All ranks: DeepSpeed state + per-rank RNG; then rank 0 lists the files, marks the folder complete, prunes.
+    """All ranks: DeepSpeed state + per-rank RNG, then the file manifest (each rank hashes a share); rank 0
+    writes it into the metadata, which marks the folder complete, and prunes.
 
     A failed write (a full disk, a lost mount) raises `CheckpointSaveError` naming the cause and the
     path; the half-written folder is removed (it has no metadata, so it is never resumed from).
@@ -238,7 +239,7 @@ def save_checkpoint(
     import torch.distributed as dist
     from msvg_bench.core.distributed import get_rank, get_world_size
     from msvg_bench.core.schema import config_hash, config_to_dict, flatten
-    from msvg_bench.launch.checkpoint_files import file_manifest
+    from msvg_bench.launch.checkpoint_files import shared_manifest
     from msvg_bench.launch.rng_state import rng_state
 
     rank = get_rank()
@@ -251,6 +252,7 @@ def save_checkpoint(
         raise save_failed(exc, folder, step) from exc
     if dist.is_initialized():
         dist.barrier()
+    files = shared_manifest(folder, META_NAME)
     if rank == 0:
         try:
             atomic_write_json(
@@ -262,7 +264,7 @@ def save_checkpoint(
                     "mlflow_run_id": run_id,
                     "config_hash": config_hash(config),
                     "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
-                    "files": file_manifest(folder, META_NAME),
+                    "files": files,
                 },
             )
         except OSError as exc:

@@ -22,16 +22,37 @@ def _files(folder: Path, skip: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != skip and not p.name.startswith(f".{skip}."))
 
 
-def file_manifest(folder: Path, skip: str) -> dict[str, dict[str, Any]]:
-    """`{relative path: {"bytes": size, "sha256": digest}}` of every file in `folder` except `skip` (the metadata)."""
+def describe_files(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """`{name: {"bytes": size, "sha256": digest}}` of the files `names` (relative to `folder`)."""
     folder = Path(folder)
-    files = _files(folder, skip)
     with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # hashlib releases the GIL on large reads
-        digests = list(pool.map(hash_file, files))
-    return {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": digest}
-        for p, digest in zip(files, digests, strict=True)
-    }
+        digests = list(pool.map(hash_file, [folder / name for name in names]))
+    return {name: {"bytes": (folder / name).stat().st_size, "sha256": digest} for name, digest in zip(names, digests, strict=True)}
+
+
+def file_manifest(folder: Path, skip: str) -> dict[str, dict[str, Any]]:
+    """The manifest of every file in `folder` except `skip` (the metadata), hashed by this process."""
+    folder = Path(folder)
+    return describe_files(folder, [p.relative_to(folder).as_posix() for p in _files(folder, skip)])
+
+
+def shared_manifest(folder: Path, skip: str) -> dict[str, dict[str, Any]]:
+    """`file_manifest` made by all ranks together (collective): rank 0 lists the files, each rank hashes
+    its share, rank 0 gets the whole manifest (the others an empty one). No rank waits for all the hashing."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return file_manifest(folder, skip)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    folder = Path(folder)
+    names: list[Any] = [[p.relative_to(folder).as_posix() for p in _files(folder, skip)] if rank == 0 else None]
+    dist.broadcast_object_list(names, src=0)
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, describe_files(folder, names[0][rank::world]))
+    if rank != 0:
+        return {}
+    merged = {name: entry for part in parts for name, entry in part.items()}
+    return {name: merged[name] for name in names[0]}
 
 
 def incomplete_reason(folder: Path, manifest: dict[str, Any]) -> str | None:

@@ -141,3 +141,26 @@ def test_a_worker_error_reaches_the_launcher_when_its_error_file_cannot_be_writt
     error_file(tmp_path, 0).parent.mkdir(parents=True, exist_ok=True)
     error_file(tmp_path, 0).write_text("")  # an empty error file and nothing sent: never an empty message
     assert failure_message(tmp_path, 1, log).startswith("training failed (torchrun exit code 1)")
+
+
+SHARED = """
+import json, sys
+import torch.distributed as dist
+from msvg_bench.launch.checkpoint_files import shared_manifest
+dist.init_process_group("gloo", init_method=f"file://{sys.argv[2]}", rank=int(sys.argv[3]), world_size=2)
+print(json.dumps(shared_manifest(sys.argv[1], "msvg_meta.json")))
+dist.destroy_process_group()
+"""
+
+
+def test_ranks_share_the_hashing_and_rank_0_gets_the_whole_manifest(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = saved(tmp_path / "checkpoints", 2)
+    store = tmp_path / "store"
+    procs = [subprocess.Popen([sys.executable, "-c", SHARED, str(folder), str(store), str(rank)], stdout=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    outputs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    assert outputs[0] == json.loads((folder / META_NAME).read_text())["files"] and len(outputs[0]) == 3
+    assert outputs[1] == {}
