@@ -111,6 +111,28 @@ def test_a_full_disk_at_save_names_the_cause_and_leaves_nothing_to_resume(tmp_pa
     assert resolve_resume("latest", tmp_path / "run") == two
 
 
+class TorchWriterEngine:
+    """torch's zip writer reports a full disk as a RuntimeError without an errno."""
+
+    def save_checkpoint(self, save_dir: str, tag: str, **_kwargs: object) -> None:
+        (Path(save_dir) / tag).mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0")
+
+
+def test_a_torch_writer_failure_on_a_full_file_system_reads_as_enospc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    ckpt = tmp_path / "checkpoints"
+    config = resolve_config(flags=FLAGS)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 4096))  # full
+    with pytest.raises(CheckpointSaveError, match=rf"No space left on device \[ENOSPC\] \(0 MiB free\): {ckpt / tag_for_step(5)}$"):
+        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config, 64)
+    monkeypatch.undo()  # plenty of space: the writer's own words
+    with pytest.raises(CheckpointSaveError, match=r"step-5 checkpoint: RuntimeError: \[enforce fail at inline_container.cc:603\]"):
+        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config, 64)
+    assert not (ckpt / tag_for_step(5)).exists()
+
+
 def test_a_worker_error_reaches_the_launcher_when_its_error_file_cannot_be_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
