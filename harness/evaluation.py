@@ -149,8 +149,32 @@ def _barrier() -> None:
     dist.barrier()
 
 
+def eval_lock_name(merge: bool, shard: tuple[int, int] | None, rank: int, world: int) -> str:
+    """The output-folder lock an evaluation holds: one per shard (`--shard i/n`, or a torchrun rank > 0), else `eval`."""
+    if merge:
+        return "eval"
+    if shard is None and world > 1:
+        shard = (rank, world)
+    if shard is None or (shard[0] == 0 and world > 1):
+        return "eval"  # unsharded, or rank 0 of a torchrun job (it merges)
+    return f"eval-shard{shard[0]}of{shard[1]}"
+
+
 def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callable[..., None] = _echo) -> int:
-    """Run (or merge) an evaluation as configured; returns the exit code (1 when a story failed)."""
+    """Run (or merge) an evaluation as configured; returns the exit code (1 when a story failed).
+
+    The output folder is locked meanwhile (per shard): a second evaluation into it fails naming this one.
+    """
+    from msvg_bench.core.run_lock import folder_lock
+    from msvg_bench.eval.runner import parse_shard
+
+    rank, world = _distributed()
+    name = eval_lock_name(merge, parse_shard(cfg.eval.shard), rank, world)
+    with folder_lock(Path(cfg.eval.output_dir), name):
+        return _run_eval(cfg, method, merge, echo)
+
+
+def _run_eval(cfg: Config, method: str | None, merge: bool, echo: Callable[..., None]) -> int:
     from msvg_bench.benchmarks.suite import load_suite
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import resolve_metrics

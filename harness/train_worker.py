@@ -2,8 +2,9 @@
 
 torchrun starts one per rank; a watchdog stops the worker when torchrun or the launcher is gone
 (`lifeline`). The resolved config comes from the YAML file the launcher wrote; an expected failure
-is written as one line to `<output_dir>/logs/error_rank<r>.txt` (the launcher reports it) and the
-worker exits 1.
+is written as one line to `<output_dir>/logs/error_rank<r>.txt` and sent to the launcher over its
+loopback error channel (which needs no disk: `launch.failure_report`); the launcher reports it and
+the worker exits 1.
 """
 
 from __future__ import annotations
@@ -83,11 +84,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(output_dir: Path, rank: int, message: str) -> None:
+    """Leave the one-line failure where the launcher finds it: stderr, the launcher's error channel and
+    the error file (on a full disk the file cannot be written; the channel needs no disk)."""
+    from msvg_bench.launch.failure_report import send_error
+
     line = " ".join(message.split())
-    path = error_file(output_dir, rank)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(line + "\n", encoding="utf-8")
     print(f"rank {rank}: error: {line}", file=sys.stderr, flush=True)
+    send_error(rank, line)
+    path = error_file(output_dir, rank)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(line + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"rank {rank}: could not write {path} ({exc.strerror or exc})", file=sys.stderr, flush=True)
+        try:
+            path.unlink(missing_ok=True)  # an empty file would read as "no message"
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

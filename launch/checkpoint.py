@@ -2,11 +2,15 @@
 
 Layout under `<output_dir>/checkpoints/`: one DeepSpeed tag folder per saved step, `step_00000012/`,
 holding DeepSpeed's model/optimizer/scheduler files, one `rng_rank<r>.pt` per rank, and
-`msvg_meta.json`, written last: a folder without it is an interrupted save and is ignored.
+`msvg_meta.json`, written last (atomically, by rank 0 once every rank's save has completed): a folder
+without it is an interrupted save and is ignored. The metadata lists every file of the folder with
+its size and sha256 (`checkpoint_files`); a checkpoint is loaded only when its files match that list
+exactly, unless `--trust-checkpoint` says to load one without it (DeepSpeed unpickles its files).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.atomic import atomic_write_json
-from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.errors import ConfigError, MsvgError
 
 if TYPE_CHECKING:
     from msvg_bench.config import Config
@@ -43,10 +47,21 @@ RESUMABLE_KEYS = (
     "train.master_addr",
     "train.master_port",
     "train.device",
+    "train.oversubscribe",
+    "train.trust_checkpoint",
     "data.root",
     "data.cache_dir",
 )
 RESUMABLE_SECTIONS = ("tracking.", "generate.", "eval.")
+LOW_SPACE_BYTES = 16 << 20  # a failed write with less free space than this is taken for a full disk
+UNTRUSTED = (
+    "its DeepSpeed files would be unpickled, which can run any code they contain; "
+    "pass --trust-checkpoint to load it anyway"
+)
+
+
+class CheckpointSaveError(MsvgError):
+    """A checkpoint could not be written (the cause and the path in one line)."""
 
 
 def checkpoints_dir(output_dir: Path) -> Path:
@@ -78,19 +93,39 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{meta_path}: unreadable checkpoint metadata ({exc.msg})") from None
 
 
-def checkpoint_problem(folder: Path) -> str | None:
-    """Why a complete-looking checkpoint folder cannot be loaded (None when every file reads back).
+def checkpoint_problem(folder: Path, trust: bool = False) -> str | None:
+    """Why a complete-looking checkpoint folder must not be loaded (None when it may).
 
-    Checks the metadata parses and every `.pt` file is an intact torch archive (zip directory and
-    CRCs of all members), without unpickling anything.
+    With a file manifest in its metadata: every listed file must be there, and (unless `trust`) no
+    other file, and every size and sha256 must match. Without one: refused unless `trust`. Trusted,
+    every `.pt` file must at least be an intact torch archive (zip directory and CRCs). Nothing is
+    unpickled.
     """
-    import zipfile
+    from msvg_bench.launch.checkpoint_files import incomplete_reason, mismatch_reason
 
     folder = Path(folder)
     try:
-        json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"{folder / META_NAME}: unreadable metadata ({exc})"
+    manifest = meta.get("files") if isinstance(meta, dict) else None
+    if isinstance(manifest, dict) and manifest and all(isinstance(entry, dict) for entry in manifest.values()):
+        reason = incomplete_reason(folder, manifest)
+        if reason is None and not trust:
+            reason = mismatch_reason(folder, manifest, META_NAME)
+            if reason is not None:
+                reason = f"{reason}; {UNTRUSTED}"
+        if reason is not None or not trust:
+            return reason
+    elif not trust:
+        return f"{folder}: no file manifest in {META_NAME} (not saved by this version of msvg-bench); {UNTRUSTED}"
+    return _archive_problem(folder)
+
+
+def _archive_problem(folder: Path) -> str | None:
+    """Why a `.pt` file of `folder` is not an intact torch archive (None when all are)."""
+    import zipfile
+
     files = sorted(folder.rglob("*.pt"))
     if not files:
         return f"{folder}: holds no checkpoint files (*.pt)"
@@ -105,12 +140,15 @@ def checkpoint_problem(folder: Path) -> str | None:
     return None
 
 
-def resolve_resume(resume: str, output_dir: Path, skipped: list[str] | None = None, verify: bool = True) -> Path:
+def resolve_resume(
+    resume: str, output_dir: Path, skipped: list[str] | None = None, verify: bool = True, trust: bool = False
+) -> Path:
     """The checkpoint folder `--resume` names: `latest` (of this run), a step folder, a checkpoints folder or a run folder.
 
-    `latest` is the newest checkpoint that reads back intact: damaged newer ones are passed over, each
-    with a line in `skipped` naming the file at fault. An explicitly named damaged checkpoint is an error.
-    `verify=False` skips reading the files back (the workers, once the launcher has checked them).
+    `latest` is the newest checkpoint that passes `checkpoint_problem`: incomplete, damaged or
+    unverifiable newer ones are passed over, each with a line in `skipped` naming the file at fault.
+    An explicitly named checkpoint with a problem is an error. `verify=False` skips the check (the
+    workers, once the launcher has made it); `trust` is `--trust-checkpoint`.
     """
     if resume == "latest":
         ckpt_dir = checkpoints_dir(output_dir)
@@ -119,7 +157,7 @@ def resolve_resume(resume: str, output_dir: Path, skipped: list[str] | None = No
             raise ConfigError(f"{ckpt_dir}: no complete checkpoint to resume from (--resume latest)")
         reasons = []
         for folder in reversed(found):
-            problem = checkpoint_problem(folder)
+            problem = checkpoint_problem(folder, trust)
             if problem is None:
                 if skipped is not None:
                     skipped.extend(f"{reason}; resuming from {folder.name} instead" for reason in reasons)
@@ -140,7 +178,7 @@ def resolve_resume(resume: str, output_dir: Path, skipped: list[str] | None = No
                 break
         if chosen is None:
             raise ConfigError(f"{path}: no complete checkpoint in this folder (--resume)")
-    problem = checkpoint_problem(chosen) if verify else None
+    problem = checkpoint_problem(chosen, trust) if verify else None
     if problem is not None:
         raise ConfigError(f"{problem} (--resume {resume})")
     return chosen
@@ -191,32 +229,68 @@ def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
 def save_checkpoint(
     engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config, num_samples: int
 ) -> Path:
-    """All ranks: DeepSpeed state + per-rank RNG; then rank 0 marks the folder complete and prunes old ones."""
+    """All ranks: DeepSpeed state + per-rank RNG, then the file manifest (each rank hashes a share); rank 0
+    writes it into the metadata, which marks the folder complete, and prunes.
+
+    A failed write (a full disk, a lost mount) raises `CheckpointSaveError` naming the cause and the
+    path; the half-written folder is removed (it has no metadata, so it is never resumed from).
+    """
     import torch
     import torch.distributed as dist
     from msvg_bench.core.distributed import get_rank, get_world_size
     from msvg_bench.core.schema import config_hash, config_to_dict, flatten
+    from msvg_bench.launch.checkpoint_files import shared_manifest
     from msvg_bench.launch.rng_state import rng_state
 
     rank = get_rank()
     tag = tag_for_step(step)
-    engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"msvg_step": step}, save_latest=True)
-    torch.save(rng_state(), ckpt_dir / tag / f"rng_rank{rank}.pt")
+    folder = ckpt_dir / tag
+    try:
+        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"msvg_step": step}, save_latest=True)
+        torch.save(rng_state(), folder / f"rng_rank{rank}.pt")
+    except (OSError, RuntimeError) as exc:
+        raise save_failed(exc, folder, step) from exc
     if dist.is_initialized():
         dist.barrier()
+    files = shared_manifest(folder, META_NAME)
     if rank == 0:
-        atomic_write_json(
-            ckpt_dir / tag / META_NAME,
-            {
-                "step": step,
-                "world_size": get_world_size(),
-                "num_samples": num_samples,
-                "mlflow_run_id": run_id,
-                "config_hash": config_hash(config),
-                "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
-            },
-        )
+        try:
+            atomic_write_json(
+                folder / META_NAME,
+                {
+                    "step": step,
+                    "world_size": get_world_size(),
+                    "num_samples": num_samples,
+                    "mlflow_run_id": run_id,
+                    "config_hash": config_hash(config),
+                    "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
+                    "files": files,
+                },
+            )
+        except OSError as exc:
+            raise save_failed(exc, folder, step) from exc
         prune_checkpoints(ckpt_dir, config.train.keep_checkpoints)
     if dist.is_initialized():
         dist.barrier()
-    return ckpt_dir / tag
+    return folder
+
+
+def save_failed(exc: BaseException, folder: Path, step: int) -> CheckpointSaveError:
+    """The one-line error of a failed checkpoint write; the half-written `folder` is removed first (freeing its space)."""
+    free = _free_bytes(folder.parent)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        code = errno.errorcode.get(exc.errno, str(exc.errno))
+        cause = f"{exc.strerror or exc} [{code}]: {exc.filename or folder}"
+    elif free is not None and free < LOW_SPACE_BYTES:
+        cause = f"No space left on device [ENOSPC] ({free >> 20} MiB free): {folder}"
+    else:
+        cause = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    shutil.rmtree(folder, ignore_errors=True)
+    return CheckpointSaveError(f"{folder}: could not save the step-{step} checkpoint: {cause}")
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None

@@ -69,10 +69,18 @@ class TrainConfig(StrictModel):
     keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
     output_dir: Path = Field(Path("runs/train"), description="run folder: checkpoints/, export/, logs/")
     resume: str | None = Field(None, description="latest | path of a checkpoint (folder) to continue from")
+    trust_checkpoint: bool = Field(
+        False,
+        description="resume from a checkpoint whose files have no matching manifest (saved elsewhere or by an older "
+        "version): DeepSpeed unpickles its files, which can run code",
+    )
     export: bool = Field(True, description="write the consolidated model to <output_dir>/export at the end")
     log_every: int = Field(1, ge=1, description="log metrics every N steps")
     # launch topology
     nproc_per_node: int = Field(1, ge=1, description="worker processes per node (GPUs per node)")
+    oversubscribe: bool = Field(
+        False, description="allow more processes per node than the node has CPUs (device cpu) or visible GPUs (cuda)"
+    )
     nnodes: int = Field(1, ge=1, description="number of nodes")
     node_rank: int | None = Field(None, ge=0, description="this node's rank (multi-node; from the hostfile if unset)")
     hostfile: Path | None = Field(None, description="DeepSpeed-style hostfile: '<host> slots=<n>' per line")

@@ -4,14 +4,14 @@ Single node: `python -m torch.distributed.run --standalone --nproc-per-node N -m
 --config <run>/train_config.yaml`. Multi-node: the same command runs on every node with
 `--nnodes M --node-rank R --master-addr A --master-port P` (static rendezvous bounded by
 `train.rdzv_timeout_s`), the topology taken from the flags or from a hostfile. Failures come back
-as one line: a worker's own error file, else torchrun's last error line.
+as one line: a worker's own error (file, or the line it sent when the disk is full), else
+torchrun's last error line. One launch per run folder (and node) at a time: `core.run_lock`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.core.devices import select_deepspeed_accelerator
+from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 from msvg_bench.core.errors import ConfigError, MsvgError
+from msvg_bench.launch.failure_report import ERROR_CHANNEL_ENV, ErrorChannel, failure_message
 from msvg_bench.launch.lifeline import LAUNCHER_PID_ENV, die_with_parent, kill_tree
+from msvg_bench.launch.preflight import check_global_batch, check_process_count
 
 WORKER_MODULE = "msvg_bench.train_worker"
 DEFAULT_MASTER_PORT = 29500
@@ -171,8 +173,14 @@ def worker_env(topology: Topology, device: str) -> dict[str, str]:
     return env
 
 
-def prepare_run(config: object) -> tuple[object, Topology, Path]:
-    """Pre-flight: topology, data, resume compatibility; write the resolved config the workers read.
+def run_lock_name(topology: Topology) -> str:
+    """The name of the run-folder lock this node's launcher holds (one per node of a multi-node job)."""
+    return "train" if topology.node_rank == 0 else f"train-node{topology.node_rank}"
+
+
+def prepare_run(config: object, topology: Topology | None = None) -> tuple[object, Topology, Path]:
+    """Pre-flight: topology, process count, data (one global batch), resume compatibility and checkpoint
+    trust; write the resolved config the workers read.
 
     Returns the (possibly updated) config, the topology and the config file path.
     """
@@ -188,9 +196,11 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
     from msvg_bench.launch.recipes import get_recipe
 
     train = config.train
-    topology = resolve_topology(train)
+    topology = topology or resolve_topology(train)
+    check_process_count(topology.nproc_per_node, resolve_device(train.device, "train.device").type, train.oversubscribe)
     recipe = get_recipe(train.stage)
     recipe.check_data(config)
+    check_global_batch(recipe.num_samples(config), train, topology.world_size)
     from msvg_bench.launch.trainer import training_bf16
 
     build_ds_config(train, topology.world_size, bf16=training_bf16(config.model.dtype))  # validates before any process starts
@@ -198,7 +208,7 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
     updates: dict[str, object] = {"output_dir": out_dir}
     if train.resume:
         skipped: list[str] = []
-        folder = resolve_resume(train.resume, out_dir, skipped).resolve()
+        folder = resolve_resume(train.resume, out_dir, skipped, trust=train.trust_checkpoint).resolve()
         for note in skipped:
             print(f"warning: {note}", file=sys.stderr, flush=True)
         check_compatible(read_meta(folder), flatten(config_to_dict(config)), topology.world_size, folder)
@@ -220,10 +230,19 @@ def prepare_run(config: object) -> tuple[object, Topology, Path]:
 
 
 def launch(config: object) -> Path:
-    """Start this node's workers with torchrun and wait; return the run folder. Raises `LaunchError` on failure."""
-    from msvg_bench.core.devices import resolve_device
+    """Start this node's workers with torchrun and wait; return the run folder. Raises `LaunchError` on failure.
 
-    config, topology, config_path = prepare_run(config)
+    The run folder is locked for the whole launch: a second launch into it fails naming this one.
+    """
+    from msvg_bench.core.run_lock import folder_lock
+
+    topology = resolve_topology(config.train)
+    with folder_lock(Path(config.train.output_dir).resolve(), run_lock_name(topology)):
+        return _launch_locked(config, topology)
+
+
+def _launch_locked(config: object, topology: Topology) -> Path:
+    config, topology, config_path = prepare_run(config, topology)
     train = config.train
     check_master(topology, train.rdzv_timeout_s)
     out_dir = Path(train.output_dir)
@@ -233,10 +252,16 @@ def launch(config: object) -> Path:
     launcher_log = out_dir / "logs" / "launcher.log"
     if not train.resume:
         (out_dir / "mlflow_run_id").unlink(missing_ok=True)  # a stale id must not be marked below
-    with open(launcher_log, "ab") as log:
-        log.write(("$ " + " ".join(cmd) + "\n").encode())
-        log.flush()
-        code, stopped_by = _run_owned(cmd, env, log)
+    channel = ErrorChannel()
+    env[ERROR_CHANNEL_ENV] = channel.env_value()
+    try:
+        with open(launcher_log, "ab") as log:
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            log.flush()
+            code, stopped_by = _run_owned(cmd, env, log)
+        reported = channel.received()
+    finally:
+        channel.close()
     if stopped_by is not None:
         mark_killed(config, out_dir)
         if stopped_by == "SIGINT":
@@ -245,7 +270,7 @@ def launch(config: object) -> Path:
             f"training stopped by {stopped_by}; its workers were stopped too; continue with --resume latest (logs in {out_dir / 'logs'})"
         )
     if code != 0:
-        raise LaunchError(failure_message(out_dir, code, launcher_log))
+        raise LaunchError(failure_message(out_dir, code, launcher_log, reported))
     return out_dir
 
 
@@ -312,52 +337,3 @@ def mark_killed(config: object, out_dir: Path) -> None:
             with_retry(client.set_terminated, run_id, "KILLED")
     except Exception as exc:  # noqa: BLE001 - reporting the stop matters more than the run state
         print(f"warning: could not mark MLflow run {run_id} KILLED ({type(exc).__name__}: {exc})", file=sys.stderr)
-
-
-ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
-ROOT_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)(?:.*\((SIG\w+)\))?")
-
-
-def root_cause(launcher_log: Path) -> tuple[int, int, str | None] | None:
-    """(rank, exit code, signal name) of torchrun's "Root Cause" report in the launcher log, if any."""
-    if not launcher_log.is_file():
-        return None
-    lines = launcher_log.read_text(encoding="utf-8", errors="replace").splitlines()
-    for i, line in enumerate(lines):
-        if "Root Cause" in line:
-            rank = code = None
-            signame = None
-            for follow in lines[i + 1 : i + 12]:
-                if rank is None and (m := ROOT_RANK.match(follow)):
-                    rank = int(m.group(1))
-                elif code is None and (m := ROOT_EXIT.match(follow)):
-                    code, signame = int(m.group(1)), m.group(2)
-            if rank is not None and code is not None:
-                return rank, code, signame
-    return None
-
-
-def failure_message(out_dir: Path, code: int, launcher_log: Path) -> str:
-    """One line explaining a failed job: the failing rank's own error, else how it died, else torchrun's last error."""
-    logs = Path(out_dir) / "logs"
-    cause = root_cause(launcher_log)
-    if cause is not None:
-        rank, exit_code, signame = cause
-        own = logs / f"error_rank{rank}.txt"
-        if own.is_file():
-            return f"{own.read_text(encoding='utf-8').strip()} (rank {rank}; logs in {logs})"
-        if signame or exit_code < 0:
-            how = signame or f"signal {-exit_code}"
-            return f"worker rank {rank} died ({how}); the other ranks were stopped; logs in {logs}"
-    errors = sorted(logs.glob("error_rank*.txt"))
-    if errors:
-        text = errors[0].read_text(encoding="utf-8").strip()
-        return f"{text} (rank {errors[0].stem.removeprefix('error_rank')}; logs in {logs})"
-    last = ""
-    if launcher_log.is_file():
-        for line in launcher_log.read_text(encoding="utf-8", errors="replace").splitlines():
-            stripped = line.strip()
-            if ("Error" in stripped or "error" in stripped or "exitcode" in stripped) and not stripped.startswith("$"):
-                last = stripped
-    detail = f": {last[:300]}" if last else ""
-    return f"training failed (torchrun exit code {code}){detail}; logs in {launcher_log.parent}"

@@ -94,6 +94,12 @@ class ExtractorRecipe(Recipe):
         """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
         ensure_cache(config, ("text", "frames"))
 
+    def num_samples(self, config: Config) -> int | None:
+        """One per scene with at least one earlier scene (counted from the manifest)."""
+        from msvg_bench.benchmarks.dataset import load_stories
+
+        return sum(max(len(s.scenes) - 1, 0) for s in load_stories(data_root(config)))
+
     def build(self, config: Config) -> nn.Module:
         """`Stage1Module` around a seeded extractor whose teacher lives outside the module."""
         from msvg_bench.models.multiscene import Stage1Module, build_extractor
@@ -206,6 +212,12 @@ class JointRecipe(Recipe):
     def check_data(self, config: Config) -> None:
         """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
         ensure_cache(config, ("text", "frames", "latents"))
+
+    def num_samples(self, config: Config) -> int | None:
+        """One per scene (counted from the manifest)."""
+        from msvg_bench.benchmarks.dataset import load_stories
+
+        return sum(len(s.scenes) for s in load_stories(data_root(config)))
 
     def build(self, config: Config) -> nn.Module:
         """`Stage2Module`: the history transformer (tiny or pretrained) and a seeded decoupler."""

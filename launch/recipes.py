@@ -30,6 +30,10 @@ class Recipe:
     def check_data(self, config: Config) -> None:
         """Raise a `DataError` naming what is missing before any worker starts (default: nothing needed)."""
 
+    def num_samples(self, config: Config) -> int | None:
+        """The number of training samples, counted cheaply before launch (default None: known once workers build the data)."""
+        return None
+
     def build(self, config: Config) -> nn.Module:
         """Required: the trainable module, initialised deterministically from `config.seed`."""
         raise NotImplementedError
@@ -181,6 +185,10 @@ class MLPRecipe(Recipe):
     out_dim = 8
     dropout = 0.1
     noise_std = 0.05
+
+    def num_samples(self, config: Config) -> int | None:
+        """`train.mlp_samples`."""
+        return config.train.mlp_samples
 
     def build(self, config: Config) -> nn.Module:
         """A residual MLP of `train.mlp_width` x `train.mlp_depth`, seeded from the config."""

@@ -35,6 +35,10 @@ def train(
     nproc_per_node: Annotated[
         int | None, typer.Option("--nproc-per-node", help="Worker processes (GPUs) per node.", rich_help_panel=LAUNCH_PANEL)
     ] = None,
+    oversubscribe: Annotated[
+        bool,
+        typer.Option("--oversubscribe", help="Allow more processes than CPUs (cpu) or visible GPUs (cuda).", rich_help_panel=LAUNCH_PANEL),
+    ] = False,
     nnodes: Annotated[int | None, typer.Option("--nnodes", help="Number of nodes.", rich_help_panel=LAUNCH_PANEL)] = None,
     node_rank: Annotated[
         int | None, typer.Option("--node-rank", help="This node's rank (default: from the hostfile).", rich_help_panel=LAUNCH_PANEL)
@@ -75,6 +79,13 @@ def train(
     resume: Annotated[
         str | None, typer.Option("--resume", help="latest | path of a checkpoint to continue from.")
     ] = None,
+    trust_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--trust-checkpoint",
+            help="Resume from a checkpoint without a matching file manifest (its files are unpickled: they can run code).",
+        ),
+    ] = False,
     config_file: ConfigFileOption = None,
     preset: PresetOption = None,
     seed: SeedOption = None,
@@ -91,6 +102,7 @@ def train(
         "train.zero": zero,
         "train.offload": offload,
         "train.nproc_per_node": nproc_per_node,
+        "train.oversubscribe": oversubscribe or None,
         "train.nnodes": nnodes,
         "train.node_rank": node_rank,
         "train.hostfile": str(hostfile) if hostfile is not None else None,
@@ -106,6 +118,7 @@ def train(
         "train.lr": lr,
         "train.checkpoint_every": checkpoint_every,
         "train.resume": resume,
+        "train.trust_checkpoint": trust_checkpoint or None,
         "tracking.uri": tracking_uri,
         "tracking.run_name": run_name,
     }

@@ -19,14 +19,18 @@ from msvg_bench.launch.checkpoint import (
 )
 
 
-def _make(ckpt: Path, step: int, complete: bool = True) -> Path:
+def _make(ckpt: Path, step: int, complete: bool = True, manifest: bool = True) -> Path:
+    """A checkpoint folder as `save_checkpoint` leaves it (metadata with its file manifest, written last)."""
     import torch
+    from msvg_bench.launch.checkpoint_files import file_manifest
 
     folder = ckpt / tag_for_step(step)
     folder.mkdir(parents=True)
     torch.save({"w": torch.arange(64.0)}, folder / "mp_rank_00_model_states.pt")
+    torch.save({"m": torch.zeros(8)}, folder / "zero_pp_rank_0_mp_rank_00_optim_states.pt")
     if complete:
-        (folder / META_NAME).write_text(json.dumps({"step": step}))
+        meta = {"step": step, **({"files": file_manifest(folder, META_NAME)} if manifest else {})}
+        (folder / META_NAME).write_text(json.dumps(meta))
     return folder
 
 
@@ -82,13 +86,29 @@ def test_latest_falls_back_past_a_damaged_checkpoint_and_says_why(tmp_path: Path
     damaged.write_bytes(bytes(data))
     skipped: list[str] = []
     assert resolve_resume("latest", tmp_path / "run", skipped) == three
-    assert skipped == [f"{damaged}: damaged checkpoint file (CRC mismatch in mp_rank_00_model_states/data/0); resuming from step_00000003 instead"]
-    # truncated: no zip directory at all
+    assert len(skipped) == 1
+    assert skipped[0].startswith(f"{damaged}: content differs from the checkpoint's manifest (sha256; damaged or changed")
+    assert skipped[0].endswith("resuming from step_00000003 instead")
+    # truncated: shorter than its manifest lists
     (three / "mp_rank_00_model_states.pt").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(ConfigError, match=r"no readable checkpoint to resume from .*step_00000006.*damaged checkpoint file"):
+    with pytest.raises(ConfigError, match=r"no readable checkpoint to resume from .*step_00000006.*content differs"):
         resolve_resume("latest", tmp_path / "run")
-    with pytest.raises(ConfigError, match=r"step_00000003/mp_rank_00_model_states.pt: damaged checkpoint file"):
+    with pytest.raises(ConfigError, match=r"step_00000003/mp_rank_00_model_states.pt: 14 bytes, the checkpoint's manifest lists \d+ \(damaged"):
         resolve_resume(str(three), tmp_path)
+
+
+def test_trusted_checkpoint_without_manifest_still_gets_its_archives_checked(tmp_path: Path) -> None:
+    ckpt = tmp_path / "run" / "checkpoints"
+    three = _make(ckpt, 3, manifest=False)
+    assert resolve_resume("latest", tmp_path / "run", trust=True) == three
+    damaged = three / "mp_rank_00_model_states.pt"
+    import torch
+
+    data = bytearray(damaged.read_bytes())
+    data[data.index(torch.arange(64.0).numpy().tobytes()) + 100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=r"mp_rank_00_model_states.pt: damaged checkpoint file \(CRC mismatch in mp_rank_00_model_states/data/0\)"):
+        resolve_resume(str(three), tmp_path, trust=True)
 
 
 def test_rng_state_round_trips_without_unpickling_objects(tmp_path: Path) -> None:
