@@ -1,0 +1,114 @@
+"""Every endpoint of the pre-registered confirmatory experiment (docs/results.md), from its MLflow runs.
+
+Reads, from one tracking store, the eval runs the recipe names `world-<suite>-<method>` (plain,
+msvg, streaming) and the ceiling runs `ceiling-<suite>-ground-truth` / `-reconstruction` (`data
+reconstruct` + `eval --videos`), compares them per suite with plain as the reference (paired
+bootstrap, 2000 resamples, seed 0) and prints markdown: the metric table with the ceiling rows, the
+primary endpoint, the non-inferiority and setting-recognition checks, the distance trends and the
+far-pair differences; `--png` writes the world_long distance figure (a line per method).
+
+Run: `python tests/perf/confirmatory_report.py --store sqlite:///exp5/mlflow.db --png docs/distance_world_long.png`
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+METHODS = ("plain", "msvg", "streaming")
+CEILING = ("ground-truth", "reconstruction")
+NON_INFERIORITY_MARGIN = 1.5  # prompt-alignment points (pre-registered)
+RECOGNITION_FLOOR = 0.80
+PRIMARY = "character_consistency_gap"
+
+
+def _ci(pair: object) -> str:
+    low, high = pair.ci_low, pair.ci_high  # type: ignore[attr-defined]
+    return f"{pair.delta:+.3f} [{low:+.3f}, {high:+.3f}]"  # type: ignore[attr-defined]
+
+
+def _runs(store: str, suite: str) -> tuple[list[str], list[str]]:
+    """Run names present for `suite`: the methods (plain first) and the ceiling rows."""
+    from msvg_bench.comparison.runs import find_run
+    from msvg_bench.core.errors import MsvgError
+    from msvg_bench.core.mlflow_store import make_client
+
+    client = make_client(store)
+    found = []
+    for name in [f"world-{suite}-{m}" for m in METHODS] + [f"ceiling-{suite}-{c}" for c in CEILING]:
+        try:
+            found.append(find_run(client, name).info.run_id)
+        except MsvgError:
+            print(f"<!-- {name}: no run in {store} -->")
+            found.append("")
+    return found[: len(METHODS)], found[len(METHODS):]
+
+
+def report_suite(store: str, suite: str, png: Path | None) -> None:
+    """Print the suite's tables and endpoints (markdown)."""
+    from msvg_bench.comparison.distance import FAR, band_means
+    from msvg_bench.comparison.runs import load_runs
+    from msvg_bench.comparison.stats import compare_runs
+    from msvg_bench.eval.stats import bootstrap_mean_ci
+
+    methods, ceiling = _runs(store, suite)
+    refs = [r for r in methods + ceiling if r]
+    if len(refs) < 2 or not methods[0]:
+        print(f"## {suite}: not enough runs")
+        return
+    runs = load_runs(refs, store)
+    comparison = compare_runs(runs, force=True)
+    labels = [str(run.results.get("method")) for run in runs]
+    print(f"\n### {suite} ({len(runs[0].results['stories'])} stories); run ids: "
+          + ", ".join(f"{label} `{run.run_id}`" for label, run in zip(labels, runs, strict=True)))
+    print("\n| metric | " + " | ".join(labels) + " | " + " | ".join(f"{o.run.results.get('method')} − plain [95 % CI] (n, MDE)" for o in comparison.others if o.run.results.get("method") in METHODS) + " |")
+    print("|---" * (1 + len(labels) + sum(1 for o in comparison.others if o.run.results.get("method") in METHODS)) + "|")
+    for info in comparison.metrics:
+        row = [f"{info.reference_value:.3f}"] + [f"{o.metrics[info.key].value:.3f}" for o in comparison.others]
+        diffs = [f"{_ci(o.metrics[info.key])} ({o.metrics[info.key].n_paired}, {o.metrics[info.key].mde:.3f})"
+                 for o in comparison.others if o.run.results.get("method") in METHODS]
+        print(f"| {info.key} {'↑' if info.higher_is_better else '↓'} | " + " | ".join(row) + " | " + " | ".join(diffs) + " |")
+    by_method = {o.run.results.get("method"): o for o in comparison.others}
+    if "msvg" in by_method and PRIMARY in by_method["msvg"].metrics:
+        primary = by_method["msvg"].metrics[PRIMARY]
+        verdict = "shown (lower bound > 0)" if primary.ci_low > 0 else "not shown"
+        print(f"\n- primary, msvg − plain {PRIMARY}: {_ci(primary)}, n = {primary.n_paired}, MDE {primary.mde:.3f}: **{verdict}**")
+    if "msvg" in by_method and "prompt_alignment" in by_method["msvg"].metrics:
+        pa = by_method["msvg"].metrics["prompt_alignment"]
+        ok = pa.ci_low > -NON_INFERIORITY_MARGIN
+        print(f"- prompt alignment msvg − plain {_ci(pa)}: non-inferior at margin {NON_INFERIORITY_MARGIN}: **{'yes' if ok else 'no'}**")
+    if "setting_recognition" in {m.key for m in comparison.metrics}:
+        values = {label: run.results["aggregate"].get("setting_recognition", {}).get("mean", math.nan)
+                  for label, run in zip(labels, runs, strict=True)}
+        print("- setting recognition: " + ", ".join(f"{k} {v:.3f}{'' if v >= RECOGNITION_FLOOR else ' (< 0.80)'}" for k, v in values.items()))
+    for item in comparison.distance:
+        trends = ", ".join(f"{labels[i]} {_ci(c.trend)}" for i, c in enumerate(item.curves) if c.trend is not None)
+        print(f"- {item.metric}: far (distance ≥ {FAR}) − adjacent, per story: {trends}")
+        if {"msvg", "streaming"} <= set(labels):
+            far = {label: band_means(run, item.metric, FAR) for label, run in zip(labels, runs, strict=True)}
+            diffs = [far["msvg"][s] - far["streaming"][s] for s in far["msvg"] if s in far["streaming"]]
+            if diffs:
+                low, high = bootstrap_mean_ci(diffs)
+                print(f"  - msvg − streaming at distance ≥ {FAR}: {sum(diffs) / len(diffs):+.3f} [{low:+.3f}, {high:+.3f}] (n = {len(diffs)})")
+    if png is not None and comparison.distance:
+        from msvg_bench.comparison.plots import write_distance_png
+
+        write_distance_png(comparison, png)
+        print(f"\n(distance figure: {png})")
+
+
+def main() -> int:
+    """Print the endpoints of both confirmatory suites."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="MLflow tracking URI of the experiment")
+    parser.add_argument("--suites", nargs="+", default=["world_crossed", "world_long"])
+    parser.add_argument("--png", type=Path, default=None, help="write world_long's distance figure here")
+    args = parser.parse_args()
+    for suite in args.suites:
+        report_suite(args.store, suite, args.png if suite == "world_long" else None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
