@@ -56,7 +56,8 @@ def score_controls(cfg: Config, stories: list[tuple[StorySource, StoryInput]], c
                    ctx: Any, video_root: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Per story: the original's values and, per control, the scene changed, the donor and the changes.
 
-    Returns the story records and the seconds spent on the originals and on the controls.
+    Every original is scored first, so donor scenes come only from stories on which the control's target
+    metric is defined. Returns the story records and the seconds spent on the originals and on the controls.
     """
     from msvg_bench.core.progress import progress
     from msvg_bench.eval.controls.build import build
@@ -64,24 +65,25 @@ def score_controls(cfg: Config, stories: list[tuple[StorySource, StoryInput]], c
     from msvg_bench.eval.controls.summary import changes
 
     writer = SceneWriter(video_root)
-    pool = [story for _, story in stories]
     records, timing = [], {"original_s": 0.0, "controls_s": 0.0}
     with progress() as bar:
         task = bar.add_task("controls", total=len(stories) * (1 + len(controls)))
+        originals = []
+        start = time.perf_counter()
         for source, story in stories:
-            start = time.perf_counter()
-            original = _score(story, source.template, metrics, ctx, cfg.seed)
-            timing["original_s"] += time.perf_counter() - start
+            originals.append(_score(story, source.template, metrics, ctx, cfg.seed))
             bar.advance(task)
+        timing["original_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for (source, story), original in zip(stories, originals, strict=True):
             record: dict[str, Any] = {"id": story.id, "status": original.status, "error": original.error,
                                       "values": original.values, "controls": {}}
-            start = time.perf_counter()
             for control in controls:
                 entry: dict[str, Any]
                 try:
                     if original.status != "ok":
                         raise NotApplicable("the original story failed")
-                    made = build(control, story, pool, cfg.seed, writer)
+                    made = build(control, story, donor_pool(control, stories, originals), cfg.seed, writer)
                     scored = _score(made.story, source.template, metrics, ctx, cfg.seed)
                     if scored.status != "ok":
                         entry = {"applied": False, "reason": f"scoring failed: {scored.error}"}
@@ -92,11 +94,19 @@ def score_controls(cfg: Config, stories: list[tuple[StorySource, StoryInput]], c
                     entry = {"applied": False, "reason": str(exc)}
                 record["controls"][control.name] = entry
                 bar.advance(task)
-            for other in pool:  # bound memory: donors' frames decode again when next needed
+            for _, other in stories:  # bound memory: donors' frames decode again when next needed
                 other.release()
-            timing["controls_s"] += time.perf_counter() - start
             records.append(record)
+        timing["controls_s"] = time.perf_counter() - start
     return records, timing
+
+
+def donor_pool(control: Control, stories: list[tuple[StorySource, StoryInput]], originals: list[Any]) -> list[StoryInput]:
+    """The stories a control may take donor scenes from: those on which one of its target metrics is defined
+    (a scene from footage where the metric finds nothing, e.g. no face on screen, would test nothing)."""
+    usable = [story for (_, story), original in zip(stories, originals, strict=True)
+              if original.status == "ok" and any(key in original.values for key in control.targets)]
+    return usable or [story for _, story in stories]
 
 
 def document(suite: Any, label: str, identity: str, encoders: dict[str, Any], non_semantic: bool, infos: dict[str, Any],

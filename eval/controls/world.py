@@ -61,7 +61,7 @@ def render(world: WorldStory, story: StoryInput, index: int, looks: dict[str, in
 def _world(story: StoryInput) -> WorldStory:
     world = world_story(story)
     if world is None:
-        raise NotApplicable("not a synthetic-world story (no seed, actions and casting in its meta)")
+        raise NotApplicable("not a world story (no casting in its meta)")
     return world
 
 
