@@ -106,3 +106,22 @@ def test_unknown_control_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
     assert code != 0
     err = capsys.readouterr().err
     assert "unknown control(s) nope" in err and not (tmp_path / "out" / "controls.json").exists()
+
+
+def test_eval_plan_power_prints_stories_needed_and_rejects_a_bad_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["eval", "--suite", "world_reference", "--limit", "3", "--metrics", "scene_consistency", "--no-videos",
+                 "-o", str(tmp_path / "out"), "--tracking-uri", uri, "--plan-power", "scene_consistency_nonshared=0.01"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Stories needed to detect" in out
+    from msvg_bench.comparison.power import stories_needed
+    from msvg_bench.eval.results import read_results
+
+    agg = read_results(tmp_path / "out" / "results.json").aggregate["scene_consistency_nonshared"]
+    expected = max(stories_needed(0.01, 2 ** 0.5 * agg.std), 2)
+    row = [line for line in out.splitlines() if "scene_consistency_nonshared" in line][-1]  # the plan table comes last
+    assert str(expected) in row.split()
+    code = main(["eval", "--suite", "world_reference", "--limit", "1", "-o", str(tmp_path / "bad"), "--tracking-uri", uri,
+                 "--plan-power", "5 stories"])
+    assert code != 0 and "--plan-power '5 stories'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
