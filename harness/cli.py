@@ -74,6 +74,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "msvg_bench.commands.plan_cmd",
     "msvg_bench.commands.generate_cmd",
     "msvg_bench.commands.eval_cmd",
+    "msvg_bench.commands.controls_cmd",
     "msvg_bench.commands.compare_cmd",
     "msvg_bench.commands.ui_cmd",
     "msvg_bench.commands.config_cmd",

@@ -72,6 +72,7 @@ def compare(
     video_stories: Annotated[int | None, typer.Option("--video-stories", min=0, help="Embed videos for the first N stories only (default: all).")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the report to a new run in msvg-bench/compare.")] = True,
     distance_png: Annotated[Path | None, typer.Option("--distance-png", help="Also write the consistency-over-scene-distance figure (shared pairs, a line per run) to this PNG file.")] = None,
+    plan_power: Annotated[str | None, typer.Option("--plan-power", metavar="EFFECT", help="Also print the stories needed to detect EFFECT per metric from the observed paired spread: 0.05, 5% (of the mean) or key=value,...")] = None,
     tracking_uri: TrackingUriOption = None,
     run_name: RunNameOption = None,
 ) -> None:
@@ -89,6 +90,10 @@ def compare(
         runs = suite_runs(suite, tracking_uri)
     if len(runs) < 2:
         raise MsvgError("compare needs at least two runs (ids, id prefixes or names), or --suite NAME")
+    if plan_power is not None:
+        from msvg_bench.comparison.power_plan import parse_effect
+
+        parse_effect(plan_power)  # a malformed effect fails before any work
     if output_format is OutputFormat.html and out is None and not log:
         raise MsvgError("--format html with --no-log needs --out FILE")
     outcome = run_compare(
@@ -97,6 +102,10 @@ def compare(
     )  # fmt: skip
     if output_format is not OutputFormat.html or out is not None:
         write_output(outcome, output_format, out)
+    if plan_power is not None:
+        from msvg_bench.comparison.power_plan import print_comparison_plan
+
+        print_comparison_plan(outcome.comparison, plan_power)
     if outcome.run_id:
         typer.echo(f"comparison run: {outcome.run_id} (experiment msvg-bench/compare)", err=True)
     if outcome.report_path is not None:

@@ -53,6 +53,7 @@ def eval_command(
     merge: Annotated[bool, typer.Option("--merge", help="Merge the shard results in --out and log them.")] = False,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Re-score every story, ignoring an existing results.json.")] = False,
     no_videos: Annotated[bool, typer.Option("--no-videos", help="Do not log video artifacts.")] = False,
+    plan_power: Annotated[str | None, typer.Option("--plan-power", metavar="EFFECT", help="After scoring, print the stories needed to detect EFFECT per metric (0.05, 5% of the mean, or key=value,...).")] = None,
     list_suites: Annotated[bool, typer.Option("--list-suites", help="List the evaluation suites and exit.")] = False,
     list_metrics: Annotated[bool, typer.Option("--list-metrics", help="List the metrics and exit.")] = False,
     config_file: ConfigFileOption = None,
@@ -74,6 +75,10 @@ def eval_command(
 
         print_metrics()
         return
+    if plan_power is not None:
+        from msvg_bench.comparison.power_plan import parse_effect
+
+        parse_effect(plan_power)  # a malformed effect fails before any work
     from msvg_bench.models.methods import method_names
 
     flags: dict[str, Any] = {
@@ -125,6 +130,10 @@ def eval_command(
 
     with no_empty_dirs_on_failure(Path(cfg.eval.output_dir)):
         code = run_eval(cfg, method, merge=merge, echo=typer.echo)
+    if plan_power is not None and (Path(cfg.eval.output_dir) / "results.json").is_file():
+        from msvg_bench.comparison.power_plan import print_results_plan
+
+        print_results_plan(Path(cfg.eval.output_dir) / "results.json", plan_power)
     if code:
         raise typer.Exit(code)
 
