@@ -191,3 +191,31 @@ def test_symlinked_data_root_itself_is_fine(tmp_path: Path) -> None:
     (real / "manifest.jsonl").write_text(json.dumps({"id": "a", "scenes": [{"path": "videos/a/s.mp4", "caption": "x"}]}) + "\n")
     os.symlink(real, tmp_path / "alias")
     assert [s.id for s in load_stories(tmp_path / "alias")] == ["a"]
+
+
+def _alias_bomb() -> str:
+    """About 300 bytes of YAML that stand for 9**9 strings once its aliases are expanded."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    from msvg_bench.config import read_config_file
+    from msvg_bench.core.errors import ConfigError
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb())
+    assert len(bomb.read_bytes()) < 400
+    with pytest.raises(ConfigError) as info:
+        read_config_file(bomb)
+    assert str(info.value).startswith(f"{bomb}: not valid YAML (line 2): YAML aliases (*a) are not allowed")
+
+
+def test_config_aliases_are_refused_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("eval:\n  limit: &n 2\ntrain:\n  steps: *n\n")
+    assert main(["eval", "--config", str(config), "--print-config"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {config}: not valid YAML (line 4): YAML aliases (*n) are not allowed here"]
