@@ -272,10 +272,8 @@ class CacheReport:
         for part in self.total:
             lines.append(f"  {part}: {self.total[part]} entries, {self.assigned.get(part, 0)} on this rank, "
                          f"{self.cached.get(part, 0)} cached, {self.computed.get(part, 0)} computed")
-        corrupt = sum(self.recomputed.values())
-        if corrupt:
-            lines.append(f"  recomputed {corrupt} corrupt cache entr{'y' if corrupt == 1 else 'ies'} "
-                         "(truncated, unreadable or failing their hash)")
+        if corrupt := sum(self.recomputed.values()):
+            lines.append(f"  recomputed {corrupt} corrupt cache entr{'y' if corrupt == 1 else 'ies'} (truncated, unreadable or failing their hash)")
         return "\n".join(lines)
 
 
@@ -354,8 +352,7 @@ def cache_dataset(
     report = CacheReport(rank=rank, world_size=world_size)
     for part in parts:
         report.total[part] = sum(1 for item in plan if item.part == part)
-        report.assigned[part], report.cached[part], report.computed[part] = 0, 0, 0
-        report.recomputed[part] = 0
+        report.assigned[part] = report.cached[part] = report.computed[part] = report.recomputed[part] = 0
     mine = [item for i, item in enumerate(plan) if i % world_size == rank]
     todo: list[_Item] = []
     for item in mine:
@@ -364,8 +361,7 @@ def cache_dataset(
         if state == "ok":
             report.cached[item.part] += 1
         else:
-            if state == "corrupt":
-                report.recomputed[item.part] += 1
+            report.recomputed[item.part] += int(state == "corrupt")
             todo.append(item)
     meta = {"model_id": identity.model_id, "encoder_id": identity.encoder_id or "", "clip": identity.clip.as_key()}
     with progress() as bar:
