@@ -16,7 +16,7 @@ from msvg_bench.benchmarks.config import DataConfig
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.registry import Registry
 from msvg_bench.core.schema import StrictModel
-from msvg_bench.core.yaml_load import load_yaml
+from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.launch.config import TrainConfig
 from msvg_bench.models.config import GenerateConfig, ModelConfig

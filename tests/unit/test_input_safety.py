@@ -213,6 +213,15 @@ def test_a_yaml_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> No
     assert str(info.value).startswith(f"{bomb}: not valid YAML (line 2): YAML aliases (*a) are not allowed")
 
 
+def test_yaml_the_project_writes_has_no_aliases_and_loads_back() -> None:
+    from msvg_bench.core.yaml_safe import dump_yaml, load_yaml
+
+    shared = {"metrics": ["mawe", "scuts"]}
+    text = dump_yaml({"eval": shared, "copy": shared})
+    assert "&" not in text and "*" not in text
+    assert load_yaml(text) == {"eval": shared, "copy": shared}
+
+
 def test_config_aliases_are_refused_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("eval:\n  limit: &n 2\ntrain:\n  steps: *n\n")
