@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from msvg_bench.benchmarks.stories import Scene, Story
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_SUITE_STORIES = 100_000
+MAX_SUITE_SCENES = 64
+MAX_CLIP_FRAMES = 1024
+MAX_FRAME_SIDE = 4096
+MAX_CLIP_PIXELS = 1 << 27
+"""frames x height x width of one synthetic clip (134M pixels; the largest preset's clip is 85M)."""
 
 
 class FileModel(BaseModel):
@@ -68,18 +75,26 @@ class SuiteStory(FileModel):
 class SynthParams(FileModel):
     """Parameters of the synthetic story world a `synthetic` suite draws."""
 
-    stories: int = Field(ge=1)
-    scenes: int = Field(ge=1)
-    frames: int = Field(ge=1)
-    height: int = Field(ge=8)
-    width: int = Field(ge=8)
+    stories: int = Field(ge=1, le=MAX_SUITE_STORIES)
+    scenes: int = Field(ge=1, le=MAX_SUITE_SCENES)
+    frames: int = Field(ge=1, le=MAX_CLIP_FRAMES)
+    height: int = Field(ge=8, le=MAX_FRAME_SIDE)
+    width: int = Field(ge=8, le=MAX_FRAME_SIDE)
     seed: int
-    fps: float = Field(gt=0)
+    fps: float = Field(gt=0, le=1000)
     # Caption register of story worlds that have several; `register` in the file (the Python name
     # would shadow pydantic's own attribute). Left out of the params when unset.
     register_: str | None = Field(default=None, alias="register")
     patterns: list[str] | None = Field(default=None, min_length=1)
     """The reuse patterns the stories cycle through, from story 0 (default: `data synth`'s cycle)."""
+
+    @model_validator(mode="after")
+    def _clip_fits_in_memory(self) -> SynthParams:
+        pixels = self.frames * self.height * self.width
+        if pixels > MAX_CLIP_PIXELS:
+            raise ValueError(f"a clip of frames x height x width = {self.frames} x {self.height} x {self.width} "
+                             f"({pixels:,} pixels) exceeds the limit of {MAX_CLIP_PIXELS:,}")
+        return self
 
 
 class SuiteFile(FileModel):

@@ -11,16 +11,18 @@ A suite file is JSON under `benchmarks/suites/` (or any path given to `load_suit
                     with each clip's character boxes written beside it (`<clip>.boxes.json`), so the
                     ground truth of shared settings and characters is known exactly.
 
-Every suite file in the package folder is registered under its `name` in `SUITES`.
+A synthetic suite's stories are planned lazily (`PlannedStories`), so `limited(n)` plans only the
+first n. Every suite file in the package folder is registered under its `name` in `SUITES`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.core.errors import DataError, ProblemsError
@@ -42,7 +44,7 @@ class Suite:
     kind: str
     description: str
     path: Path
-    stories: list[Story]
+    stories: Sequence[Story]
     params: dict[str, Any] = field(default_factory=dict)
     beyond_limit: tuple[str, ...] = ()
     """Ids of the suite's stories that `limited` left out (they belong to the suite but are not scored)."""
@@ -54,13 +56,13 @@ class Suite:
 
     def story_ids(self) -> list[str]:
         """Story ids in suite order."""
-        return [s.id for s in self.stories]
+        return _ids(self.stories)
 
     def limited(self, limit: int | None) -> Suite:
         """The first `limit` stories (all when None); the ids of the others are kept in `beyond_limit`."""
         if limit is None:
             return self
-        rest = tuple(s.id for s in self.stories[limit:]) + self.beyond_limit
+        rest = tuple(_ids(self.stories[limit:])) + self.beyond_limit
         return Suite(self.name, self.version, self.kind, self.description, self.path, self.stories[:limit], dict(self.params), rest)
 
     def materialize(self, out_dir: str | Path) -> list[Story]:
@@ -151,8 +153,63 @@ def _pattern_problems(path: Path, patterns: list[str], lines: dict[Any, int]) ->
             f"(choose from {', '.join(PATTERNS)})" for n, name in enumerate(patterns) if name not in PATTERNS]
 
 
-def synthetic_stories(params: dict[str, Any]) -> list[Story]:
-    """The synthetic suite's prompts and annotations, planned without drawing."""
+class PlannedStories(Sequence[Story]):
+    """Stories `start` to `stop` of a synthetic suite, each planned (prompts, annotations) when first used.
+
+    Slicing (what `Suite.limited` does) gives another `PlannedStories` without planning anything,
+    and `ids` needs no planning either, so `--limit 1` on a suite of many stories plans one.
+    """
+
+    def __init__(self, params: dict[str, Any], start: int = 0, stop: int | None = None) -> None:
+        self.params = params
+        self.start = start
+        self.stop = int(params["stories"]) if stop is None else stop
+        self._planned: dict[int, Story] = {}
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    @overload
+    def __getitem__(self, index: int) -> Story: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Story]: ...
+
+    def __getitem__(self, index: int | slice) -> Story | Sequence[Story]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                return PlannedStories(self.params, self.start + start, self.start + max(start, stop))
+            return [self[i] for i in range(start, stop, step)]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"story {index} of {len(self)}")
+        if index not in self._planned:
+            self._planned[index] = plan_synthetic_story(self.params, self.start + index)
+        return self._planned[index]
+
+    def __iter__(self) -> Iterator[Story]:
+        return (self[i] for i in range(len(self)))
+
+    def ids(self) -> list[str]:
+        """The stories' ids, without planning them."""
+        from msvg_bench.benchmarks.synth import story_id
+
+        return [story_id(i) for i in range(self.start, self.stop)]
+
+
+def _ids(stories: Sequence[Story]) -> list[str]:
+    return stories.ids() if isinstance(stories, PlannedStories) else [s.id for s in stories]
+
+
+def synthetic_stories(params: dict[str, Any]) -> Sequence[Story]:
+    """The synthetic suite's prompts and annotations, planned (without drawing) as they are used."""
+    return PlannedStories(dict(params))
+
+
+def plan_synthetic_story(params: dict[str, Any], i: int) -> Story:
+    """Story `i` of the synthetic suite with `params`: its prompts and annotations, without drawing."""
     from msvg_bench.benchmarks.casting import story_register
     from msvg_bench.benchmarks.synth import (
         clip_name,
@@ -162,21 +219,18 @@ def synthetic_stories(params: dict[str, Any]) -> list[Story]:
         story_id,
     )
 
-    stories = []
     register = params.get("register", "reference")
-    for i in range(int(params["stories"])):
-        pattern, plan = plan_story(i, int(params["scenes"]), int(params["seed"]), params.get("patterns"))
-        cast = story_cast(plan, i, int(params["seed"]))
-        sid = story_id(i)
-        scenes = tuple(
-            Scene(f"videos/{sid}/{clip_name(j)}", scene_caption(p, cast, story_register(register, i)), float(params["fps"]),
-                  int(params["frames"]),
-                  p.setting, tuple(p.characters))
-            for j, p in enumerate(plan)
-        )
-        meta = {"source": "synth", "pattern": pattern, "register": story_register(register, i), "cast": cast.to_json()}
-        stories.append(Story(sid, scenes, None, meta))
-    return stories
+    pattern, plan = plan_story(i, int(params["scenes"]), int(params["seed"]), params.get("patterns"))
+    cast = story_cast(plan, i, int(params["seed"]))
+    sid = story_id(i)
+    scenes = tuple(
+        Scene(f"videos/{sid}/{clip_name(j)}", scene_caption(p, cast, story_register(register, i)), float(params["fps"]),
+              int(params["frames"]),
+              p.setting, tuple(p.characters))
+        for j, p in enumerate(plan)
+    )
+    meta = {"source": "synth", "pattern": pattern, "register": story_register(register, i), "cast": cast.to_json()}
+    return Story(sid, scenes, None, meta)
 
 
 def _parse_stories(path: Path, raw: list[Any], lines: dict[Any, int], problems: list[str]) -> list[Story]:

@@ -79,6 +79,7 @@ def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = 
         in_manifest = folder.is_file() or (folder / MANIFEST_NAME).is_file()
         return _record_sources(suite, folder, records, "no manifest entry" if in_manifest else "no prompts/{id}.json")
     files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
+    _refuse_links_outside(folder, files.values())
     if not files:
         raise DataError(f"{folder}: no manifest.jsonl, prompts/ folder or story videos (<story_id>.mp4) found")
     out = []
@@ -128,6 +129,15 @@ def _foreign(suite: Suite, found: dict[str, list[str]]) -> dict[str, str]:
             problems = found[sid]
             reasons[sid] = f"not a story of suite {suite.name!r}" + (f" (and unusable: {'; '.join(problems)})" if problems else "")
     return reasons
+
+
+def _refuse_links_outside(folder: Path, paths: Any) -> None:
+    """A `DataError` naming the first of `paths` that resolves (through a symlink) outside `folder`."""
+    from msvg_bench.core.paths import is_within
+
+    for path in paths:
+        if not is_within(path, folder):
+            raise DataError(f"{path}: symlink resolves outside the videos folder {folder}; copy the video into it")
 
 
 def _broken(problems: list[str]) -> StoryInput:

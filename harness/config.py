@@ -16,6 +16,7 @@ from msvg_bench.benchmarks.config import DataConfig
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.registry import Registry
 from msvg_bench.core.schema import StrictModel
+from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.launch.config import TrainConfig
 from msvg_bench.models.config import GenerateConfig, ModelConfig
@@ -66,7 +67,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value (dotted keys, e.g. train.steps=10)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         set_dotted(tree, key, value)
@@ -101,7 +102,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

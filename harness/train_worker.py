@@ -35,10 +35,10 @@ def preload(modules: tuple[str, ...]) -> None:
 
 def load_worker_config(path: Path):  # noqa: ANN201 - returns msvg_bench.config.Config
     """Read the resolved config the launcher wrote."""
-    import yaml
     from msvg_bench.config import Config
+    from msvg_bench.core.yaml_safe import load_yaml
 
-    return Config.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    return Config.model_validate(load_yaml(Path(path).read_text(encoding="utf-8")))
 
 
 def main(argv: list[str] | None = None) -> int:

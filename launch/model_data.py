@@ -72,10 +72,12 @@ def ensure_cache(config: Config, parts: Sequence[str]) -> None:
     with_frames = "frames" in parts
     identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
     store = EmbeddingCache(cache_root(config))
-    missing = sum(1 for item in plan_entries(stories, identity, parts) if not store.has(item.key))
-    if not missing:
+    states = [store.state(item.key) for item in plan_entries(stories, identity, parts)]
+    missing, corrupt = states.count("missing"), states.count("corrupt")
+    if not missing and not corrupt:
         return
-    print(f"embedding cache {store.root}: computing {missing} missing entries (kept for later runs)", flush=True)
+    damaged = f" and {corrupt} corrupt" if corrupt else ""
+    print(f"embedding cache {store.root}: computing {missing} missing{damaged} entries (kept for later runs)", flush=True)
     report = cache_dataset(stories, store, identity, encoders, parts, rank=0, world_size=1, text_batch=config.data.cache.text_batch)
     print(report.summary(), flush=True)
 

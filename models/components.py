@@ -165,8 +165,11 @@ def _build_tiny_part(comps: Components, part: str) -> None:
 
 
 def _load_pretrained(comps: Components, part: str) -> None:
+    from msvg_bench.core.paths import check_weight_indexes
+
     cfg = comps.model_cfg
     folder = _subfolder(cfg, part)
+    check_weight_indexes(folder)  # shards named by an index stay inside the folder
     if part == "tokenizer":
         from transformers import AutoTokenizer
 

@@ -164,6 +164,9 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
                 [] if folder is None else [folder],
                 "Set model.mixer_dir to a transformers CLIP folder (e.g. laion/CLIP-ViT-H-14-laion2B-s32B-b79K).",
             )
+        from msvg_bench.core.paths import check_weight_indexes
+
+        check_weight_indexes(folder)
         model = CLIPVisionModel.from_pretrained(folder)
     vision = getattr(model, "vision_model", model)  # transformers < 5 nests the tower under vision_model
     return ClipVisionMixer(vision), int(model.config.hidden_size)

@@ -263,6 +263,7 @@ class CacheReport:
     assigned: dict[str, int] = field(default_factory=dict)  # entries this rank is responsible for
     cached: dict[str, int] = field(default_factory=dict)  # of those, already present
     computed: dict[str, int] = field(default_factory=dict)  # of those, computed now
+    recomputed: dict[str, int] = field(default_factory=dict)  # of those computed, corrupt entries replaced
     forwards: int = 0  # encoder calls made
 
     def summary(self) -> str:
@@ -271,6 +272,8 @@ class CacheReport:
         for part in self.total:
             lines.append(f"  {part}: {self.total[part]} entries, {self.assigned.get(part, 0)} on this rank, "
                          f"{self.cached.get(part, 0)} cached, {self.computed.get(part, 0)} computed")
+        if corrupt := sum(self.recomputed.values()):
+            lines.append(f"  recomputed {corrupt} corrupt cache entr{'y' if corrupt == 1 else 'ies'} (truncated, unreadable or failing their hash)")
         return "\n".join(lines)
 
 
@@ -327,11 +330,13 @@ def cache_dataset(
     rank: int | None = None,
     world_size: int | None = None,
     text_batch: int = 16,
+    full_check: bool = False,
 ) -> CacheReport:
     """Fill `cache` with this rank's share of the entries `stories` need; return what was done.
 
-    Entry i (in `plan_entries` order) belongs to rank i mod world_size. Present entries are skipped
-    (resume); a clip is decoded once for both of its clip parts.
+    Entry i (in `plan_entries` order) belongs to rank i mod world_size. Present, intact entries are
+    skipped (resume); corrupt ones are recomputed and counted (`full_check` also reads each entry
+    and checks its tensors' hash). A clip is decoded once for both of its clip parts.
     """
     from msvg_bench.core.distributed import get_rank, get_world_size
     from msvg_bench.core.progress import progress
@@ -347,14 +352,16 @@ def cache_dataset(
     report = CacheReport(rank=rank, world_size=world_size)
     for part in parts:
         report.total[part] = sum(1 for item in plan if item.part == part)
-        report.assigned[part], report.cached[part], report.computed[part] = 0, 0, 0
+        report.assigned[part] = report.cached[part] = report.computed[part] = report.recomputed[part] = 0
     mine = [item for i, item in enumerate(plan) if i % world_size == rank]
     todo: list[_Item] = []
     for item in mine:
         report.assigned[item.part] += 1
-        if cache.has(item.key):
+        state = cache.state(item.key, full=full_check)
+        if state == "ok":
             report.cached[item.part] += 1
         else:
+            report.recomputed[item.part] += int(state == "corrupt")
             todo.append(item)
     meta = {"model_id": identity.model_id, "encoder_id": identity.encoder_id or "", "clip": identity.clip.as_key()}
     with progress() as bar:

@@ -37,10 +37,10 @@ def _read_state_dict(folder: Path, stem: str = "diffusion_pytorch_model") -> dic
     if single.is_file():
         return load_file(str(single))
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        from msvg_bench.core.paths import index_shards
+
         state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            path = folder / shard
+        for path in index_shards(index):
             if not path.is_file():
                 raise WeightsNotFoundError("CogVideoX transformer shard", [path], "The download is incomplete.")
             state.update(load_file(str(path)))

@@ -33,6 +33,9 @@ class OwlVitPersons(Detector):
         from msvg_bench.eval.encoders.base import quiet_transformers, weights_identity
         from transformers import AutoConfig, AutoProcessor
 
+        from msvg_bench.core.paths import check_weight_indexes
+
+        check_weight_indexes(folder)
         self.device = resolve_device(device)
         self.threshold, self.max_boxes = threshold, max_boxes
         with quiet_transformers():

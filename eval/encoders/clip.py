@@ -150,6 +150,9 @@ def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_s
     """A `ClipEncoder` from a transformers CLIP folder (full CLIPModel or vision-with-projection layout)."""
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
+    from msvg_bench.core.paths import check_weight_indexes
+
+    check_weight_indexes(folder)
     dev = resolve_device(device)
     with quiet_transformers():
         vision = CLIPVisionModelWithProjection.from_pretrained(folder).to(dev).eval()

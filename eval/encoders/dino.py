@@ -31,8 +31,10 @@ class DinoEncoder(Encoder):
     """CLS embeddings of a local DINOv2 checkpoint."""
 
     def __init__(self, name: str, folder: Path, device: str | None = None, batch_size: int = 32) -> None:
+        from msvg_bench.core.paths import check_weight_indexes
         from transformers import Dinov2Model
 
+        check_weight_indexes(folder)
         self.name = name
         self.device = resolve_device(device)
         with quiet_transformers():

@@ -151,7 +151,7 @@ def cache(
     preset: PresetOption = None,
     show_config: PrintConfigOption = False,
 ) -> None:
-    """Precompute VAE latents, text embeddings and history-encoder frame embeddings (resumable, per rank)."""
+    """Precompute VAE latents, text embeddings and history-encoder frame embeddings (resumable, per rank; corrupt entries are recomputed)."""
     cfg = load_config(config_file, overrides, {
         "preset": preset, "data.root": str(data) if data is not None else None,
         "data.cache_dir": str(cache_dir) if cache_dir is not None else None, "data.cache.parts": parts,
@@ -180,7 +180,8 @@ def cache(
     with_frames = "frames" in cfg.data.cache.parts
     identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
     store = EmbeddingCache(resolve_cache_dir(cfg.data, root if root.is_dir() else root.parent))
-    report = cache_dataset(stories, store, identity, encoders, cfg.data.cache.parts, text_batch=cfg.data.cache.text_batch)
+    report = cache_dataset(stories, store, identity, encoders, cfg.data.cache.parts, text_batch=cfg.data.cache.text_batch,
+                           full_check=True)
     if is_rank_zero() or report.forwards:
         encoder = f", frame encoder {identity.encoder_id}" if identity.encoder_id else ""
         typer.echo(f"cache {store.root}: model {identity.model_id}{encoder}")

@@ -55,12 +55,34 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Non
 
 @contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive inter-process lock on `<path>.lock` (e.g. to create a shared file once)."""
+    """Hold an exclusive inter-process lock on `<path>.lock` (e.g. to create a shared file once).
+
+    The lock file is removed on release, success or failure, so none is left behind. A waiter that
+    then wins the lock on the removed file notices (its open file is no longer the one at the path)
+    and locks the current one instead, so two holders never overlap.
+    """
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    while True:
+        handle = open(lock, "a+")  # noqa: SIM115 - closed below on every path
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(handle.fileno())
+            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+                break
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()  # the holder before us removed this file: lock the new one
+    try:
+        yield
+    finally:
+        try:
+            lock.unlink(missing_ok=True)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()

@@ -3,11 +3,13 @@
 Story ids (suite files, manifests, `generate` prompt files) become folder names, and manifest /
 prompts clip paths are read relative to their data root. Both go through this module: an id must be
 one plain path component, a relative path must stay inside its root once resolved (symlinks
-included), and an absolute path is refused.
+included), and an absolute path is refused. The shard files a weights folder's
+`*.safetensors.index.json` names (`weight_map`) are held to the same rule (`index_shards`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -74,3 +76,35 @@ def safe_join(root: Path, *parts: str, what: str = "path") -> Path:
     if not is_within(joined, root):
         raise DataError(f"{root}: {what} {'/'.join(parts)!r} resolves outside this folder")
     return joined
+
+
+def index_shards(index: Path) -> list[Path]:
+    """The shard files a weights index (`*.safetensors.index.json`) names in its `weight_map`, sorted.
+
+    A `DataError` naming the index refuses an unreadable index, a malformed `weight_map`, and any
+    shard that is absolute, climbs with `..` or resolves (through a symlink) outside the index's folder.
+    """
+    index = Path(index)
+    folder = index.parent
+    try:
+        doc = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{index}: unreadable weights index ({exc})") from None
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise DataError(f"{index}: weight_map must map tensor names to shard file names")
+    for name, shard in weight_map.items():
+        problem = relative_path_problem(shard, "the weights folder")
+        if problem is None and not is_within(folder / shard, folder):
+            problem = f"{shard!r} resolves outside the weights folder (symlink)"
+        if problem is not None:
+            raise DataError(f"{index}: weight_map[{name!r}]: shard {problem}")
+    return [folder / shard for shard in sorted(set(weight_map.values()))]
+
+
+def check_weight_indexes(folder: str | Path) -> None:
+    """Refuse (`index_shards`) every `*.index.json` weights index directly in `folder` that names a shard outside it."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for index in sorted(folder.glob("*.index.json")):
+            index_shards(index)

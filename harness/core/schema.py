@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from msvg_bench.core.hashing import hash_json
+from msvg_bench.core.yaml_safe import dump_yaml
 from pydantic import BaseModel, ConfigDict
 
 
@@ -24,7 +24,7 @@ def config_to_dict(config: BaseModel) -> dict[str, Any]:
 
 def config_to_yaml(config: BaseModel) -> str:
     """The configuration as YAML, in section order; loading it back gives the same config."""
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return dump_yaml(config_to_dict(config))
 
 
 def config_hash(config: BaseModel) -> str:

@@ -115,6 +115,51 @@ def test_unreadable_entry_is_a_miss_and_gets_rewritten(tmp_path: Path) -> None:
     assert cache.get(key) is not None and torch.equal(out["a"], torch.ones(1))
 
 
+def test_truncated_foreign_or_altered_entries_are_not_cached(tmp_path: Path) -> None:
+    """The header must fit the file size and the key; `get` (and `full`) also check the tensors' hash."""
+    cache = EmbeddingCache(tmp_path)
+    keys = [cache.key(str(i), "m", {}) for i in range(4)]
+    for key in keys:
+        cache.put(key, {"a": torch.arange(64.0)})
+    truncated, foreign, altered, intact = (cache.path(k) for k in keys)
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    foreign.write_bytes(intact.read_bytes())  # a whole entry, but of another key
+    data = bytearray(altered.read_bytes())
+    data[-3] ^= 0xFF  # same size, one tensor byte flipped
+    altered.write_bytes(bytes(data))
+    assert [cache.state(k) for k in keys] == ["corrupt", "corrupt", "ok", "ok"]
+    assert [cache.state(k, full=True) for k in keys] == ["corrupt", "corrupt", "corrupt", "ok"]
+    assert cache.get(keys[2]) is None and cache.get(keys[3]) is not None
+    assert not cache.has(keys[0]) and cache.state(cache.key("absent", "m", {})) == "missing"
+
+
+def test_corrupt_entries_are_recomputed_and_counted(tmp_path: Path, stories: list) -> None:
+    cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, CountingEncoders())
+    cache = EmbeddingCache(tmp_path)
+    keys = {item.part: item.key for item in plan_entries(stories, IDENTITY)}
+    cache.path(keys["latents"]).write_bytes(cache.path(keys["latents"]).read_bytes()[:100])  # truncated
+    cache.path(keys["text"]).write_bytes(b"\0" * 64)  # garbage
+    frames = bytearray(cache.path(keys["frames"]).read_bytes())
+    frames[-1] ^= 0xFF  # a flipped bit only the hash sees
+    cache.path(keys["frames"]).write_bytes(bytes(frames))
+
+    enc = CountingEncoders()
+    quick = cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, enc)
+    assert enc.calls == {"latents": 1, "text": 1, "frames": 0}
+    assert quick.recomputed == {"latents": 1, "text": 1, "frames": 0}
+    assert "recomputed 2 corrupt cache entries" in quick.summary()
+
+    enc = CountingEncoders()
+    full = cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, enc, full_check=True)
+    assert enc.calls == {"latents": 0, "text": 0, "frames": 1}
+    assert "recomputed 1 corrupt cache entry " in full.summary()
+    again = cache_dataset(stories, EmbeddingCache(tmp_path), IDENTITY, CountingEncoders(), full_check=True)
+    assert sum(again.recomputed.values()) == 0 and again.cached == again.total and "corrupt" not in again.summary()
+    for story in stories:
+        for index in range(len(story.scenes)):
+            assert all(v is not None for v in load_scene_entries(EmbeddingCache(tmp_path), IDENTITY, story, index).values())
+
+
 # ---------------------------------------------------------------------------------------------
 # preprocessing
 # ---------------------------------------------------------------------------------------------

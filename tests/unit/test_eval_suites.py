@@ -142,3 +142,89 @@ def test_owlvit_detector_plumbing_with_a_tiny_random_checkpoint(tmp_path: Path) 
     for boxes in candidates:  # every box above the threshold, unattributed
         assert ((boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])).all()
         assert (boxes[:, [0, 2]] <= 40).all() and (boxes[:, [1, 3]] <= 60).all() and (boxes >= 0).all()
+
+
+def _synthetic_suite(tmp_path: Path, **params: object) -> Path:
+    values = {"stories": 2, "scenes": 2, "frames": 5, "height": 32, "width": 48, "seed": 0, "fps": 8.0, **params}
+    path = tmp_path / "big.json"
+    lines = ["{", ' "name": "big",', ' "version": "1",', ' "kind": "synthetic",', ' "params": {']
+    lines += [f'  "{key}": {json.dumps(value)}' + ("," if i < len(values) - 1 else "") for i, (key, value) in enumerate(values.items())]
+    lines += [" }", "}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("field, value", [("stories", 1_000_000_000), ("frames", 100_000_000), ("height", 100_000),
+                                          ("width", 100_000), ("scenes", 10_000)])
+def test_synthetic_suite_sizes_are_bounded_with_file_line_and_field(tmp_path: Path, field: str, value: int) -> None:
+    path = _synthetic_suite(tmp_path, **{field: value})
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if f'"{field}"' in text)
+    with pytest.raises(DataError) as info:
+        load_suite(path)
+    assert f"{path}:{line}: params.{field}: Input should be less than or equal to" in str(info.value)
+
+
+def test_a_synthetic_clip_too_large_for_memory_is_refused(tmp_path: Path) -> None:
+    path = _synthetic_suite(tmp_path, frames=1000, height=4000, width=4000)
+    with pytest.raises(DataError) as info:
+        load_suite(path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if '"params"' in text)
+    assert f"{path}:{line}: params: " in str(info.value) and "exceeds the limit" in str(info.value)
+
+
+def test_limit_plans_only_the_stories_it_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from msvg_bench.benchmarks import synth
+
+    path = _synthetic_suite(tmp_path, stories=100_000)
+    eager = load_suite("synthetic")
+    expected = [eager.stories[i] for i in range(3)]
+    planned: list[int] = []
+    real_plan = synth.plan_story
+    monkeypatch.setattr(synth, "plan_story", lambda i, *args: planned.append(i) or real_plan(i, *args))
+    suite = load_suite(path).limited(1)
+    assert suite.story_ids() == ["synth_0000"] and [s.id for s in suite.stories] == ["synth_0000"]
+    assert suite.beyond_limit[:2] == ("synth_0001", "synth_0002") and len(suite.beyond_limit) == 99_999
+    assert planned == [0]
+    assert list(load_suite("synthetic").limited(3).stories) == expected  # the same stories as before
+
+
+def test_a_failed_reference_drawing_leaves_no_lock_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "reference").write_text("a file where the reference folder goes")
+    code = main(["eval", "--suite", str(_synthetic_suite(tmp_path)), "--limit", "1", "-o", str(out),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert code == 1, capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["reference"]
+
+
+def test_file_lock_excludes_and_leaves_no_lock_file(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from msvg_bench.core.atomic import file_lock
+
+    target = tmp_path / "shared"
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def worker(n: int) -> None:
+        for _ in range(20):
+            with file_lock(target):
+                inside.append(n)
+                if len(inside) > 1:
+                    overlaps.append(n)
+                time.sleep(0.0005)
+                inside.remove(n)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    with pytest.raises(RuntimeError, match="boom"), file_lock(target):
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []

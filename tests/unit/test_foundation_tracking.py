@@ -115,3 +115,87 @@ def test_uri_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
     assert resolve_tracking_uri() == "sqlite:///env.db"
     assert resolve_tracking_uri("sqlite:///flag.db") == "sqlite:///flag.db"
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_within_seconds_naming_the_uri(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("MSVG_TRACKING_WAIT", "MLFLOW_TRACKING_URI")}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "msvg_bench.cli", "compare", "--suite", "synthetic", "--tracking-uri", uri],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"tracking server {uri} is not reachable" in lines[0], done.stderr
+    assert elapsed < 15, elapsed
+
+
+def test_tracking_wait_lets_a_starting_server_come_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from msvg_bench.core.mlflow_store import check_store
+
+    port = _closed_port()
+    uri = f"http://127.0.0.1:{port}"
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.delenv("MSVG_TRACKING_WAIT", raising=False)
+    with pytest.raises(MsvgError, match=f"tracking server {uri} is not reachable"):
+        check_store(uri)
+    servers: list[HTTPServer] = []
+    up = threading.Event()
+
+    def start_late() -> None:
+        time.sleep(1.5)
+        servers.append(HTTPServer(("127.0.0.1", port), Health))
+        up.set()
+        servers[0].serve_forever()
+
+    thread = threading.Thread(target=start_late, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("MSVG_TRACKING_WAIT", "20")
+        check_store(uri)  # returns once the server answers
+        assert up.is_set(), "returned before the server was up"
+    finally:
+        if up.wait(10):
+            servers[0].shutdown()
+            servers[0].server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("content", [b"this is not a database at all\n" * 10, b"SQLite format 3\x00" + bytes(range(256)) * 8])
+def test_a_garbage_store_file_is_one_line_naming_it(tmp_path: Path, content: bytes,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.cli import main
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(content)
+    assert main(["compare", "--suite", "synthetic", "--tracking-uri", f"sqlite:///{db}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {db}: ") and "MLflow store" in err[0], err
+    assert db.read_bytes() == content

@@ -191,3 +191,110 @@ def test_symlinked_data_root_itself_is_fine(tmp_path: Path) -> None:
     (real / "manifest.jsonl").write_text(json.dumps({"id": "a", "scenes": [{"path": "videos/a/s.mp4", "caption": "x"}]}) + "\n")
     os.symlink(real, tmp_path / "alias")
     assert [s.id for s in load_stories(tmp_path / "alias")] == ["a"]
+
+
+def _alias_bomb() -> str:
+    """About 300 bytes of YAML that stand for 9**9 strings once its aliases are expanded."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    from msvg_bench.config import read_config_file
+    from msvg_bench.core.errors import ConfigError
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb())
+    assert len(bomb.read_bytes()) < 400
+    with pytest.raises(ConfigError) as info:
+        read_config_file(bomb)
+    assert str(info.value).startswith(f"{bomb}: not valid YAML (line 2): YAML aliases (*a) are not allowed")
+
+
+def test_yaml_the_project_writes_has_no_aliases_and_loads_back() -> None:
+    from msvg_bench.core.yaml_safe import dump_yaml, load_yaml
+
+    shared = {"metrics": ["mawe", "scuts"]}
+    text = dump_yaml({"eval": shared, "copy": shared})
+    assert "&" not in text and "*" not in text
+    assert load_yaml(text) == {"eval": shared, "copy": shared}
+
+
+def test_config_aliases_are_refused_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("eval:\n  limit: &n 2\ntrain:\n  steps: *n\n")
+    assert main(["eval", "--config", str(config), "--print-config"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {config}: not valid YAML (line 4): YAML aliases (*n) are not allowed here"]
+
+
+def test_a_story_video_symlinked_from_outside_the_videos_folder_is_refused(tmp_path: Path) -> None:
+    from msvg_bench.eval.sources import video_sources
+
+    suite = load_suite(_suite(tmp_path, [{"id": "a", "scenes": [{"caption": "A dog runs."}]},
+                                         {"id": "b", "scenes": [{"caption": "A cat sits."}]}]))
+    videos = tmp_path / "videos"
+    _clip(videos / "real" / "b.mp4")
+    (videos / "b.mp4").symlink_to(videos / "real" / "b.mp4")  # a link inside the folder is fine
+    sources, _ = video_sources(suite, videos)
+    assert [s.id for s in sources] == ["a", "b"] and len(sources[1].load().scenes) == 1  # b's link is scored
+    secret = _clip(tmp_path / "secret" / "a.mp4")
+    link = videos / "a.mp4"
+    link.symlink_to(secret)
+    with pytest.raises(DataError) as info:
+        video_sources(suite, videos)
+    assert str(info.value).startswith(f"{link}: symlink resolves outside the videos folder") and "\n" not in str(info.value)
+
+
+def _sharded_transformer(root: Path) -> tuple[Path, dict]:
+    """A tiny CogVideoX transformer saved in several shards under `root/transformer`; its index."""
+    import torch
+    from diffusers import CogVideoXTransformer3DModel
+    from msvg_bench.config import resolve_config
+    from msvg_bench.models.component_specs import tiny_transformer_config
+
+    torch.manual_seed(0)
+    base = CogVideoXTransformer3DModel(**tiny_transformer_config(resolve_config().model))
+    base.save_pretrained(root / "transformer", max_shard_size="20KB")
+    index = root / "transformer" / "diffusion_pytorch_model.safetensors.index.json"
+    return index, json.loads(index.read_text())
+
+
+@pytest.mark.parametrize("how", ["climbing", "absolute", "symlink"])
+def test_weight_shards_outside_the_weights_folder_are_refused(tmp_path: Path, how: str) -> None:
+    from msvg_bench.config import resolve_config
+    from msvg_bench.models.components import load_components
+
+    root = tmp_path / "cogvideox"
+    index, doc = _sharded_transformer(root)
+    shard = sorted(set(doc["weight_map"].values()))[0]
+    outside = tmp_path / "elsewhere.safetensors"
+    os.replace(index.parent / shard, outside)
+    if how == "symlink":
+        (index.parent / shard).symlink_to(outside)
+        named = shard
+    else:
+        named = "../../elsewhere.safetensors" if how == "climbing" else str(outside)
+        doc["weight_map"] = {k: named if v == shard else v for k, v in doc["weight_map"].items()}
+        index.write_text(json.dumps(doc))
+    cfg = resolve_config().model.model_copy(update={"source": "pretrained", "model_dir": root})
+    with pytest.raises(DataError) as info:
+        load_components(cfg, parts=("transformer",))
+    assert str(info.value).startswith(f"{index}: weight_map[") and repr(named) in str(info.value)
+
+
+def test_library_loaded_weight_folders_check_their_index_too(tmp_path: Path) -> None:
+    from msvg_bench.config import resolve_config
+    from msvg_bench.models.components import load_components
+
+    root = tmp_path / "cogvideox"
+    folder = root / "text_encoder"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": {"shared.weight": "../../../secret.safetensors"}}))
+    cfg = resolve_config().model.model_copy(update={"source": "pretrained", "model_dir": root})
+    with pytest.raises(DataError, match=f"^{index}: weight_map\\['shared.weight'\\]: shard '../../../secret.safetensors' leaves"):
+        load_components(cfg, parts=("text_encoder",))
