@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 @contextmanager
@@ -53,6 +53,29 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Non
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
+def open_locked(path: Path) -> IO[str]:
+    """`path` opened (created if missing) and exclusively `flock`ed, blocking until it is ours.
+
+    A holder may remove the file on release: a waiter that then wins the lock on the removed file
+    notices (its open file is no longer the one at the path) and locks the current one instead.
+    """
+    while True:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - returned, or closed below
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(handle.fileno())
+            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()  # the holder before us removed this file: lock the new one
+
+
 @contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive inter-process lock on `<path>.lock` (e.g. to create a shared file once).
@@ -63,21 +86,7 @@ def file_lock(path: str | Path) -> Iterator[None]:
     """
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        handle = open(lock, "a+")  # noqa: SIM115 - closed below on every path
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                current = os.stat(lock)
-            except FileNotFoundError:
-                current = None
-            held = os.fstat(handle.fileno())
-            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
-                break
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()  # the holder before us removed this file: lock the new one
+    handle = open_locked(lock)
     try:
         yield
     finally:

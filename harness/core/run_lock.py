@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from msvg_bench.core.atomic import open_locked
 from msvg_bench.core.errors import MsvgError
 
 START_TOLERANCE_S = 1.0  # process start times read back from /proc are rounded
@@ -101,16 +102,7 @@ def _read(handle: Any) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def _guarded(path: Path) -> Iterator[Any]:
     """The open lock file, `flock`ed; reopened until the locked file is the one at `path` (not a removed one)."""
-    while True:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed below
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            if os.path.exists(path) and os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
-                break
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()  # removed by its holder while we waited: lock the new one
+    handle = open_locked(path)
     try:
         yield handle
     finally:
