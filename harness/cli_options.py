@@ -49,6 +49,23 @@ def load_config(config_file: Path | None, overrides: list[str] | None, flags: di
     return resolve_config(config_file, overrides or [], flags)
 
 
+def comma_list(text: str | None) -> list[str] | None:
+    """`a, b,c` -> ["a", "b", "c"] (None when empty)."""
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def comma_ints(text: str | None) -> list[int] | None:
+    """`49,49,49` -> [49, 49, 49] (None when empty); a non-number is a one-line `--scene-lengths` error."""
+    if not text:
+        return None
+    from msvg_bench.core.errors import ConfigError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--scene-lengths {text!r}: expected comma-separated frame counts, e.g. 49,49,49") from None
+
+
 def print_config(config: Config) -> None:
     """Print the resolved config as YAML followed by its hash."""
     from msvg_bench.core.schema import config_hash, config_to_yaml

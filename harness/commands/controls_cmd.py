@@ -15,6 +15,8 @@ from msvg_bench.cli_options import (
     RunNameOption,
     SeedOption,
     TrackingUriOption,
+    comma_ints,
+    comma_list,
     load_config,
 )
 
@@ -40,23 +42,22 @@ def controls_command(
     """Metric controls: score corrupted copies of each story (character/setting swap, inserted cut, motion break,
     caption swap, the world's re-cast and variant swap, and the unchanged copy) beside the originals, and report
     per metric and control the detection rate, the median effect and the collateral movement."""
-    from msvg_bench.commands.eval_cmd import _csv, _ints
     from msvg_bench.controls import run_controls
 
     flags: dict[str, Any] = {
         "preset": preset,
         "seed": seed,
         "eval.suite": suite,
-        "eval.metrics": _csv(metrics),
+        "eval.metrics": comma_list(metrics),
         "eval.limit": limit,
         "eval.output_dir": str(output_dir) if output_dir else None,
         "eval.videos": str(videos) if videos else None,
-        "eval.scene_lengths": _ints(scene_lengths),
+        "eval.scene_lengths": comma_ints(scene_lengths),
         "tracking.uri": tracking_uri,
         "tracking.run_name": run_name,
     }
     cfg = load_config(config_file, overrides, flags)
-    code = run_controls(cfg, method, _csv(only), echo=typer.echo)
+    code = run_controls(cfg, method, comma_list(only), echo=typer.echo)
     if code:
         raise typer.Exit(code)
 

@@ -16,6 +16,8 @@ from msvg_bench.cli_options import (
     RunNameOption,
     SeedOption,
     TrackingUriOption,
+    comma_ints,
+    comma_list,
     load_config,
     print_config,
 )
@@ -23,19 +25,6 @@ from msvg_bench.core.errors import ConfigError
 
 PANEL = "Evaluation"
 SOURCE_PANEL = "What to score"
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return [x.strip() for x in text.split(",") if x.strip()] if text else None
-
-
-def _ints(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"--scene-lengths {text!r}: expected comma-separated frame counts, e.g. 49,49,49") from None
 
 
 def eval_command(
@@ -85,11 +74,11 @@ def eval_command(
         "preset": preset,
         "seed": seed,
         "eval.suite": suite,
-        "eval.metrics": _csv(metrics),
+        "eval.metrics": comma_list(metrics),
         "eval.limit": limit,
         "eval.output_dir": str(output_dir or output_dir_alias) if (output_dir or output_dir_alias) else None,
         "eval.videos": str(videos) if videos else None,
-        "eval.scene_lengths": _ints(scene_lengths),
+        "eval.scene_lengths": comma_ints(scene_lengths),
         "eval.shard": shard,
         "eval.resume": False if no_resume else None,
         "eval.log_videos": False if no_videos else None,
