@@ -2,7 +2,9 @@
 
 An entry is either an object or a lazy reference `"package.module:attribute"`, imported the first
 time the entry is asked for (so listing names imports nothing heavy). A registry given a `base`
-checks every entry against it: classes must subclass it, other objects must be instances.
+checks every entry against it: classes must subclass it, other objects must be instances. An entry
+that names itself (a string `name` attribute: metrics, methods, families) must carry the name it is
+registered under: settings are looked up by one of the two, so a mismatch would silently run defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from msvg_bench.core.errors import UnknownNameError
+from msvg_bench.core.errors import ConfigError, UnknownNameError
 from msvg_bench.core.hashing import canonical_json
 
 T = TypeVar("T")
@@ -65,6 +67,10 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def _check(self, name: str, obj: Any) -> None:
+        declared = getattr(obj, "name", None)
+        if isinstance(declared, str) and declared != name:
+            raise ConfigError(f"{self.kind} {name!r} names itself {declared!r}: register it under its own name "
+                              "(or make its name attribute match), so settings and results use one name")
         if self.base is None:
             return
         fits = issubclass(obj, self.base) if isinstance(obj, type) else isinstance(obj, self.base)
