@@ -96,7 +96,7 @@ class Recipe:
         raise NotImplementedError
 
 
-RECIPES: Registry[type[Recipe]] = Registry("training recipe")
+RECIPES: Registry[type[Recipe]] = Registry("training recipe", named=True)
 BUILTIN_RECIPE_MODULES: tuple[str, ...] = ("msvg_bench.launch.recipe_model", "msvg_bench.launch.recipe_world")
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.inputs import StoryInput
 
-METRICS: Registry[type[Metric]] = Registry("metric")
+METRICS: Registry[type[Metric]] = Registry("metric", named=True)
 """Metric classes by name."""
 
 

@@ -2,9 +2,10 @@
 
 An entry is either an object or a lazy reference `"package.module:attribute"`, imported the first
 time the entry is asked for (so listing names imports nothing heavy). A registry given a `base`
-checks every entry against it: classes must subclass it, other objects must be instances. An entry
-that names itself (a string `name` attribute: metrics, methods, families) must carry the name it is
-registered under: settings are looked up by one of the two, so a mismatch would silently run defaults.
+checks every entry against it: classes must subclass it, other objects must be instances. In a
+registry of `named` entries (metrics, methods, families, recipes: each carries a `name` attribute)
+an entry must carry the name it is registered under: settings are looked up by one of the two, so a
+mismatch would silently run defaults.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A mapping from names to objects of one kind, filled with the `register` decorator."""
 
-    def __init__(self, kind: str, base: type | None = None) -> None:
+    def __init__(self, kind: str, base: type | None = None, named: bool = False) -> None:
         self.kind = kind
         self.base = base
+        self.named = named
         self._items: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
         self._built: dict[str, Any] = {}
@@ -67,8 +69,8 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def _check(self, name: str, obj: Any) -> None:
-        declared = getattr(obj, "name", None)
-        if isinstance(declared, str) and declared != name:
+        declared = getattr(obj, "name", None) if self.named else None
+        if declared is not None and declared != name:
             raise ConfigError(f"{self.kind} {name!r} names itself {declared!r}: register it under its own name "
                               "(or make its name attribute match), so settings and results use one name")
         if self.base is None:

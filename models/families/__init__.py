@@ -15,7 +15,7 @@ from __future__ import annotations
 from msvg_bench.core.registry import Registry
 from msvg_bench.models.families.base import ModelFamily, TokenGrid, token_grid
 
-FAMILIES: Registry[ModelFamily] = Registry("model family", base=ModelFamily)
+FAMILIES: Registry[ModelFamily] = Registry("model family", base=ModelFamily, named=True)
 FAMILIES.add_lazy("cogvideox-2b", "msvg_bench.models.families.cogvideox_2b:FAMILY")
 FAMILIES.add_lazy("cogvideox-5b", "msvg_bench.models.families.cogvideox_5b:FAMILY")
 FAMILIES.add_lazy("cogvideox1.5-5b", "msvg_bench.models.families.cogvideox1_5_5b:FAMILY")

@@ -59,7 +59,7 @@ class GenerationMethod:
         """Keep what later scenes of this method need beyond texts and latents (default: nothing)."""
 
 
-METHODS: Registry[GenerationMethod] = Registry("method", base=GenerationMethod)
+METHODS: Registry[GenerationMethod] = Registry("method", base=GenerationMethod, named=True)
 """Every generation method, by name. A new baseline is one module with a `GenerationMethod`
 subclass, registered here (`METHODS.add(name, instance)`), plus its test."""
 
