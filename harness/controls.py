@@ -155,7 +155,10 @@ def run_controls(cfg: Config, method: str | None, names: list[str] | None, echo:
     metrics = resolve_metrics(cfg.eval.metrics)
     cache_root = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else output_dir / "cache"
     ctx = MetricContext(cfg.eval, cache_root, default_paths={"clip4clip": cfg.model.clip4clip_dir})
-    sources, label, identity = build_sources(cfg, suite, method, output_dir, generate=False)
+    sources, label, identity, ignored = build_sources(cfg, suite, method, output_dir, generate=False)
+    if ignored:
+        echo(f"{cfg.eval.videos}: not checking {len(ignored)} stories that suite {suite.name!r} does not have: "
+             + ", ".join(sorted(ignored)))
     stories = load_inputs(sources, echo)
     if not stories:
         raise DataError(f"suite {suite.name!r}: no story could be loaded for the controls")
