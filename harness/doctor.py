@@ -44,14 +44,15 @@ def library_versions() -> list[tuple[str, str]]:
     return rows
 
 
-def cv2_distributions() -> list[tuple[str, str]]:
+def cv2_distributions(path: list[str] | None = None) -> list[tuple[str, str]]:
     """Installed distributions that ship the `cv2` package, as (name, version), sorted: a healthy environment has one.
 
     Two of them (e.g. opencv-python and opencv-python-headless) write into the same `cv2` folder, and which
-    one's files are imported depends on the order they were installed in.
+    one's files are imported depends on the order they were installed in. `path`: the folders to look
+    in (default: `sys.path`).
     """
     found = set()
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(**({} if path is None else {"path": path})):
         name = dist.metadata["Name"] or ""
         if not name.lower().startswith("opencv"):
             continue
@@ -60,15 +61,15 @@ def cv2_distributions() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def opencv_line() -> str:
+def opencv_line(path: list[str] | None = None) -> str:
     """One line on the OpenCV in use: its version, whether the HOG people detector exists, and which
-    distributions provide `cv2` (a warning when there is more than one)."""
+    distributions provide `cv2` (a warning when there is more than one; `path` as for `cv2_distributions`)."""
     try:
         import cv2
     except ImportError as exc:
         return f"OpenCV: cannot import cv2 ({exc})"
     hog = hasattr(cv2, "HOGDescriptor") and hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector")
-    dists = cv2_distributions()
+    dists = cv2_distributions(path)
     provided = ", ".join(f"{name} {version}" for name, version in dists) or "no installed distribution"
     line = f"OpenCV {cv2.__version__} (from {provided}; HOG people detector: {'yes' if hog else 'no'})"
     if len(dists) > 1:

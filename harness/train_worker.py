@@ -20,6 +20,8 @@ from pathlib import Path
 # What the orphan hook (`mark_killed`) needs on a rank that does not track: the MLflow client and its
 # SQL store, loaded at start-up so that ending the run in the grace period is database work only.
 ORPHAN_HOOK_MODULES = ("mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store")
+STOPPED = 143  # the exit code of a rank stopped by SIGTERM or by its launcher's end
+PRELOAD_JOIN_S = 120.0  # at exit, how long a rank waits for that preload to finish importing
 
 
 def error_file(output_dir: Path, rank: int) -> Path:
@@ -56,9 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
     orphan_hooks.append(lambda: mark_killed(config, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck
+    preloader = None
     if rank != 0:  # the hook needs MLflow, which only rank 0 imports: load it now, not in the grace period
-        threading.Thread(target=preload, args=(ORPHAN_HOOK_MODULES,), daemon=True).start()
+        preloader = threading.Thread(target=preload, args=(ORPHAN_HOOK_MODULES,), daemon=True)
+        preloader.start()
+    code = _run(config, rank, parent)
+    if preloader is not None and code != STOPPED:
+        # A short run can end while the preload is still importing native modules; the interpreter must
+        # not shut down under it (that aborts the process: "terminate called without an active exception").
+        preloader.join(timeout=PRELOAD_JOIN_S)
+    return code
+
+
+def _run(config, rank: int, parent: int) -> int:  # noqa: ANN001 - msvg_bench.config.Config
+    """Train one rank; return its exit code (failures reported as one line)."""
     from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
+    from msvg_bench.launch.launcher import mark_killed
 
     select_deepspeed_accelerator(resolve_device(config.train.device, "train.device").type)
     from msvg_bench.core.errors import MsvgError
@@ -69,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         train(config)
     except Terminated:
         print(f"rank {rank}: stopped (SIGTERM)", file=sys.stderr, flush=True)
-        return 143
+        return STOPPED
     except Exception as exc:  # noqa: BLE001 - report any crash as one line, keep the traceback in the log
         if os.getppid() != parent:  # orphaned: a peer's collective broke because the job was killed, not a bug
             if rank == 0:
                 mark_killed(config, Path(config.train.output_dir))
             print(f"rank {rank}: stopped (launcher gone)", file=sys.stderr, flush=True)
-            return 143
+            return STOPPED
         if not isinstance(exc, MsvgError):
             traceback.print_exc()
         _report(config.train.output_dir, rank, str(exc) if isinstance(exc, MsvgError) else f"{type(exc).__name__}: {exc}")

@@ -58,7 +58,7 @@ def test_planned_commands_resolve(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """With world weights the demo fine-tunes the world model from them and scores held-out reference stories."""
+    """With world weights the demo fine-tunes the world model from them and scores held-out long stories."""
     world = tmp_path / "weights"
     with pytest.raises(MsvgError, match="not a world weights folder"):
         demo_model(DemoSettings(world_weights=world))
@@ -78,7 +78,8 @@ def test_world_demo_starts_from_the_world_weights(tmp_path: Path, capsys: pytest
     cfg = resolved(train_args(small, model, tmp_path / "data", tmp_path / "train", uri, "t"), capsys)
     assert cfg["train"]["micro_batch"] == 2  # 4 scenes on 2 ranks: the batch shrinks to fit the data
     cfg = resolved(eval_args(settings, model, "plain", world / "joint", tmp_path / "eval", uri, "e"), capsys)
-    assert cfg["eval"]["suite"] == "world_reference" and cfg["eval"]["limit"] == 8
+    assert cfg["eval"]["suite"] == "world_long" and cfg["eval"]["limit"] == 4  # 8-scene stories: distance
+    assert model.methods == ["msvg", "plain", "streaming"]  # the method and both baselines
     assert cfg["generate"]["num_inference_steps"] == 20 and cfg["model"]["world_dir"] == str(world / "world")
 
 
@@ -112,6 +113,7 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     assert compare_run.data.tags["msvg.compared_runs"].split(",") == [result.eval_run_ids[m] for m in ("plain", "msvg")]
     assert result.report_path is not None and result.report_path.is_file()
     assert 'id="comparison-table"' in result.report_path.read_text()
+    assert {item.metric for item in result.comparison.distance} >= {"scene_consistency"}  # the curve the demo prints
     timings = json.loads((result.out_dir / "timings.json").read_text())
     assert list(timings["stages"]) == stages
     assert timings["runs"]["train"] == result.train_run_id
@@ -119,7 +121,7 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     assert client.get_run(result.train_run_id).data.params["model.weights"] == shipped  # fine-tuned from the shipped export
     for method in ("msvg", "plain"):
         scored = json.loads((result.out_dir / "eval" / method / "results.json").read_text())
-        assert scored["non_semantic"] is False and scored["suite"]["name"] == "world_reference"
+        assert scored["non_semantic"] is False and scored["suite"]["name"] == "world_long"
         # a random-init CLIP scores 0 (clamped); the world CLIP recognises the generated scene and its prompt
         assert scored["aggregate"]["prompt_alignment"]["mean"] > 20
         assert scored["aggregate"]["setting_recognition"]["mean"] >= 0.5

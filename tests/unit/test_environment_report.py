@@ -48,7 +48,7 @@ def test_info_reports_versions_opencv_weights_and_detectors() -> None:
     assert "no: not found locally" in line_of(out, "detector: owlvit")  # no OWL-ViT weights on a test machine
 
 
-def test_two_distributions_sharing_cv2_are_named_and_warned_about(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_distributions_sharing_cv2_are_named_and_warned_about(tmp_path: Path) -> None:
     from msvg_bench.doctor import cv2_distributions, opencv_line
 
     for name, version, files in [
@@ -60,12 +60,11 @@ def test_two_distributions_sharing_cv2_are_named_and_warned_about(tmp_path: Path
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
-    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
-
-    found = cv2_distributions()
+    path = [str(tmp_path), *sys.path]
+    found = cv2_distributions(path)
     assert ("opencv-contrib-python", "4.9.0.80") in found and ("opencv-contrib-python-headless", "4.10.0.84") in found
     assert "opencv-stubs" not in {name for name, _ in found}
-    line = opencv_line()
+    line = opencv_line(path)
     assert "opencv-contrib-python 4.9.0.80, opencv-contrib-python-headless 4.10.0.84" in line
     assert f"warning: {len(found)} distributions share the cv2 folder" in line
 
