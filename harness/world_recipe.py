@@ -210,7 +210,7 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
                     f"generate.num_inference_steps={settings.inference_steps}", *shared,
                     "--model", str(joint_dir / "export")]  # every method on the same trained backbone
             stage(f"eval {suite} {method}", f"generated + scored {settings.eval_stories or 'all'} stories",
-                  (eval_dir / "results.json").is_file(), lambda name=name, args=args: run_cli(name, args, logs, env))
+                  _scored_all(eval_dir, suite, settings.eval_stories), lambda name=name, args=args: run_cli(name, args, logs, env))
             ids[method] = find_run_id(uri, "eval", name)
             result.run_ids[name] = ids[method]
         order = ["plain", *[m for m in settings.methods if m != "plain"]]
@@ -221,6 +221,19 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
         "timings": result.timings,
     })  # fmt: skip
     return result
+
+
+def _scored_all(eval_dir: Path, suite: str, limit: int | None) -> bool:
+    """Whether the eval in `eval_dir` holds every story it was asked for (results are written story by
+    story, so an interrupted eval leaves a partial file: its stage is not done, and a rerun resumes it)."""
+    from msvg_bench.benchmarks.suite import load_suite
+    from msvg_bench.eval.results import read_results
+
+    path = eval_dir / "results.json"
+    if not path.is_file():
+        return False
+    wanted = set(load_suite(suite).limited(limit).story_ids())
+    return wanted <= {story.id for story in read_results(path).stories}
 
 
 def _use_encoders(source: Path, world: Path, echo: Callable[[str], None]) -> None:
