@@ -38,10 +38,14 @@ def _runs(store: str, suite: str) -> tuple[list[str], list[str]]:
     found = []
     for name in [f"world-{suite}-{m}" for m in METHODS] + [f"ceiling-{suite}-{c}" for c in CEILING]:
         try:
-            found.append(find_run(client, name).info.run_id)
+            run = find_run(client, name)
         except MsvgError:
-            print(f"<!-- {name}: no run in {store} -->")
+            run = None
+        if run is None or run.info.status != "FINISHED":
+            print(f"<!-- {name}: no finished run in {store} -->")
             found.append("")
+        else:
+            found.append(run.info.run_id)
     return found[: len(METHODS)], found[len(METHODS):]
 
 
@@ -84,6 +88,8 @@ def report_suite(store: str, suite: str, png: Path | None) -> None:
         print("- setting recognition: " + ", ".join(f"{k} {v:.3f}{'' if v >= RECOGNITION_FLOOR else ' (< 0.80)'}" for k, v in values.items()))
     for item in comparison.distance:
         trends = ", ".join(f"{labels[i]} {_ci(c.trend)}" for i, c in enumerate(item.curves) if c.trend is not None)
+        if not trends:
+            continue
         print(f"- {item.metric}: far (distance ≥ {FAR}) − adjacent, per story: {trends}")
         if {"msvg", "streaming"} <= set(labels):
             far = {label: band_means(run, item.metric, FAR) for label, run in zip(labels, runs, strict=True)}

@@ -60,6 +60,9 @@ def test_two_distributions_sharing_cv2_are_named_and_warned_about(tmp_path: Path
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+        for file in files:  # installed files exist (newer importlib_metadata lists only those)
+            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / file).touch()
     path = [str(tmp_path), *sys.path]
     found = cv2_distributions(path)
     assert ("opencv-contrib-python", "4.9.0.80") in found and ("opencv-contrib-python-headless", "4.10.0.84") in found
