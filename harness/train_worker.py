@@ -118,5 +118,18 @@ def _report(output_dir: Path, rank: int, message: str) -> None:
             pass
 
 
+def exit_rank(code: int) -> None:
+    """End this rank with `code`. A rank other than 0 tracks nothing and has left the process group by
+    now, so it ends at once (streams flushed) instead of tearing the interpreter down: under load, the
+    teardown of native libraries' threads could abort a finished rank ("terminate called without an
+    active exception", SIGABRT) and fail a job whose work was done. Rank 0 exits normally (MLflow's
+    exit hooks run)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_rank(main())
