@@ -24,6 +24,10 @@ class EvalConfig(StrictModel):
     encoder_paths: dict[str, Path] = Field(default_factory=dict, description="local weights folder per encoder name")
     flow_backend: str = Field("opencv-dis", description="MAWE flow: raft-large (reference, local weights) | opencv-dis | opencv-farneback")
     flow_weights: Path | None = Field(None, description="RAFT-large checkpoint file (default: the weights home / torch hub cache)")
+    scuts_min_scene_len: int = Field(
+        15, ge=1, le=1000,
+        description="PySceneDetect min_scene_len for scuts (15, the library default; a clip shows a cut only at frames max(m,2)..n-3)",
+    )
     mawe_size: int = Field(720, ge=8, description="frames are resized to size x size before flow (720 in the definition)")
     detector: str = Field(
         "auto",
@@ -46,7 +50,7 @@ class EvalConfig(StrictModel):
 
 
 EVAL_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {},
-    "world": {"scene_encoder": "world-clip", "character_encoder": "world-clip", "text_encoder": "world-clip", "detector": "world"},
+    "tiny": {"scuts_min_scene_len": 2},
+    "world": {"scuts_min_scene_len": 2, "scene_encoder": "world-clip", "character_encoder": "world-clip", "text_encoder": "world-clip", "detector": "world"},
 }
 """The section presets' evaluation values (each model family's are in `msvg_bench.models.families`)."""

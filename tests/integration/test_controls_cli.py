@@ -3,8 +3,9 @@
 On the world's reference videos (world encoders and detector), every control moves its own metric
 the right way in at least 95 % of the stories that carry it, and the metrics that should not move
 do not worsen beyond a stated tolerance; the unchanged copy changes nothing. On the photo-based
-real-footage stories the face path detects the character swap; on world clips long enough for
-PySceneDetect (33 frames) an inserted cut is found.
+real-footage stories the face path detects the character swap; an inserted cut is found in the
+world's 9-frame clips (the world preset's `eval.scuts_min_scene_len=2`) and, with the library default
+of 15, in 33-frame clips.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ def _controls(tmp: Path, *args: str) -> dict:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("controls-world")
     return _controls(tmp, "--preset", "world", "--suite", "world_reference", "--limit", "6",
-                     "--only", "identity,character_swap,setting_swap,caption_swap,recast,variant_swap",
-                     "--metrics", "scene_consistency,character_consistency,prompt_alignment,setting_recognition",
+                     "--only", "identity,character_swap,setting_swap,caption_swap,recast,variant_swap,inserted_cut",
+                     "--metrics", "scene_consistency,character_consistency,prompt_alignment,setting_recognition,scuts",
                      f"model.world_dir={WORLD}")
 
 
 def test_world_controls_move_their_metric_in_95_percent_of_stories(world: dict) -> None:
-    for name in ("character_swap", "setting_swap", "caption_swap", "recast", "variant_swap"):
+    for name in ("character_swap", "setting_swap", "caption_swap", "recast", "variant_swap", "inserted_cut"):
         summary = world["controls"][name]
         assert summary["targets"], name
         for key, row in summary["targets"].items():
@@ -52,7 +53,7 @@ def test_world_controls_move_their_metric_in_95_percent_of_stories(world: dict) 
 
 
 def test_world_controls_leave_the_steady_metrics_within_tolerance(world: dict) -> None:
-    for name in ("character_swap", "setting_swap", "caption_swap", "recast", "variant_swap"):
+    for name in ("character_swap", "setting_swap", "caption_swap", "recast", "variant_swap", "inserted_cut"):
         for key, row in world["controls"][name]["collateral"].items():
             if row["steady"] and row["n"]:
                 assert WORSE[key] * row["median_change"] <= TOLERANCE[key], (name, key, row)
@@ -79,7 +80,8 @@ def test_inserted_cut_is_found_in_clips_long_enough_for_scenedetect(tmp_path: Pa
     suite.write_text(json.dumps({"name": "world_long_clips", "version": "1", "kind": "synthetic", "description": "33-frame world clips",
                                  "params": {"stories": 4, "scenes": 4, "frames": 33, "height": 64, "width": 64, "seed": 7001,
                                             "fps": 8.0, "register": "reference"}}))
-    doc = _controls(tmp_path, "--suite", str(suite), "--only", "identity,inserted_cut", "--metrics", "scuts")
+    doc = _controls(tmp_path, "--suite", str(suite), "--only", "identity,inserted_cut", "--metrics", "scuts",
+                    "eval.scuts_min_scene_len=15")  # the library default sees frames 15..29 of 33
     row = doc["controls"]["inserted_cut"]["targets"]["scuts"]
     assert row["n"] == 4 and row["detected"] == 4 and row["median_effect"] == pytest.approx(0.25)  # one cut in 1 of 4 scenes
     assert doc["controls"]["identity"]["targets"]["scuts"]["detected"] == 0

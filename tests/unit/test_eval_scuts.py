@@ -76,3 +76,33 @@ def test_frame_range_of_a_story_video_counts_like_the_clip(tmp_path: Path, clips
     ctx = MetricContext(EvalConfig(), None)
     values = SceneCuts().compute(story, ctx)
     assert [values.scenes[i]["scuts"] for i in range(3)] == [float(pyscenedetect_count(p)) for p in separate] == [1.0, 0.0, 2.0]
+
+
+@pytest.mark.parametrize(("frames", "min_scene_len"), [(9, 2), (19, 15)])
+def test_visible_cut_frames_are_where_pyscenedetect_reports_a_cut(tmp_path: Path, frames: int, min_scene_len: int) -> None:
+    """A hard cut at frame k of an n-frame clip is reported exactly when k is in `visible_cut_frames` (measured)."""
+    from msvg_bench.eval.metrics.scuts import visible_cut_frames
+
+    a, b = shot(11, frames), shot(12, frames)
+    reported = []
+    for k in range(1, frames):
+        path = write_video(tmp_path / f"cut_{k}.mp4", np.concatenate([a[:k], b[k:]]), 24)
+        if max(len(detect(str(path), AdaptiveDetector(min_scene_len=min_scene_len))) - 1, 0):
+            reported.append(k)
+    assert reported == list(visible_cut_frames(frames, min_scene_len)) != []
+
+
+def test_a_clip_too_short_to_show_a_cut_is_unavailable_not_zero(tmp_path: Path) -> None:
+    """Nine frames under the library default (15): no cut could be reported, so no 0 is reported either."""
+    cut = write_video(tmp_path / "short_cut.mp4", np.concatenate([shot(1, 4), shot(2, 5)]), 24)
+    long_clip = write_video(tmp_path / "long.mp4", shot(3, 30), 24)
+    story = StoryInput("s", [SceneInput(0, "p", cut), SceneInput(1, "p", long_clip)])
+    values = SceneCuts().compute(story, MetricContext(EvalConfig(), None))
+    reason = values.scene_unavailable[0]["scuts"]
+    assert "short_cut.mp4" in reason and "9 frames" in reason and "scuts_min_scene_len=15" in reason
+    assert 0 not in values.scenes and values.story["scuts"] == 0.0  # the long clip alone
+    only_short = SceneCuts().compute(StoryInput("s", [SceneInput(0, "p", cut)]), MetricContext(EvalConfig(), None))
+    assert "scuts" not in only_short.story and "short_cut.mp4" in only_short.unavailable["scuts"]
+    short_preset = SceneCuts().compute(StoryInput("s", [SceneInput(0, "p", cut)]),
+                                       MetricContext(EvalConfig(scuts_min_scene_len=2), None))
+    assert short_preset.story["scuts"] == 1.0  # the same cut, seen with a min_scene_len that fits the clip
