@@ -40,7 +40,7 @@ def count_cuts(scene: SceneInput) -> int:
     return max(len(scenes) - 1, 0)
 
 
-@METRICS.register("scuts")
+@METRICS.register()
 class SceneCuts(Metric):
     """PySceneDetect AdaptiveDetector cuts counted inside each scene clip."""
 
