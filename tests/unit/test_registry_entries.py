@@ -78,6 +78,35 @@ def test_metric_carries_its_name_and_a_complete_contract(metric: str) -> None:
     assert instance.declared_scene_keys() and len(set(instance.declared_scene_keys())) == len(instance.declared_scene_keys())
 
 
+@pytest.fixture(scope="module")
+def small_story(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """Three 9-frame clips on disk (two scenes share a setting and a character) and an offline context."""
+    import numpy as np
+    from msvg_bench.core.video import write_video
+    from msvg_bench.eval.config import EvalConfig
+    from msvg_bench.eval.context import MetricContext
+    from msvg_bench.eval.inputs import SceneInput, StoryInput
+
+    root, rng = tmp_path_factory.mktemp("small-story"), np.random.default_rng(0)
+    scenes = []
+    for index, (setting, characters) in enumerate([("hall", ("ann",)), ("hall", ("ann", "bob")), ("park", ("bob",))]):
+        frames = np.repeat(rng.integers(0, 255, (1, 48, 64, 3), dtype=np.uint8), 9, axis=0)
+        path = write_video(root / f"scene_{index:02d}.mp4", frames, 8.0)
+        scenes.append(SceneInput(index, f"{' and '.join(characters)} in a {setting}", path, setting=setting, characters=characters, fps=8.0))
+    return StoryInput("small", scenes), MetricContext(EvalConfig(mawe_size=64), None)
+
+
+@pytest.mark.parametrize("metric", METRICS.names())
+def test_metric_writes_only_its_declared_keys_and_measures_or_says_why(metric: str, small_story) -> None:  # noqa: ANN001
+    from msvg_bench.eval.metrics.base import check_values
+
+    story, ctx = small_story
+    instance = METRICS.get(metric)()
+    values = instance.compute(story, ctx)
+    check_values(instance, values)  # what the runner does: an undeclared key stops the run
+    assert metric in values.story or metric in values.unavailable, (values.story, values.unavailable)
+
+
 @pytest.mark.parametrize("metric", METRICS.names())
 def test_metric_keys_are_its_own(metric: str) -> None:
     """Results hold one flat dict per story (and per scene): a key two metrics declare would be overwritten."""
