@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.errors import ConfigError, DataError, MsvgError
+from msvg_bench.eval.metrics.base import MetricContractError, check_values
 from msvg_bench.eval.results import (
     MetricInfo,
     Results,
@@ -131,6 +132,7 @@ def score_story(source: StorySource, metrics: Sequence[Metric], ctx: MetricConte
         scenes: dict[int, SceneResult] = {s.index: SceneResult(index=s.index) for s in story.scenes}
         for metric in metrics:
             values = metric.compute(story, ctx)
+            check_values(metric, values)
             result.values.update(values.story)
             result.unavailable.update(values.unavailable)
             result.details.update(values.details)
@@ -141,8 +143,8 @@ def score_story(source: StorySource, metrics: Sequence[Metric], ctx: MetricConte
             for index, info in values.scene_details.items():
                 scenes.setdefault(index, SceneResult(index=index)).details.update(info)
         result.scenes = [scenes[i] for i in sorted(scenes)]
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except (KeyboardInterrupt, SystemExit, MetricContractError):
+        raise  # a metric breaking its contract is a bug in the metric, not a broken story: the run stops
     except Exception as exc:  # noqa: BLE001 - one broken story must not stop the suite
         result.status = "failed"
         result.error = one_line_error(exc)

@@ -52,7 +52,13 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
 
 TRAIN_EXPERIMENT = "msvg-bench/train"
 HOW_TO_TRAIN = "train one with `msvg-bench train --zero 2` (after `msvg-bench data synth --out data`)"
-HOW_TO_SCORE = "or pass --method msvg|plain|streaming [--model DIR] to generate, or --videos DIR to score existing videos"
+
+
+def how_to_score() -> str:
+    """The hint that ends "nothing to score" errors, with the registered methods."""
+    from msvg_bench.models.methods import method_names
+
+    return f"or pass --method {'|'.join(method_names())} [--model DIR] to generate, or --videos DIR to score existing videos"
 
 
 def latest_training_run(tracking_uri: str | None, preset: str) -> tuple[str, str, str] | None:
@@ -119,7 +125,7 @@ def build_sources(
 
         return src.reference_sources(suite, output_dir / "reference"), "reference", f"synthetic-world:v{SYNTH_VERSION}", {}
     raise ConfigError(
-        f"suite {suite.name!r} has no videos of its own and {no_training_run(cfg.tracking.uri, cfg.preset)}, {HOW_TO_SCORE}"
+        f"suite {suite.name!r} has no videos of its own and {no_training_run(cfg.tracking.uri, cfg.preset)}, {how_to_score()}"
     )
 
 

@@ -84,7 +84,7 @@ def _model_identity(config: Config) -> str:
     return model_identity(config.model)
 
 
-@RECIPES.register("extractor")
+@RECIPES.register()
 class ExtractorRecipe(Recipe):
     """Stage 1: the feature extractor against its frozen teacher, on cached text + frame embeddings."""
 
@@ -203,7 +203,7 @@ class ExtractorRecipe(Recipe):
         return Stage1Module(build_extractor(model_cfg)).eval()
 
 
-@RECIPES.register("joint")
+@RECIPES.register()
 class JointRecipe(Recipe):
     """Stage 2: history transformer + decoupler, v-prediction on cached latents, frozen extractor features."""
 

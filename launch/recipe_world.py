@@ -106,7 +106,7 @@ class _WorldRecipe(Recipe):
 
 
 
-@RECIPES.register("world-vae")
+@RECIPES.register()
 class WorldVAERecipe(_WorldRecipe):
     """The world's video autoencoder, trained for reconstruction on the data folder's clips."""
 
@@ -206,7 +206,7 @@ def _crop(frame: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
     return crop_resize(frame, [round(v) for v in box], size=64)
 
 
-@RECIPES.register("world-clip")
+@RECIPES.register()
 class WorldClipRecipe(_WorldRecipe):
     """The world's contrastive frame/text encoder (see the module docstring)."""
 
@@ -295,7 +295,7 @@ class WorldClipRecipe(_WorldRecipe):
 DETECTOR_WIDTH = 48
 
 
-@RECIPES.register("world-detector")
+@RECIPES.register()
 class WorldDetectorRecipe(_WorldRecipe):
     """The world's character detector: which 4x4 cells of a frame belong to a character (box sidecars)."""
 

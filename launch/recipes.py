@@ -176,7 +176,7 @@ def _mlp_module(width: int, depth: int, in_dim: int, out_dim: int, dropout: floa
     return MLP()
 
 
-@RECIPES.register("mlp")
+@RECIPES.register()
 class MLPRecipe(Recipe):
     """Regress a fixed random non-linear function with a residual MLP (dropout + input noise)."""
 

@@ -86,7 +86,7 @@ def definable_keys(name: str, characters: dict[int, Sequence[str]]) -> set[str]:
     return keys | ({f"{name}_gap"} if shared and nonshared else set())
 
 
-@METRICS.register("character_consistency")
+@METRICS.register()
 class CharacterConsistency(PairMetric):
     """Mean cosine of character-crop embeddings over scene pairs sharing a character, vs other pairs."""
 
@@ -245,7 +245,7 @@ class CharacterConsistency(PairMetric):
         return out
 
 
-@METRICS.register("face_consistency")
+@METRICS.register()
 class FaceConsistency(CharacterConsistency):
     """Mean cosine of face identity embeddings over scene pairs sharing a character, vs other pairs."""
 

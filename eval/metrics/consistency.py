@@ -69,7 +69,7 @@ class PairMetric(Metric):
             out.details.setdefault(name, {})["by_distance"] = pairs_by_distance(distances)
 
 
-@METRICS.register("scene_consistency")
+@METRICS.register()
 class SceneConsistency(PairMetric):
     """Mean cosine of CLIP4Clip scene embeddings over setting-sharing pairs, vs non-sharing pairs."""
 

@@ -104,7 +104,7 @@ def mawe_from_statistics(warp: np.ndarray, motion: np.ndarray, c: float = MAWE_C
     return float(np.mean(warp[ok] / (c * np.maximum(motion[ok], MIN_MOTION))))
 
 
-@METRICS.register("mawe")
+@METRICS.register()
 class Mawe(Metric):
     """Motion-aware warp error, StreamingT2V definition (c = 9.5, 720 x 720)."""
 
@@ -113,6 +113,7 @@ class Mawe(Metric):
     higher_is_better = False
     description = "motion-aware warp error: mean_t W_t / (9.5 m_t) at 720x720, forward splat by rounded flow"
     needs = {"frames": "all, resized to mawe_size x mawe_size", "flow": True}
+    scene_keys = ("mawe", "mawe_warp", "mawe_motion")
 
     def component(self, ctx: MetricContext) -> tuple[str | None, str | None]:
         """No encoder; the flow backend identity and the working size."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from msvg_bench.eval.inputs import StoryInput
 
 
-@METRICS.register("prompt_alignment")
+@METRICS.register()
 class PromptAlignment(Metric):
     """CLIP score (torchmetrics semantics) of scene frames vs the scene prompt."""
 

@@ -61,7 +61,7 @@ def scene_length(scene: SceneInput) -> int:
     return int(scene.frames.shape[0])
 
 
-@METRICS.register("scuts")
+@METRICS.register()
 class SceneCuts(Metric):
     """PySceneDetect AdaptiveDetector cuts counted inside each scene clip."""
 

@@ -31,7 +31,7 @@ def setting_classes(labels: list[str]) -> tuple[list[str], list[str]] | None:
     return (names, names) if len(names) >= 2 else None
 
 
-@METRICS.register("setting_recognition")
+@METRICS.register()
 class SettingRecognition(Metric):
     """Fraction of frames zero-shot classified as the scene's annotated setting."""
 

@@ -22,6 +22,7 @@ from msvg_bench.cli_options import (
     print_config,
 )
 from msvg_bench.core.errors import ConfigError
+from msvg_bench.models.methods import method_names
 
 PANEL = "Evaluation"
 SOURCE_PANEL = "What to score"
@@ -30,7 +31,7 @@ SOURCE_PANEL = "What to score"
 def eval_command(
     overrides: OverridesArgument = None,
     suite: Annotated[str | None, typer.Option("--suite", "-s", help="Suite name (see --list-suites) or suite JSON file.", rich_help_panel=SOURCE_PANEL)] = None,
-    method: Annotated[str | None, typer.Option("--method", "-m", help="Generate with msvg | plain | streaming (with --videos: a label).", rich_help_panel=SOURCE_PANEL)] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help=f"Generate with {' | '.join(method_names())} (with --videos: a label).", rich_help_panel=SOURCE_PANEL)] = None,
     model: Annotated[str | None, typer.Option("--model", help="Trained weights folder, MLflow run id, or latest (the newest finished training run of the preset). Default without --method/--videos: latest.", rich_help_panel=SOURCE_PANEL)] = None,
     videos: Annotated[Path | None, typer.Option("--videos", help="Score existing videos: manifest / prompts-folder data root, or <story_id>.mp4 files.", rich_help_panel=SOURCE_PANEL)] = None,
     scene_lengths: Annotated[str | None, typer.Option("--scene-lengths", help="Frames per scene for one-video-per-story folders (one value or one per scene).", rich_help_panel=SOURCE_PANEL)] = None,

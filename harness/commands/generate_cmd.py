@@ -17,6 +17,7 @@ from msvg_bench.cli_options import (
     print_config,
 )
 from msvg_bench.core.errors import DataError, MsvgError
+from msvg_bench.models.methods import method_names
 
 
 def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
@@ -84,7 +85,7 @@ def generate(
         list[str] | None,
         typer.Option("--prompts", "-p", help="Prompt file (.txt/.json/manifest/data folder) or a scene prompt; repeatable."),
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", "-m", help="A generation method: msvg, plain, streaming or another registered one.")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help=f"A generation method: {' | '.join(method_names())}.")] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Trained msvg weights folder (from train).")] = None,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="CogVideoX diffusers folder.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps.")] = None,

@@ -98,6 +98,9 @@ class ModelFamily:
     of its preset for each config section (`SECTIONS`); `tiny_preset`, when set, names a preset
     that is the `tiny` preset with this family's positional embeddings and patching (plus
     `tiny_model` in the model section), so the variant's code path runs on a CPU in seconds.
+    `published` states what the published checkpoint has (`base_transformer` parameters, `width`,
+    `layers`, `heads`): the shared family tests (`tests/unit/test_registry_entries.py`) check the
+    model built from `transformer` on the meta device against it.
     """
 
     name: str
@@ -108,6 +111,7 @@ class ModelFamily:
     presets: Mapping[str, Mapping[str, Any]]
     tiny_preset: str | None = None
     tiny_model: Mapping[str, Any] = field(default_factory=dict)
+    published: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.presets) - set(SECTIONS))

@@ -40,4 +40,6 @@ FAMILY = ModelFamily(
     presets=PRESETS,
     tiny_preset="tiny-1.5",
     tiny_model={"tiny_heads": 2, "tiny_head_dim": 16},
+    # the 5b count + (128 - 64) * 3072 (linear patch weights) + (128 - 64) * 3073 (2x wider output projection)
+    published={"base_transformer": 5_570_676_352, "width": 3072, "layers": 42, "heads": 48},
 )

@@ -98,4 +98,5 @@ FAMILY = ModelFamily(
     transformer=TRANSFORMER,
     scheduler=SCHEDULER,
     presets=PRESETS,
+    published={"base_transformer": 1_693_783_872, "width": 1920, "layers": 30, "heads": 30},
 )

@@ -34,4 +34,5 @@ FAMILY = ModelFamily(
     presets=PRESETS,
     tiny_preset="tiny-rotary",
     tiny_model={"tiny_heads": 2, "tiny_head_dim": 16},
+    published={"base_transformer": 5_570_283_072, "width": 3072, "layers": 42, "heads": 48},
 )

@@ -1,4 +1,4 @@
-"""Model families: the registry and the one preset list, published parameter counts on the meta device,
+"""Model families: the registry and the one preset list, the published counts through `models info` and `plan`,
 token grids, geometry checks, tiny variants of each kind, and loading a rotary folder per family."""
 
 from __future__ import annotations
@@ -13,25 +13,22 @@ from msvg_bench.core.errors import ConfigError
 from msvg_bench.models.families import FAMILIES, get_family
 from msvg_bench.presets import SECTION_PRESETS, preset_names, section_tables
 
-# Base transformer parameters of the published configurations (diffusers' CogVideoXTransformer3DModel).
-COUNTS = {
-    "cogvideox-2b": 1_693_783_872,
-    "cogvideox-5b": 5_570_283_072,
-    # 1.5: the 5b transformer with a linear patch embedding over 2 x 2 x 2 x 16 inputs and a 2x wider
-    # output projection: 5b + (128 - 64) * 3072 (patch weights) + (128 - 64) * 3073 (output) = + 393,280.
-    "cogvideox1.5-5b": 5_570_676_352,
-}
-SHAPES = {  # (width, layers, heads) of each family
-    "cogvideox-2b": (1920, 30, 30),
-    "cogvideox-5b": (3072, 42, 48),
-    "cogvideox1.5-5b": (3072, 42, 48),
-}
+# What each family's published checkpoint has (`published`: parameters, width, layers, heads) is declared
+# on the family itself; tests/unit/test_registry_entries.py checks every registered family against it.
+
+
+def _published(name: str) -> tuple[int, int, int, int]:
+    """(base-transformer parameters, width, layers, heads) a family declares for its published checkpoint."""
+    published = get_family(name).published
+    return published["base_transformer"], published["width"], published["layers"], published["heads"]
 
 
 def test_families_and_presets_come_from_one_list() -> None:
-    assert FAMILIES.names() == ["cogvideox-2b", "cogvideox-5b", "cogvideox1.5-5b"]
+    assert {"cogvideox-2b", "cogvideox-5b", "cogvideox1.5-5b"} <= set(FAMILIES.names())
     names = preset_names()
-    assert names == ["tiny", "world", "tiny-rotary", "tiny-1.5", "cogvideox-2b", "cogvideox-5b", "cogvideox1.5-5b"]
+    tiny_variants = [f.tiny_preset for f in map(get_family, FAMILIES.names()) if f.tiny_preset]
+    assert names == [*SECTION_PRESETS, *tiny_variants, *FAMILIES.names()]  # section presets, tiny variants, families
+    assert tiny_variants[:2] == ["tiny-rotary", "tiny-1.5"] and len(set(names)) == len(names)
     assert PRESETS.names() == sorted(names)
     for table in section_tables().values():  # family values live only in the family modules
         assert set(table) == set(SECTION_PRESETS)
@@ -55,18 +52,6 @@ def test_family_presets_keep_the_2b_values_and_set_their_geometry() -> None:
     assert get_family("cogvideox-5b").scheduler["snr_shift_scale"] == 1.0
 
 
-@pytest.mark.parametrize("name", list(COUNTS))
-def test_published_counts_on_the_meta_device(name: str) -> None:
-    from msvg_bench.models.info import parameter_report
-
-    report = parameter_report(resolve_config(flags={"preset": name}).model)
-    assert report["base_transformer"] == COUNTS[name]
-    assert report["allocated_bytes"] == 0
-    width, layers, heads = SHAPES[name]
-    time_dim, text_dim = 512, 4096
-    assert report["history_weights"] == (text_dim * width + width) + layers * (2 * (time_dim * 3 * width + 3 * width) + heads)
-
-
 def test_models_info_command_prints_the_5b_and_1_5_counts() -> None:
     from msvg_bench.cli import app
     from typer.testing import CliRunner
@@ -74,7 +59,7 @@ def test_models_info_command_prints_the_5b_and_1_5_counts() -> None:
     for name in ("cogvideox-5b", "cogvideox1.5-5b"):
         result = CliRunner().invoke(app, ["models", "info", "--preset", name, "--json"])
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["base_transformer"] == COUNTS[name]
+        assert json.loads(result.output)["base_transformer"] == _published(name)[0]
 
 
 def test_token_grids_of_the_published_geometries() -> None:
@@ -127,10 +112,10 @@ def test_plan_cli_for_the_5b_families(preset: str, tokens: int, patch_t: int) ->
     result = CliRunner().invoke(app, ["plan", "--preset", preset, "--gpus", "8", "--gpu-mem-gb", "80", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    width, layers, heads = SHAPES[preset]
+    count, width, layers, heads = _published(preset)
     history = (4096 * width + width) + layers * (2 * (512 * 3 * width + 3 * width) + heads)
     decoupler = 7_356_416  # the full-size presets' decoupler (512 wide, 8 heads, 512-d history features)
-    assert data["family"] == preset and data["model"]["trainable_params"] == COUNTS[preset] + history + decoupler
+    assert data["family"] == preset and data["model"]["trainable_params"] == count + history + decoupler
     assert (data["model"]["num_layers"], data["model"]["hidden"], data["model"]["patch_t"]) == (layers, width, patch_t)
     assert data["tokens"]["video"] == tokens
     from msvg_bench.launch.plan import ModelShape, activation_bytes_per_sample
