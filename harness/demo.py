@@ -1,9 +1,10 @@
 """The whole loop on a CPU in minutes: synthesize stories, cache their embeddings, fine-tune with DeepSpeed
 ZeRO-2 on two processes, generate and score a suite with the method and its baselines, compare.
 
-By default the demo starts from the story-world weights the repository ships (`world_weights/`, made
-by `msvg-bench demo --full --seed 2`; see its `manifest.json`): world-trained VAE and CLIP, a trained
-stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then generates
+By default the demo starts from the story-world weights the repository ships (`world_weights/`; its
+`manifest.json` names the commands: the world encoders from `msvg-bench demo --full --seed 2`, stage 1 +
+stage 2 from the recipe with the character-weighted loss, `tests/perf/bench_recipe.py --seed 5`):
+world-trained VAE and CLIP, a trained stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then generates
 held-out 8-scene `world_long` stories with msvg and both baselines (plain, streaming) and scores them,
 so the comparison, and consistency over scene distance, are semantic inside the world. With `world_weights=None`
 it trains the random-init `tiny` model instead (plumbing only: its clips are noise).

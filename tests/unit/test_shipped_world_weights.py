@@ -24,7 +24,9 @@ def test_shipped_weights_match_their_manifest() -> None:
     for name, digest in manifest["sha256"].items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
     assert sum((folder / name).stat().st_size for name in files) <= MAX_BYTES
-    assert manifest["made_by"].startswith("msvg-bench demo --full")
+    assert manifest["made_by"]["world"].startswith("msvg-bench demo --full")
+    assert manifest["made_by"]["joint"].startswith("python tests/perf/bench_recipe.py")
+    assert manifest["recipe"]["joint"]["character_loss_weight"] > 1  # stage 2 as the recipe trains it
     assert set(manifest["config_hashes"]) == {"world-vae", "world-clip", "world-detector", "extractor", "joint"}
 
 
