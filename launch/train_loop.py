@@ -206,6 +206,7 @@ def write_summary(job: Job, result: TrainResult) -> None:
             "world_size": job.world,
             "zero": tc.zero,
             "offload": tc.offload,
+            "optimizer": job.optimizer,
             "trainable_params": job.counts.trainable,
             "frozen_params": job.counts.frozen,
         },

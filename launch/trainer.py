@@ -54,16 +54,6 @@ def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str
     return f"train {stage} {zero_text} {preset} {run_id[:8]}"
 
 
-def cpu_adam_builds() -> bool:
-    """Whether DeepSpeedCPUAdam can be built here (used for offloaded optimizer states on GPU)."""
-    try:
-        from deepspeed.ops.op_builder import CPUAdamBuilder
-
-        return bool(CPUAdamBuilder().is_compatible(verbose=False))
-    except Exception:  # noqa: BLE001 - any build probe failure means "use torch's AdamW"
-        return False
-
-
 @dataclass
 class Job:
     """Everything the stages of one rank's training share."""
@@ -85,6 +75,7 @@ class Job:
     sampler: Any = None
     total_steps: int = 0
     ds_config: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = ""
     engine: Any = None
     start_step: int = 0
     run_id: str | None = None
@@ -204,14 +195,17 @@ def build_engine(job: Job) -> None:
     """`deepspeed.initialize` with the generated config, parameter groups and a warmup + schedule `LambdaLR`."""
     import deepspeed
     import torch
+    from msvg_bench.launch.cpu_adam import offload_optimizer_choice
     from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.sampling import lr_factor
     from msvg_bench.launch.trainable import parameter_groups
 
     tc, total_steps = job.config.train, job.total_steps
-    cpu_adam = job.device_kind == "cuda" and cpu_adam_builds()
-    job.ds_config = build_ds_config(tc, job.world, device=job.device_kind, cpu_adam=cpu_adam, bf16=job.bf16)
+    choice = offload_optimizer_choice(job.device_kind, tc.offload)
+    job.optimizer = choice.optimizer
+    job.ds_config = build_ds_config(tc, job.world, device=job.device_kind, cpu_adam=choice.available, bf16=job.bf16)
     if job.rank == 0:
+        print(f"optimizer: {choice.optimizer} ({choice.detail})", flush=True)
         atomic_write_json(job.out_dir / "deepspeed_config.json", job.ds_config)
 
     def make_scheduler(optimizer: Any) -> Any:

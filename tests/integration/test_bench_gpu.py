@@ -67,3 +67,32 @@ def test_dry_run_measures_every_section_on_the_cpu(tmp_path: Path) -> None:
     assert denoise["msvg_over_plain"] == pytest.approx(denoise["msvg_step_s"] / denoise["plain_step_s"])
     table = (out / "bench_gpu.md").read_text()
     assert "| none (torch AdamW) |" in table and "| optimizer (torch AdamW) |" in table and "msvg / plain" in table
+
+
+def test_injected_failure_and_failed_cpu_adam_build_leave_the_other_sections(tmp_path: Path) -> None:
+    # One section made to fail (--fail-section), and the CPUAdam build made to fail for the offload
+    # row (a compiler that fails on cpu_adam's sources; DeepSpeed's CPU process group still builds its
+    # shared-memory op): the run goes on, reports the error, and the offload row trains with torch
+    # AdamW and says so.
+    out = tmp_path / "out"
+    compiler = tmp_path / "g++-failing-on-cpu_adam"
+    compiler.write_text('#!/bin/sh\ncase "$*" in *cpu_adam*) echo "cpu_adam: refused" >&2; exit 1;; esac\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CXX": str(compiler)}
+    args = ["--dry-run", "--out", str(out), "--budget-s", "900", "--steps", "1", "--warmup", "0",
+            "--denoise-repeats", "1", "--fail-section", "zero2", "--cpu-adam", "probe"]  # fmt: skip
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # a section failed
+    report = json.loads((out / "bench_gpu.json").read_text())
+    assert report["process_group"]["ok"] is True
+    assert report["train"]["zero2"]["error"] == "RuntimeError: injected failure (--fail-section zero2)"
+    assert "Traceback" in report["train"]["zero2"]["traceback"]
+    assert report["denoise"]["msvg_step_s"] > 0
+    offload = report["train"]["zero2_offload"]
+    assert offload["losses_finite"] is True and offload["step_s"] > 0
+    assert offload["optimizer"] == "torch AdamW" and "cpu_adam did not build" in offload["optimizer_detail"]
+    assert offload["zero_force_ds_cpu_optimizer"] is False
+    table = (out / "bench_gpu.md").read_text()
+    assert "| zero2 | error: RuntimeError: injected failure" in table and "## error in zero2" in table
+    assert "| optimizer (torch AdamW) |" in table and "msvg / plain" in table
+    assert "zero2_offload optimizer: torch AdamW (cpu_adam did not build" in table

@@ -1,8 +1,9 @@
 """Device check: the 2B-sized history transformer on one GPU — train step time and MFU, peak memory
 for ZeRO-2 with and without optimizer offload beside `plan`'s prediction, msvg vs plain denoising step.
 
-    python tests/perf/bench_gpu.py [--layout 2b] [--out bench_gpu_out]     # CUDA, about 4-6 min on an H200
-    python tests/perf/bench_gpu.py --dry-run --out bench_gpu_dry          # same code, small shapes, CPU
+    OUT=... bash tests/perf/gpu_device.sh                       # on the device: bundle install, env.txt, this script
+    python tests/perf/bench_gpu.py [--layout 2b] [--out DIR]     # CUDA, about 4-6 min on an H100/H200
+    python tests/perf/bench_gpu.py --dry-run --out bench_gpu_dry # same code, small shapes, CPU
 
 No weights and no network: the history transformer (CogVideoX layout + history projection and adaLN
 expert) and the decoupler are random-init from config, the inputs random tensors of the shapes the
@@ -10,20 +11,29 @@ cached training data has (latents 16 x 13 x 60 x 90 for 49 x 480 x 720, 226 text
 4096, history features). Everything runs in bf16 with gradient checkpointing at every block, as
 `msvg-bench train --preset cogvideox-2b` does.
 
-Sections (each written to the JSON as soon as it is done, so a run cut short keeps what it measured):
-1. `train/zero2` and `train/zero2_offload`: a one-rank DeepSpeed ZeRO-2 engine built from the same
-   `build_ds_config` the trainer uses (bf16, AdamW; offload: DeepSpeedCPUAdam when it builds), the
-   stage-2 loss (`Stage2Module`) on one sample; warm-up steps, then timed steps (synchronised); peak
-   allocated / reserved memory since the engine was built; `plan`'s prediction for that row
-   (`launch.plan`: DeepSpeed's model-state estimator + the activation estimate of one sample) and
-   its error relative to the measured peak allocated.
-2. `flops`: FLOPs of one training step per sample, MFU and HFU (the count: `gpu_flops.py`).
-3. `denoise`: one denoising step (batched transformer forward + guidance combination) for msvg
+Fail-soft: a skeleton report (every section "pending") is written before the process group starts;
+joining the one-rank process group (nccl with DeepSpeed's cuda accelerator on device 0, given up
+after `--init-timeout-s`, default 120) and each section run in try/except; a failure becomes an
+error row (message + traceback) in the JSON and the Markdown, and the run goes on. Sections, most
+valuable first (`SECTIONS`; a new measurement is one function plus one entry there):
+1. `train/zero2`: a one-rank DeepSpeed ZeRO-2 engine built from the same `build_ds_config` the
+   trainer uses (bf16, torch AdamW), the stage-2 loss (`Stage2Module`) on one sample; warm-up steps,
+   then timed steps (synchronised). Peak memory is reset after `deepspeed.initialize`: `peak_*` are
+   the training steps' (what `plan` predicts: DeepSpeed's model-state estimator + the activation
+   estimate of one sample, `launch.plan`, and its error relative to the measured peak allocated),
+   `init_peak_*` the engine build's. FLOPs per step, MFU and HFU (the count: `gpu_flops.py`).
+2. `denoise`: one denoising step (batched transformer forward + guidance combination) for msvg
    (3 branches with history tokens) and plain (2 branches, no history), no gradients, median of
    repeats.
+3. `train/zero2_offload`: as 1 with the optimizer offloaded; DeepSpeedCPUAdam when its extension
+   really builds and loads (`launch.cpu_adam`, the probe `train --offload` uses), else torch AdamW
+   with `zero_force_ds_cpu_optimizer: false`; the row names the optimizer that ran and why.
 
-Output: `<out>/bench_gpu.json` and `<out>/bench_gpu.md` (a Markdown table, `gpu_report.py`). `--budget-s` (default
-330) skips what would not fit: each section is started only when the time left covers it.
+Output: `<out>/bench_gpu.json` and `<out>/bench_gpu.md` (`gpu_report.py`), rewritten after every
+step; `--out` defaults to `$OUT`. `--budget-s` (default 330) skips what would not fit: each section
+starts only when the time left covers it. `--fail-section NAME` makes one step raise (checks the
+fail-soft path); `--cpu-adam probe` tries the CPUAdam build in a dry run too. Exit code 0 when no
+step failed and every training loss was finite.
 """
 
 from __future__ import annotations
@@ -39,6 +49,10 @@ import socket
 import statistics
 import sys
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +81,11 @@ class Budget:
         return self.end - time.monotonic()
 
 
-def setup_process_group(device: str) -> None:
-    """A one-rank process group (nccl on CUDA, gloo on CPU) for DeepSpeed."""
+def setup_process_group(device: str, timeout_s: float) -> None:
+    """A one-rank process group for DeepSpeed: nccl on CUDA (device 0 set explicitly, DeepSpeed's cuda
+    accelerator), gloo on CPU; joining gives up after `timeout_s` instead of hanging."""
     import deepspeed
+    import torch
 
     os.environ.setdefault("RANK", "0")
     os.environ.setdefault("LOCAL_RANK", "0")
@@ -79,7 +95,9 @@ def setup_process_group(device: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
-    deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo", verbose=False)
+    if device == "cuda":
+        torch.cuda.set_device(0)
+    deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo", verbose=False, timeout=timedelta(seconds=timeout_s))
 
 
 def build_stage2(layout_name: str, device: Any, seed: int = 0) -> Any:
@@ -180,27 +198,44 @@ def release(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+def optimizer_choice(args: argparse.Namespace, device: str, offload: str) -> Any:
+    """The optimizer for one engine: the shared CPUAdam probe (`launch.cpu_adam`) per `--cpu-adam`."""
+    from msvg_bench.launch.cpu_adam import TORCH_ADAMW, CpuAdamProbe, offload_optimizer_choice, probe_cpu_adam
+
+    if args.cpu_adam == "off" or offload == "none":
+        return CpuAdamProbe(False, TORCH_ADAMW, f"no probe (--cpu-adam {args.cpu_adam}, offload {offload})")
+    if args.cpu_adam == "probe":
+        return probe_cpu_adam()
+    return offload_optimizer_choice(device, offload)
+
+
 def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[str, Any]:
-    """One ZeRO-2 engine (optionally with optimizer offload): timed steps, peak memory, plan's prediction."""
+    """One ZeRO-2 engine (optionally with optimizer offload): timed steps, peak memory, plan's prediction.
+
+    The peak counters are reset after `deepspeed.initialize`: `peak_*` cover the training steps
+    (what `plan` predicts: model states + activations), `init_peak_*` the engine build on its own.
+    """
     import deepspeed
     import torch
     from msvg_bench.launch.config import TrainConfig
     from msvg_bench.launch.ds_config import build_ds_config
-    from msvg_bench.launch.trainer import cpu_adam_builds
 
     release(device)
     baseline = torch.cuda.memory_allocated() / GIB if device == "cuda" else None  # left over by earlier sections
+    choice = optimizer_choice(args, device, offload)
+    print(f"optimizer for offload={offload}: {choice.optimizer} ({choice.detail})", flush=True)
     dev = torch.device(device)
     module = build_stage2(args.layout, dev)
     module.transformer.enable_gradient_checkpointing()
     shape = plan_shape(module, args.layout)
-    cpu_adam = device == "cuda" and offload == "optimizer" and cpu_adam_builds()
     tc = TrainConfig(zero=2, offload=offload, lr=1e-5, warmup_steps=0, device=device, gradient_checkpointing=True)
-    ds_config = build_ds_config(tc, 1, device=device, cpu_adam=cpu_adam, bf16=True)
+    ds_config = build_ds_config(tc, 1, device=device, cpu_adam=choice.available, bf16=True)
     t_build = time.perf_counter()
     engine, _, _, _ = deepspeed.initialize(model=module, model_parameters=[p for p in module.parameters() if p.requires_grad], config=ds_config)
     sync(device)
     init_s = time.perf_counter() - t_build
+    init_mem = {f"init_{key}": value for key, value in memory_now(device).items()}
+    release(device)  # the steps' peak starts here
     batch = sample_batch(args.layout, args.frames, args.height, args.width, dev, torch.bfloat16)
     times, losses = [], []
     for i in range(args.warmup + args.steps):
@@ -220,7 +255,9 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
     out: dict[str, Any] = {
         "zero": 2,
         "offload": offload,
-        "optimizer": "DeepSpeedCPUAdam" if cpu_adam else "torch AdamW",
+        "optimizer": choice.optimizer,
+        "optimizer_detail": choice.detail,
+        "zero_force_ds_cpu_optimizer": ds_config.get("zero_force_ds_cpu_optimizer", True),
         "params": shape.trainable_params,
         "engine_init_s": init_s,
         "baseline_allocated_gb": baseline,
@@ -228,6 +265,7 @@ def train_section(args: argparse.Namespace, device: str, offload: str) -> dict[s
         "step_times_s": times,
         "losses": losses,
         "losses_finite": all(math.isfinite(x) for x in losses),
+        **init_mem,
         **mem,
         "plan": predicted,
         "plan_error": (predicted["total_gb"] - measured) / measured if measured else None,
@@ -283,8 +321,71 @@ def denoise_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
     return result
 
 
+@dataclass(frozen=True)
+class Section:
+    """One fail-soft section: where its row goes in the report, what it costs, whether it needs DeepSpeed's process group."""
+
+    key: str
+    slot: tuple[str, ...]  # report path of its row: ("train", "zero2") or ("denoise",)
+    run: Callable[[argparse.Namespace, str], dict[str, Any]]
+    gpu_estimate_s: float  # rough cost on an H100/H200 for the 2b layout (model build + engine + steps)
+    needs_process_group: bool
+
+
+# Most valuable first: a run cut short or failing part-way keeps what matters most. A new measurement
+# is one function (args, device) -> row plus one entry here.
+SECTIONS: tuple[Section, ...] = (
+    Section("zero2", ("train", "zero2"), lambda args, device: train_section(args, device, "none"), 70.0, True),
+    Section("denoise", ("denoise",), denoise_section, 40.0, False),
+    Section("zero2_offload", ("train", "zero2_offload"), lambda args, device: train_section(args, device, "optimizer"), 150.0, True),
+)
+DRY_RUN_ESTIMATE_S = 5.0
+
+
+def place(report: dict[str, Any], slot: tuple[str, ...], row: dict[str, Any]) -> None:
+    """Put `row` at `slot` in the report."""
+    node = report
+    for key in slot[:-1]:
+        node = node[key]
+    node[slot[-1]] = row
+
+
+def guarded(name: str, fn: Callable[[], dict[str, Any]], args: argparse.Namespace, device: str) -> dict[str, Any]:
+    """`fn()`'s row, or an error row (error + traceback) when it raises; `--fail-section name` raises on purpose."""
+    try:
+        if args.fail_section == name:
+            raise RuntimeError(f"injected failure (--fail-section {name})")
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - one failed section must not end the run
+        trace = traceback.format_exc()
+        print(f"{name}: FAILED: {type(exc).__name__}: {exc}\n{trace}", file=sys.stderr, flush=True)
+        row = {"error": f"{type(exc).__name__}: {exc}", "traceback": trace}
+    try:
+        release(device)
+    except Exception:  # noqa: BLE001 - a broken device must not hide the first error
+        pass
+    return row
+
+
+def skeleton(args: argparse.Namespace, device: str, device_name: str, peak: float | None) -> dict[str, Any]:
+    """The report before anything ran: every section pending (written before the process group starts)."""
+    import torch
+
+    report: dict[str, Any] = {
+        "layout": args.layout, "frames": args.frames, "height": args.height, "width": args.width,
+        "dry_run": args.dry_run, "device": device, "device_name": device_name, "torch": torch.__version__,
+        "peak_tflops": peak, "flops": step_flops(LAYOUTS[args.layout], args.frames, args.height, args.width),
+        "flops_source": "Narayanan et al. 2021 sec. 5.1 (no vocabulary term); MFU 3x forward, HFU 4x",
+        "process_group": {"pending": "not started"}, "train": {}, "denoise": None,
+        "sections": [section.key for section in SECTIONS], "wall_s": 0.0,
+    }
+    for section in SECTIONS:
+        place(report, section.slot, {"pending": "not run yet"})
+    return report
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every section for `args.layout`; returns the report (also written under `args.out`)."""
+    """Every section for `args.layout`, each fail-soft; returns the report (also written under `args.out`)."""
     import torch
 
     start = time.monotonic()
@@ -294,34 +395,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("error: no CUDA device visible (use --dry-run on a CPU)")
     device_name = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu"
     peak = peak_tflops(device_name, args.peak_tflops)
-    setup_process_group(device)
-    flops = step_flops(LAYOUTS[args.layout], args.frames, args.height, args.width)
-    report: dict[str, Any] = {
-        "layout": args.layout, "frames": args.frames, "height": args.height, "width": args.width,
-        "dry_run": args.dry_run, "device_name": device_name, "torch": torch.__version__,
-        "peak_tflops": peak, "flops": flops, "flops_source": "Narayanan et al. 2021 sec. 5.1 (no vocabulary term); MFU 3x forward, HFU 4x",
-        "train": {}, "denoise": None, "wall_s": 0.0,
-    }
-    # Rough section costs on an H200 for the 2b layout (model build + engine + steps); a section starts only when it fits.
-    estimates = {"zero2": 70.0, "zero2_offload": 150.0, "denoise": 40.0} if not args.dry_run else {"zero2": 5, "zero2_offload": 5, "denoise": 2}
-    for key, offload in (("zero2", "none"), ("zero2_offload", "optimizer")):
-        if budget.left() < estimates[key]:
-            report["train"][key] = {"skipped": f"{budget.left():.0f} s of budget left, about {estimates[key]:.0f} s needed"}
+    report = skeleton(args, device, device_name, peak)
+    write(report, args.out)
+
+    def join() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        setup_process_group(device, args.init_timeout_s)
+        return {"ok": True, "init_s": time.perf_counter() - t0}
+
+    report["process_group"] = guarded("process_group", join, args, device)
+    write(report, args.out)
+    for section in SECTIONS:
+        estimate = section.gpu_estimate_s if not args.dry_run else DRY_RUN_ESTIMATE_S
+        if section.needs_process_group and "error" in report["process_group"]:
+            row: dict[str, Any] = {"skipped": "the process group did not start (see process_group)"}
+        elif budget.left() < estimate:
+            row = {"skipped": f"{budget.left():.0f} s of budget left, about {estimate:.0f} s needed"}
         else:
-            row = train_section(args, device, offload)
-            if peak:
-                row["mfu"] = flops["model"] / row["step_s"] / (peak * 1e12)
-                row["hfu"] = flops["hardware"] / row["step_s"] / (peak * 1e12)
-            report["train"][key] = row
+            row = guarded(section.key, lambda section=section: section.run(args, device), args, device)
+            if section.slot[0] == "train" and peak and "step_s" in row:
+                row["mfu"] = report["flops"]["model"] / row["step_s"] / (peak * 1e12)
+                row["hfu"] = report["flops"]["hardware"] / row["step_s"] / (peak * 1e12)
+        place(report, section.slot, row)
         report["wall_s"] = time.monotonic() - start
         write(report, args.out)
-        print(f"{key}: {json.dumps({k: v for k, v in report['train'][key].items() if not isinstance(v, list)})}", flush=True)
-    if budget.left() < estimates["denoise"]:
-        report["denoise"] = {"skipped": f"{budget.left():.0f} s of budget left"}
-    else:
-        report["denoise"] = denoise_section(args, device)
-    report["wall_s"] = time.monotonic() - start
-    write(report, args.out)
+        print(f"{section.key}: {json.dumps({k: v for k, v in row.items() if not isinstance(v, list) and k != 'traceback'})}", flush=True)
     print(markdown(report), flush=True)
     return report
 
@@ -338,7 +436,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--denoise-repeats", type=int, default=5, help="timed denoising steps per method")
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak of the GPU (default: by device name)")
     parser.add_argument("--budget-s", type=float, default=330.0, help="skip sections that would not fit in this many seconds")
-    parser.add_argument("--out", type=Path, default=Path("bench_gpu_out"), help="folder for bench_gpu.json and bench_gpu.md")
+    parser.add_argument("--init-timeout-s", type=float, default=120.0, help="give up joining the one-rank process group after this long")
+    parser.add_argument(
+        "--cpu-adam", choices=("auto", "probe", "off"), default="auto",
+        help="offload row's optimizer: auto = build DeepSpeedCPUAdam on CUDA, torch AdamW if that fails; "
+        "probe = try the build in a dry run too; off = torch AdamW",
+    )
+    parser.add_argument(
+        "--fail-section", choices=("process_group", *(section.key for section in SECTIONS)), default=None,
+        help="make this section raise, to check that the others still run and the error is reported",
+    )
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "bench_gpu_out"),
+                        help="folder for bench_gpu.json and bench_gpu.md (default: $OUT, else bench_gpu_out)")
     parser.add_argument("--dry-run", action="store_true", help="the same code at small shapes on the CPU (tiny layout, gloo)")
     args = parser.parse_args(argv)
     small = {"layout": "tiny", "frames": 9, "height": 32, "width": 48}
@@ -350,13 +459,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the device check; exit code 0 when every training loss was finite."""
+    """Run the device check; exit code 0 when every section ran without error and every training loss was finite."""
     args = parse_args(argv)
-    if args.dry_run:
-        os.environ["DS_ACCELERATOR"] = "cpu"
+    os.environ["DS_ACCELERATOR"] = "cpu" if args.dry_run else "cuda"
     report = run(args)
-    finite = all(row.get("losses_finite", True) for row in report["train"].values())
-    return 0 if finite else 1
+    rows = [report["process_group"], *report["train"].values(), report["denoise"]]
+    ok = all("error" not in row and row.get("losses_finite", True) for row in rows)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

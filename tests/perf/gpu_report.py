@@ -8,23 +8,39 @@ from pathlib import Path
 from typing import Any
 
 
+def not_measured(row: dict[str, Any] | None) -> str | None:
+    """Why a section has no figures ("error: ...", "skipped: ...", "not run"), None when it has them."""
+    if row is None:
+        return "not run"
+    for key in ("error", "skipped", "pending"):
+        if key in row:
+            return f"{'not run' if key == 'pending' else key}: {row[key]}"
+    return None
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables."""
+    """The report as Markdown tables; a failed, skipped or pending section is a row saying so."""
     def gb(value: float | None) -> str:
         return "—" if value is None else f"{value:.3g}"
 
     lines = [
         f"# bench_gpu: {report['layout']} layout, {report['frames']}x{report['height']}x{report['width']}, bf16, "
-        f"gradient checkpointing ({report['device_name']})",
+        f"gradient checkpointing ({report['device_name']}, torch {report.get('torch', '?')})",
         "",
-        "| ZeRO-2 | step s | MFU | HFU | peak alloc GiB | peak reserved GiB | plan GiB (states + act.) | plan error |",
-        "|---|---|---|---|---|---|---|---|",
+    ]
+    group = not_measured(report.get("process_group"))
+    if group:
+        lines += [f"process group: {group}", ""]
+    lines += [
+        "| ZeRO-2 | step s | MFU | HFU | peak alloc GiB (steps) | peak reserved GiB | init peak alloc GiB | plan GiB (states + act.) | plan error |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     flops = report["flops"]
     for key in ("zero2", "zero2_offload"):
         row = report["train"].get(key)
-        if row is None or "skipped" in row:
-            lines.append(f"| {key} | skipped: {row['skipped'] if row else 'not run'} | | | | | | |")
+        why = not_measured(row)
+        if why:
+            lines.append(f"| {key} | {why.splitlines()[0]} | | | | | | | |")
             continue
         mfu, hfu = row.get("mfu"), row.get("hfu")
         plan = row["plan"]
@@ -32,6 +48,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {row['offload']} ({row['optimizer']}) | {row['step_s']:.3f} | {'—' if mfu is None else f'{mfu:.1%}'} | "
             f"{'—' if hfu is None else f'{hfu:.1%}'} | {gb(row['peak_allocated_gb'])} | {gb(row['peak_reserved_gb'])} | "
+            f"{gb(row.get('init_peak_allocated_gb'))} | "
             f"{gb(plan['total_gb'])} ({gb(plan['model_states_gb'])} + {gb(plan['activations_gb'])}) | "
             f"{'—' if err is None else f'{err:+.1%}'} |"
         )
@@ -42,24 +59,35 @@ def markdown(report: dict[str, Any]) -> str:
         f"peak {report['peak_tflops'] or '—'} TFLOPS bf16 dense.",
         "",
     ]
+    for key in ("zero2", "zero2_offload"):
+        row = report["train"].get(key) or {}
+        if "optimizer_detail" in row:
+            lines.append(f"{key} optimizer: {row['optimizer']} ({row['optimizer_detail']})")
     den = report.get("denoise")
-    if den and "skipped" not in den:
+    why = not_measured(den)
+    if why:
+        lines.append(f"denoising step: {why.splitlines()[0]}")
+    else:
         lines += [
+            "",
             "| denoising step | s (median) |",
             "|---|---|",
             f"| msvg (3 branches, history) | {den['msvg_step_s']:.3f} |",
             f"| plain (2 branches) | {den['plain_step_s']:.3f} |",
             f"| msvg / plain | {den['msvg_over_plain']:.2f} |",
-            "",
         ]
-    elif den:
-        lines.append(f"denoising step: skipped: {den['skipped']}")
-    lines.append(f"total wall time {report['wall_s']:.0f} s")
+    errors = [(name, row) for name, row in (("process_group", report.get("process_group")), *report["train"].items(), ("denoise", den))
+              if isinstance(row, dict) and "error" in row]
+    for name, row in errors:
+        lines += ["", f"## error in {name}", "", "```", row.get("traceback") or row["error"], "```"]
+    lines += ["", f"total wall time {report['wall_s']:.0f} s"]
     return "\n".join(lines) + "\n"
 
 
 def write(report: dict[str, Any], out: Path) -> None:
     """Write the JSON and the Markdown table (called after every section)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_gpu.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "bench_gpu.md").write_text(markdown(report), encoding="utf-8")
+    for name, text in (("bench_gpu.json", json.dumps(report, indent=2) + "\n"), ("bench_gpu.md", markdown(report))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out / name)  # a run killed mid-write keeps the previous complete file
