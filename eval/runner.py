@@ -75,13 +75,14 @@ def results_path(output_dir: Path, shard: tuple[int, int] | None) -> Path:
 
 def scoring_config_hash(cfg: Config) -> str:
     """The config hash with settings that do not change any story's values normalised (shard, limit,
-    resume, video logging, cache and output locations), so the shards of one evaluation, a single-process run of it and a run
-    over more stories carry the same hash."""
+    resume, video logging, cache and output locations, generate.story_batch), so the shards of one
+    evaluation, a single-process run of it and a run over more stories carry the same hash."""
     from msvg_bench.core.schema import config_hash
 
     normal = cfg.model_copy(deep=True)
     neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
     normal.eval = normal.eval.model_copy(update=neutral)
+    normal.generate = normal.generate.model_copy(update={"story_batch": 1})  # batched generation equals unbatched
     return config_hash(normal)
 
 
@@ -257,9 +258,14 @@ def run_suite(
     outcome = RunOutcome(results, path, kept=[s.id for s in results.stories])
     todo = [s for s in mine if s.id not in done]
     write_results(path, finalize(results, order))
+    from msvg_bench.eval.sources import prepare_together
+
+    batch = cfg.generate.story_batch
     with progress() as bar:
         task = bar.add_task(f"eval {suite.name}", total=len(todo))
-        for source in todo:
+        for number, source in enumerate(todo):
+            if number % batch == 0:  # generated stories: the next `generate.story_batch` ones together
+                prepare_together(todo[number : number + batch])
             seed = derive_seed(cfg.seed, "eval", suite.name, source.id) % (2**31)
             story_result = score_story(source, metrics, ctx, seed)
             results.stories = [s for s in results.stories if s.id != source.id] + [story_result]

@@ -5,7 +5,7 @@ loader that builds the `StoryInput` (errors surface per story, so one broken sto
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,22 @@ class StorySource:
     template: Story
     load: Callable[[], StoryInput]
     video_story: Callable[[], Story | None] = lambda: None
+    together: Callable[[Sequence[str]], None] | None = None
+    """Generated sources share one: makes the named stories' videos in one batch ahead of `load`."""
+
+
+def prepare_together(sources: Sequence[StorySource]) -> None:
+    """Let the generated ones of `sources` make their videos together (batched generation) before they load.
+
+    A no-op for other sources. A batch that fails leaves its stories to generate one by one when
+    loaded, so a broken story still fails alone, with its own error.
+    """
+    groups: dict[int, tuple[Callable[[Sequence[str]], None], list[str]]] = {}
+    for source in sources:
+        if source.together is not None:
+            groups.setdefault(id(source.together), (source.together, []))[1].append(source.id)
+    for together, ids in groups.values():
+        together(ids)
 
 
 def with_annotations(story: Story, template: Story | None) -> Story:
@@ -167,14 +183,22 @@ def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> Stor
 
 
 def generated_sources(
-    suite: Suite, seed: int, method: str, root: Path, identity: str, make_story: Callable[[list[str], Path, int, str], Story] | None
+    suite: Suite,
+    seed: int,
+    method: str,
+    root: Path,
+    identity: str,
+    make_story: Callable[[list[str], Path, int, str], Story] | None,
+    make_stories: Callable[[list[tuple[list[str], int, str]], Path], list[Story]] | None = None,
 ) -> list[StorySource]:
     """Stories generated from the suite's prompts by `method` (clips under `root/videos/<story_id>/`).
 
-    `make_story(prompts, root, story_seed, story_id)` generates one story and returns the written Story.
-    Each generated story leaves `story.json` beside its clips (with method, model identity and seed);
-    a later run with the same ones (resume, another shard's merge) reuses the clips instead of
-    generating again. Without `make_story` a story that was never generated is an error.
+    `make_story(prompts, root, story_seed, story_id)` generates one story and returns the written Story;
+    `make_stories([(prompts, story_seed, story_id), ...], root)` several in one batch (used through
+    `prepare_together`; equal results). Each generated story leaves `story.json` beside its clips
+    (with method, model identity and seed); a later run with the same ones (resume, another shard's
+    merge) reuses the clips instead of generating again, story by story. Without `make_story` a story
+    that was never generated is an error.
     """
     import json
 
@@ -183,7 +207,7 @@ def generated_sources(
     from msvg_bench.core.paths import safe_join
     from msvg_bench.core.seeding import derive_seed
 
-    def make(template: Story) -> tuple[Callable[[], StoryInput], Callable[[], Story | None]]:
+    def make(template: Story) -> _Generated:
         state: dict[str, Any] = {}
         story_seed = derive_seed(seed, "eval", suite.name, template.id) % (2**31)
         stamp = {"method": method, "model_identity": identity, "seed": story_seed}
@@ -197,16 +221,20 @@ def generated_sources(
                 return None
             return ManifestStory.model_validate(doc).to_story(root)
 
+        def keep(made: Story) -> None:
+            made = replace(with_annotations(made, template), root=root)
+            atomic_write_json(safe_join(root, "videos", template.id, "story.json"), {**made.to_json(), "generated": stamp})
+            state["story"] = made
+
         def load_story() -> Story:
             if "story" not in state:
                 made = previous()
                 if made is None:
                     if make_story is None:
                         raise DataError(f"{root / 'videos' / template.id / 'story.json'}: story {template.id} was not generated with this method/model/seed")
-                    made = make_story(list(template.prompts), root, story_seed, template.id)
-                    made = replace(with_annotations(made, template), root=root)
-                    atomic_write_json(safe_join(root, "videos", template.id, "story.json"), {**made.to_json(), "generated": stamp})
-                state["story"] = with_annotations(made, template)
+                    keep(make_story(list(template.prompts), root, story_seed, template.id))
+                else:
+                    state["story"] = with_annotations(made, template)
             return state["story"]
 
         def video_story() -> Story | None:
@@ -214,10 +242,45 @@ def generated_sources(
                 return None
             return load_story()
 
-        return (lambda: story_input(load_story())), video_story
+        def pending() -> tuple[list[str], int, str] | None:
+            """This story's generation request when it still needs generating, else None."""
+            if "story" in state or previous() is not None:
+                return None
+            return list(template.prompts), story_seed, template.id
 
-    sources = []
-    for template in suite.stories:
-        load, video_story = make(template)
-        sources.append(StorySource(template.id, template, load, video_story))
-    return sources
+        return _Generated(lambda: story_input(load_story()), video_story, pending, keep)
+
+    made = {template.id: make(template) for template in suite.stories}
+
+    def together(ids: Sequence[str]) -> None:
+        requests = []
+        for story_id in ids:
+            try:
+                request = made[story_id].pending()
+            except Exception:  # noqa: BLE001 - e.g. an unreadable story.json: its own load reports it, for it alone
+                continue
+            if request is not None:
+                requests.append(request)
+        if make_stories is None or len(requests) < 2:
+            return  # one story (or none) generates on its own when loaded
+        try:
+            stories = make_stories(requests, root)
+        except Exception:  # noqa: BLE001 - each story then generates alone when loaded, failing alone
+            return
+        for (_, _, story_id), story in zip(requests, stories, strict=True):
+            made[story_id].keep(story)
+
+    return [
+        StorySource(template.id, template, made[template.id].load, made[template.id].video_story, together if make_stories else None)
+        for template in suite.stories
+    ]
+
+
+@dataclass
+class _Generated:
+    """A generated story's loaders, its pending request (None once made) and how to keep a batch-made Story."""
+
+    load: Callable[[], StoryInput]
+    video_story: Callable[[], Story | None]
+    pending: Callable[[], tuple[list[str], int, str] | None]
+    keep: Callable[[Story], None]

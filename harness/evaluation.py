@@ -109,16 +109,21 @@ def build_sources(
     if method is not None:
         from msvg_bench.core.hashing import hash_json
 
-        settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json")}
+        # story_batch is left out: stories generated together equal those generated one by one
+        settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json", exclude={"story_batch"})}
         identity = f"{cfg.model.source}:{hash_json(settings)[:16]}"
         if cfg.model.weights is not None:
             identity += f" weights:{Path(cfg.model.weights).resolve()}"
-        from msvg_bench.models.pipelines import generate_story
+        from msvg_bench.models.pipelines import StoryRequest, generate_stories, generate_story
 
         def make_story(prompts: list[str], root: Path, seed: int, story_id: str) -> Any:
             return generate_story(cfg, prompts, root, method, seed, story_id)
 
-        sources = src.generated_sources(suite, cfg.seed, method, output_dir / "generated", identity, make_story if generate else None)
+        def make_stories(requests: list[tuple[list[str], int, str]], root: Path) -> Any:
+            return generate_stories(cfg, [StoryRequest(sid, tuple(prompts), seed) for prompts, seed, sid in requests], root, method)
+
+        sources = src.generated_sources(suite, cfg.seed, method, output_dir / "generated", identity,
+                                        make_story if generate else None, make_stories if generate else None)
         return sources, method, identity, {}
     if suite.has_reference_videos:
         from msvg_bench.benchmarks.synth import SYNTH_VERSION

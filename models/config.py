@@ -97,6 +97,11 @@ class GenerateConfig(StrictModel):
     use_dynamic_cfg: bool = Field(True, description="ramp guidance with the step index (cosine schedule)")
     negative_prompt: str = ""
     eta: float = Field(0.0, ge=0.0, description="DDIM eta")
+    story_batch: int = Field(
+        4, ge=1, le=64,
+        description="stories generated together: scene k of up to this many stories is denoised in one batch "
+        "(results equal story-by-story generation; docs/performance.md)",
+    )
     method_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per-method settings, validated by the method's settings sub-model "

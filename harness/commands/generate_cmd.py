@@ -120,16 +120,17 @@ def generate(
     stories = read_prompt_stories(prompts or [])
     from msvg_bench.benchmarks.dataset import write_manifest
     from msvg_bench.core.progress import progress
-    from msvg_bench.models.pipelines import generate_story
+    from msvg_bench.models.pipelines import StoryRequest, generate_in_batches
 
     written = []
     failures: list[str] = []
-    with progress() as bar:
-        for story_id, story_prompts in stories:
-            try:
-                written.append(generate_story(cfg, story_prompts, out, cfg.generate.method, cfg.seed, story_id, progress=bar))
-            except MsvgError as exc:
-                failures.append(f"{story_id}: {exc}")
+    requests = [StoryRequest(story_id, tuple(story_prompts), cfg.seed) for story_id, story_prompts in stories]
+    with progress() as bar:  # generate.story_batch stories at a time; a broken story fails alone
+        for request, made in generate_in_batches(cfg, requests, out, cfg.generate.method, progress=bar):
+            if isinstance(made, MsvgError):
+                failures.append(f"{request.story_id}: {made}")
+            else:
+                written.append(made)
     if written:
         write_manifest(out, written)
     typer.echo(f"{len(written)} stor{'y' if len(written) == 1 else 'ies'} written to {out} (method {cfg.generate.method}, seed {cfg.seed})")

@@ -15,10 +15,11 @@ from msvg_bench.models.methods.base import (
     ScenePlan,
     get_method,
     method_names,
+    transformer_plan,
 )
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base" and _module.name not in METHODS:
         METHODS.add_lazy(_module.name, f"{__name__}.{_module.name}:METHOD")
 
-__all__ = ["METHODS", "GenerationMethod", "NoSettings", "ScenePlan", "get_method", "method_names"]
+__all__ = ["METHODS", "GenerationMethod", "NoSettings", "ScenePlan", "get_method", "method_names", "transformer_plan"]

@@ -36,6 +36,20 @@ class ScenePlan:
     branches: int
     history_guidance_scale: float = 0.0
     latent_hook: Callable[[torch.Tensor, int, torch.Tensor | None], torch.Tensor] | None = None
+    text: torch.Tensor | None = None
+    """With `history`: the per-branch transformer inputs [branches, L, D] when `model_fn` is the plain
+    transformer call on them (`transformer_plan`); several stories' scenes then share one forward."""
+    history: torch.Tensor | None = None
+
+
+def transformer_plan(
+    generator: StoryGenerator, text: torch.Tensor, history: torch.Tensor | None, branches: int, history_guidance_scale: float = 0.0
+) -> ScenePlan:
+    """A plan whose model function is the transformer on per-branch `text` and `history` tokens (or none),
+    kept on the plan so scenes of several stories can be denoised in one batched forward."""
+    return ScenePlan(
+        lambda x, t: generator.transformer_call(x, text, t, history), branches, history_guidance_scale, text=text, history=history
+    )
 
 
 class GenerationMethod:

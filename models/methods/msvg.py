@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.schema import StrictModel
-from msvg_bench.models.methods.base import GenerationMethod, ScenePlan
+from msvg_bench.models.methods.base import GenerationMethod, ScenePlan, transformer_plan
 from pydantic import Field
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Msvg(GenerationMethod):
         else:
             text, history, branches = torch.cat([negative, positive, positive]), torch.cat([hist, hist, hist0]), 3
         w2 = self.settings(generator.cfg.generate).history_guidance_scale
-        return ScenePlan(lambda x, t: generator.transformer_call(x, text, t, history), branches, w2)
+        return transformer_plan(generator, text, history, branches, w2)
 
     def after_scene(self, generator: StoryGenerator, state: StoryState, frames: np.ndarray) -> None:
         """Keep the per-frame history embeddings of the decoded frames (in memory, never re-read)."""

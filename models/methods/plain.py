@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.models.methods.base import GenerationMethod, ScenePlan
+from msvg_bench.models.methods.base import GenerationMethod, ScenePlan, transformer_plan
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +24,7 @@ def independent_plan(generator: StoryGenerator, prompt_text: Any, negative: torc
 
     text = torch.cat([negative, prompt_text.embeds[None]])
     history = generator.history_tokens(prompt_text, StoryState())[1].expand(2, -1, -1) if generator.trained_history else None
-    return ScenePlan(lambda x, t: generator.transformer_call(x, text, t, history), 2)
+    return transformer_plan(generator, text, history, 2)
 
 
 class Plain(GenerationMethod):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from history_export import joint_export
 from msvg_bench.config import resolve_config
 from msvg_bench.core.video import probe_video, read_video
 from msvg_bench.models.pipelines import StoryGenerator
@@ -104,26 +105,6 @@ def test_untrained_msvg_equals_plain(generator: StoryGenerator, preset: str) -> 
     assert (msvg - plain).abs().max().item() <= 1e-5
 
 
-def _joint_export(generator: StoryGenerator, folder: Path) -> Path:
-    """A joint-stage export whose history pathway is open (gates, decoupler output and history weights non-zero)."""
-    from msvg_bench.models.component_specs import model_identity
-    from msvg_bench.models.weights import export_weights
-
-    transformer, decoupler = generator.components.transformer, generator.decoupler
-    gen = torch.Generator().manual_seed(0)
-    saved = {n: p.detach().clone() for n, p in [*transformer.named_parameters(), *decoupler.named_parameters()]}
-    with torch.no_grad():
-        for name, param in [*transformer.named_parameters(), *decoupler.named_parameters(prefix="decoupler")]:
-            if "history_" in name or name.startswith("decoupler.out"):
-                param.copy_(torch.randn(param.shape, generator=gen) * (2.0 if name.endswith("history_gate") else 0.2))
-    export_weights(folder, model_identity=model_identity(generator.model_cfg), transformer=transformer,
-                   extractor=generator.extractor, decoupler=decoupler)
-    with torch.no_grad():  # the shared fixture keeps its untrained weights
-        for name, param in [*transformer.named_parameters(), *decoupler.named_parameters()]:
-            param.copy_(saved[name])
-    return folder
-
-
 def test_plain_with_a_joint_export_reads_no_history_and_shares_msvg_first_scene(generator: StoryGenerator, tmp_path: Path) -> None:
     """A joint export was trained with history tokens always present (H0 for "no history"): plain reads H0,
     so msvg and plain share every weight, msvg's scene 1 (no history yet) equals plain's, and only msvg's
@@ -131,7 +112,7 @@ def test_plain_with_a_joint_export_reads_no_history_and_shares_msvg_first_scene(
     from msvg_bench.models.history import encode_scene_texts
     from msvg_bench.models.pipelines import StoryState
 
-    weights = _joint_export(generator, tmp_path / "joint")
+    weights = joint_export(generator, tmp_path / "joint")
     trained = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3", f"model.weights={weights}"]))
     assert trained.trained_history and not generator.trained_history
     texts = encode_scene_texts(trained.components, FOUR_SCENE_STORY[:3])
