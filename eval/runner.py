@@ -75,14 +75,14 @@ def results_path(output_dir: Path, shard: tuple[int, int] | None) -> Path:
 
 def scoring_config_hash(cfg: Config) -> str:
     """The config hash with settings that do not change any story's values normalised (shard, limit,
-    resume, video logging, cache and output locations, generate.story_batch), so the shards of one
-    evaluation, a single-process run of it and a run over more stories carry the same hash."""
+    resume, video logging, cache and output locations), so the shards of one evaluation, a
+    single-process run of it and a run over more stories carry the same hash. `generate.story_batch`
+    stays in it: batched clips equal story-by-story ones only up to float rounding."""
     from msvg_bench.core.schema import config_hash
 
     normal = cfg.model_copy(deep=True)
     neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
     normal.eval = normal.eval.model_copy(update=neutral)
-    normal.generate = normal.generate.model_copy(update={"story_batch": 1})  # batched generation equals unbatched
     return config_hash(normal)
 
 

@@ -109,8 +109,10 @@ def build_sources(
     if method is not None:
         from msvg_bench.core.hashing import hash_json
 
-        # story_batch is left out: stories generated together equal those generated one by one
-        settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json", exclude={"story_batch"})}
+        # story_batch 1 (story by story) keeps the identity it had before batching existed; stories
+        # generated together equal those only up to float rounding, so another batch size is another identity
+        one_by_one = {"story_batch"} if cfg.generate.story_batch == 1 else None
+        settings = {"model": cfg.model.model_dump(mode="json"), "generate": cfg.generate.model_dump(mode="json", exclude=one_by_one)}
         identity = f"{cfg.model.source}:{hash_json(settings)[:16]}"
         if cfg.model.weights is not None:
             identity += f" weights:{Path(cfg.model.weights).resolve()}"

@@ -237,7 +237,7 @@ class StoryGenerator:
         self.scene_seconds = []
         for index in range(max((len(run.texts) for run in runs), default=0)):
             active = [run for run in runs if index < len(run.texts)]
-            label = f"  scene {index + 1} steps" + (f" ({len(active)} stories)" if len(runs) > 1 else "")
+            label = f"  scene {index + 1} steps ({len(active)} stories)" if len(runs) > 1 else f"  scene {index + 1}/{len(runs[0].texts)} steps"
             step_task = progress.add_task(label, total=steps_total) if progress else None
 
             def on_step(_: int, task: Any = step_task) -> None:

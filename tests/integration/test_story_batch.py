@@ -132,7 +132,11 @@ def test_eval_batched_equals_unbatched_on_every_metric_and_fails_a_broken_story_
     assert _eval(suite, tmp_path / "three", weights, 3) == 0
     assert len(rows) == 3 * STEPS and max(rows) == 3 * 2  # three scene positions, the first over all three stories
     one, three = _values(tmp_path / "one" / "results.json"), _values(tmp_path / "three" / "results.json")
-    assert all(s.status == "ok" for s in read_results(tmp_path / "three" / "results.json").stories)
+    batched = read_results(tmp_path / "three" / "results.json")
+    assert all(s.status == "ok" for s in batched.stories)
+    # not bit-identical (float rounding), so neither resumed into nor mistaken for story-by-story results
+    unbatched = read_results(tmp_path / "one" / "results.json")
+    assert batched.config_hash != unbatched.config_hash and batched.model_identity != unbatched.model_identity
     assert len(one) > 20 and one.keys() == three.keys()
     numeric = [key for key, value in one.items() if value is not None]
     assert numeric and all(abs(one[key] - three[key]) <= TOLERANCE for key in numeric), "batched values differ"
@@ -168,3 +172,40 @@ def test_story_batch_is_bounded(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["generate", "--out", str(tmp_path / "out"), "-p", "A scene.", "generate.story_batch=0"]) != 0
     assert "generate.story_batch" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_story_batch_benchmark_times_both_ways_in_one_run() -> None:
+    """`measure_story_batch` (what the device script calls) reports a ratio per batch size and equal latents."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "perf" / "bench_story_batch.py"
+    spec = importlib.util.spec_from_file_location("bench_story_batch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.measure_story_batch("cpu", "fp32", [2], scenes=2, steps=1, repeats=1, threads=1)
+    (row,) = report["rows"]
+    assert row["story_batch"] == 2 and row["one_by_one_s"] > 0 and row["together_s"] > 0
+    assert row["throughput_ratio"] == pytest.approx(row["one_by_one_s"] / row["together_s"], rel=0.05)
+    assert row["max_abs_latent_diff"] <= TOLERANCE
+
+
+def test_generate_batch_with_a_broken_story_writes_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.benchmarks.dataset import load_stories
+    from msvg_bench.core.errors import DataError
+    from msvg_bench.models import history
+
+    prompts = tmp_path / "stories.json"
+    prompts.write_text(json.dumps({"first": ["A red ball."], "broken": ["BROKEN scene."], "third": ["A blue cube.", "A green cone."]}))
+    encode = history.encode_scene_texts
+
+    def failing(components: Any, texts: list[str], *args: Any) -> Any:
+        if "BROKEN scene." in texts:
+            raise DataError("cannot encode 'BROKEN scene.'")
+        return encode(components, texts, *args)
+
+    monkeypatch.setattr(history, "encode_scene_texts", failing)
+    code = main(["generate", "--out", str(tmp_path / "out"), "-p", str(prompts), "generate.story_batch=3", "generate.num_inference_steps=1"])
+    assert code == 1
+    assert "failed: broken: cannot encode 'BROKEN scene.'" in capsys.readouterr().err
+    assert {story.id: len(story.scenes) for story in load_stories(tmp_path / "out")} == {"first": 1, "third": 2}

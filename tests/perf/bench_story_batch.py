@@ -47,6 +47,7 @@ def measure_story_batch(
     scenes: int = 4,
     steps: int = 4,
     repeats: int = 3,
+    threads: int | None = None,
     overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Time batched vs story-by-story generation of the same stories for each batch size; returns the report.
@@ -55,15 +56,17 @@ def measure_story_batch(
     overrides (e.g. `model.world_dir=...` for the world preset). Per batch size B: wall-clock and
     process CPU seconds of B stories one by one and together (medians of `repeats` interleaved runs
     after one warm-up), `throughput_ratio` = one-by-one / together in wall-clock (> 1: batching is
-    faster; `throughput_ratio_cpu` the same in CPU seconds, steadier on a shared CPU), and the
-    largest latent difference between the two (equal within 1e-5 by test).
+    faster; `throughput_ratio_cpu` the same in process CPU seconds), and the largest latent difference
+    between the two. `threads` sets torch's CPU threads (on a loaded machine 1 is the steady choice:
+    with more, threads waiting for descheduled peers inflate both times).
     """
     import torch
     from msvg_bench.config import resolve_config
     from msvg_bench.models import encoding
     from msvg_bench.models.pipelines import StoryGenerator, StoryRequest
 
-    cfg = resolve_config(flags={"preset": preset}, overrides=[f"model.device={device}", f"model.dtype={dtype}", f"generate.num_inference_steps={steps}", *overrides])
+    settings = [f"model.device={device}", f"model.dtype={dtype}", f"generate.num_inference_steps={steps}", *overrides]
+    cfg = resolve_config(flags={"preset": preset}, overrides=settings)
     gen = StoryGenerator(cfg)
     seen: list[torch.Tensor] = []
     decode = encoding.decode_latents
@@ -97,6 +100,9 @@ def measure_story_batch(
         return seconds, cpu, dict(zip(order, seen, strict=True))
 
     rows = []
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     encoding.decode_latents = recording
     try:
         with tempfile.TemporaryDirectory(prefix="story-batch-") as tmp:
@@ -123,14 +129,16 @@ def measure_story_batch(
                     "throughput_ratio_cpu": round(median(alone_cpu) / median(together_cpu), 3),
                     "max_abs_latent_diff": diff,
                 })  # fmt: skip
+        used_threads = torch.get_num_threads()
     finally:
         encoding.decode_latents = decode
+        torch.set_num_threads(threads_before)
     return {
         "device": device,
         "dtype": dtype,
         "preset": preset,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": used_threads,
         "method": method,
         "scenes": scenes,
         "steps": steps,
@@ -152,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.height=64 model.width=64")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
     report = measure_story_batch(
-        args.device, args.dtype, batches, preset=args.preset, method=args.method, scenes=args.scenes, steps=args.steps, repeats=args.repeats,
-        overrides=args.overrides,
+        args.device, args.dtype, batches, preset=args.preset, method=args.method, scenes=args.scenes, steps=args.steps,
+        repeats=args.repeats, threads=args.threads, overrides=args.overrides,
     )  # fmt: skip
     print(json.dumps(report, indent=2))
     return 0
