@@ -321,6 +321,19 @@ def denoise_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
     return result
 
 
+def story_batch_section(args: argparse.Namespace, device: str) -> dict[str, Any]:
+    """Batched vs story-by-story generation of the same world stories (`generate.story_batch`): throughput ratios."""
+    from bench_story_batch import measure_story_batch
+    from msvg_bench.demo import shipped_world_weights
+
+    if args.dry_run:
+        return measure_story_batch("cpu", "fp32", [2], preset="tiny", scenes=2, steps=2, repeats=1)
+    weights = shipped_world_weights()
+    overrides = [] if weights is None else [f"model.world_dir={weights / 'world'}", f"model.weights={weights / 'joint'}"]
+    return measure_story_batch(device, "bf16", [4, 8], preset="world" if weights else "tiny", scenes=4, steps=20,
+                               repeats=2, overrides=overrides)
+
+
 @dataclass(frozen=True)
 class Section:
     """One fail-soft section: where its row goes in the report, what it costs, whether it needs DeepSpeed's process group."""
@@ -338,6 +351,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("zero2", ("train", "zero2"), lambda args, device: train_section(args, device, "none"), 70.0, True),
     Section("denoise", ("denoise",), denoise_section, 40.0, False),
     Section("zero2_offload", ("train", "zero2_offload"), lambda args, device: train_section(args, device, "optimizer"), 150.0, True),
+    Section("story_batch", ("story_batch",), story_batch_section, 60.0, False),
 )
 DRY_RUN_ESTIMATE_S = 5.0
 
@@ -463,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["DS_ACCELERATOR"] = "cpu" if args.dry_run else "cuda"
     report = run(args)
-    rows = [report["process_group"], *report["train"].values(), report["denoise"]]
+    rows = [report["process_group"], *report["train"].values(), report["denoise"], report["story_batch"]]
     ok = all("error" not in row and row.get("losses_finite", True) for row in rows)
     return 0 if ok else 1
 

@@ -76,7 +76,16 @@ def markdown(report: dict[str, Any]) -> str:
             f"| plain (2 branches) | {den['plain_step_s']:.3f} |",
             f"| msvg / plain | {den['msvg_over_plain']:.2f} |",
         ]
-    errors = [(name, row) for name, row in (("process_group", report.get("process_group")), *report["train"].items(), ("denoise", den))
+    batch = report.get("story_batch")
+    why = not_measured(batch)
+    if why:
+        lines.append(f"story batch: {why.splitlines()[0]}")
+    else:
+        lines += ["", "| story_batch | one by one (s) | together (s) | throughput ratio | max latent diff |", "|---|---|---|---|---|"]
+        lines += [f"| {r['story_batch']} | {r['one_by_one_s']:.2f} | {r['together_s']:.2f} | {r['throughput_ratio']:.2f} | "
+                  f"{r['max_abs_latent_diff']:.1e} |" for r in batch["rows"]]
+    errors = [(name, row) for name, row in (("process_group", report.get("process_group")), *report["train"].items(), ("denoise", den),
+                                            ("story_batch", batch))
               if isinstance(row, dict) and "error" in row]
     for name, row in errors:
         lines += ["", f"## error in {name}", "", "```", row.get("traceback") or row["error"], "```"]

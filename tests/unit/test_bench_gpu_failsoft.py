@@ -58,7 +58,7 @@ def test_process_group_failure_is_recorded_after_the_skeleton_was_written(tmp_pa
 
 def test_sections_run_most_valuable_first() -> None:
     bench = load("bench_gpu")
-    assert [section.key for section in bench.SECTIONS] == ["zero2", "denoise", "zero2_offload"]
+    assert [section.key for section in bench.SECTIONS] == ["zero2", "denoise", "zero2_offload", "story_batch"]
 
 
 def test_report_renders_error_and_pending_rows() -> None:
