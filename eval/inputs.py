@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from msvg_bench.benchmarks.boxes import load_boxes
 from msvg_bench.benchmarks.stories import Story
 from msvg_bench.core.errors import DataError, VideoError
 from msvg_bench.core.hashing import hash_file, hash_json
@@ -113,18 +114,6 @@ class StoryInput:
         """Drop every decoded frame."""
         for scene in self.scenes:
             scene.release()
-
-
-def load_boxes(path: Path) -> dict[str, np.ndarray] | None:
-    """Character boxes of a clip from its sidecar `<clip>.boxes.json` ({id: [[y0, x0, y1, x1], ...]}), if any."""
-    sidecar = path.with_suffix(".boxes.json")
-    if not sidecar.is_file():
-        return None
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-        return {str(k): np.asarray(v, dtype=np.int64).reshape(-1, 4) for k, v in data.items()}
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise DataError(f"{sidecar}: invalid character boxes ({exc})") from None
 
 
 def story_input(story: Story) -> StoryInput:

@@ -73,7 +73,7 @@ def region_weights(coverage: torch.Tensor, weight: float) -> torch.Tensor:
 def scene_loss_weights(clip: Any, model_cfg: Any, weight: float) -> torch.Tensor:
     """Loss weights [T', h, w] of one training clip at the model's latent geometry (ones without a boxes sidecar)."""
     from msvg_bench.core.video import probe_video
-    from msvg_bench.eval.inputs import load_boxes
+    from msvg_bench.benchmarks.boxes import load_boxes
     from msvg_bench.models.precompute import clip_preprocessing
 
     latent_shape = (

@@ -38,6 +38,12 @@ def load_step_callbacks(specs: list[str]) -> list[Any]:
     return callbacks
 
 
+def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str) -> str:
+    """What a training run is, as its MLflow name: `train <stage> zero<N>[+offload-<what>] <preset> <id[:8]>`."""
+    zero_text = f"zero{zero}" + (f"+offload-{offload}" if offload != "none" else "")
+    return f"train {stage} {zero_text} {preset} {run_id[:8]}"
+
+
 def run_tags(job: Job) -> dict[str, Any]:
     """The MLflow tags that say how the run was distributed."""
     tc = job.config.train
@@ -53,8 +59,6 @@ def run_tags(job: Job) -> dict[str, Any]:
 
 def open_run(job: Job, tracker: Any) -> None:
     """Name a new run and log its counts and DeepSpeed config, or tag a resumed one; announce the job."""
-    from msvg_bench.launch.trainer import train_run_name
-
     config, tc = job.config, job.config.train
     if job.rank == 0:
         (job.out_dir / "mlflow_run_id").write_text(f"{tracker.run_id}\n")

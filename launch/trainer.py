@@ -48,12 +48,6 @@ def training_bf16(model_dtype: str) -> bool:
     return model_dtype == "bf16"
 
 
-def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str) -> str:
-    """What a training run is, as its MLflow name: `train <stage> zero<N>[+offload-<what>] <preset> <id[:8]>`."""
-    zero_text = f"zero{zero}" + (f"+offload-{offload}" if offload != "none" else "")
-    return f"train {stage} {zero_text} {preset} {run_id[:8]}"
-
-
 def cpu_adam_builds() -> bool:
     """Whether DeepSpeedCPUAdam can be built here (used for offloaded optimizer states on GPU)."""
     try:
