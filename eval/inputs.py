@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from msvg_bench.benchmarks.boxes import load_boxes
 from msvg_bench.benchmarks.stories import Story
 from msvg_bench.core.errors import DataError, VideoError
 from msvg_bench.core.hashing import hash_file, hash_json
+from msvg_bench.core.video import probe_video
+from msvg_bench.core.video import read_video
 
 
 @dataclass
@@ -70,8 +73,6 @@ class SceneInput:
             return self.end - self.start
         if self.expected_frames is not None:
             return self.expected_frames
-        from msvg_bench.core.video import probe_video
-
         return probe_video(self.path).frame_count
 
     def release(self) -> None:
@@ -90,8 +91,6 @@ class _VideoMemo:
         self._cache: dict[Path, np.ndarray] = {}
 
     def frames(self, path: Path) -> np.ndarray:
-        from msvg_bench.core.video import read_video
-
         if path not in self._cache:
             self._cache[path] = read_video(path)
         return self._cache[path]

@@ -18,10 +18,21 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.hashing import hash_json
+from msvg_bench.core.paths import safe_join
 from msvg_bench.core.seeding import scene_seed
+from msvg_bench.core.video import write_gif, write_video
+from msvg_bench.models.components import load_components
+from msvg_bench.models.encoding import decode_latents
+from msvg_bench.models.history import collate_history, history_sample
+from msvg_bench.models.history import encode_scene_texts
 from msvg_bench.models.methods import get_method
+from msvg_bench.models.multiscene import history_tokens
+from msvg_bench.models.sampler import denoise, initial_noise
+from msvg_bench.models.weights import read_weights_manifest
 
 
 def scene_clip_name(index: int) -> str:
@@ -42,8 +53,6 @@ class StoryGenerator:
     """Holds the loaded components and generates stories with any method."""
 
     def __init__(self, cfg: Any, encoder: Any | None = None) -> None:
-        from msvg_bench.models.components import load_components
-
         self.cfg = cfg
         self.model_cfg = cfg.model
         self.components = load_components(cfg.model)
@@ -88,8 +97,6 @@ class StoryGenerator:
     def trained_history(self) -> bool:
         """Whether `model.weights` carries a trained decoupler (a joint export), i.e. the transformer was
         trained with history tokens always present (H0 standing for "no history")."""
-        from msvg_bench.models.weights import read_weights_manifest
-
         folder = self.model_cfg.weights
         return folder is not None and "decoupler" in read_weights_manifest(Path(folder))["files"]
 
@@ -112,8 +119,6 @@ class StoryGenerator:
         self, method: str, index: int, prompt_text: Any, negative: torch.Tensor, state: StoryState, seed: int, on_step: Any = None
     ) -> torch.Tensor:
         """Denoise scene `index` with `method`; returns latents [1, T', C, h, w]."""
-        from msvg_bench.models.sampler import denoise, initial_noise
-
         gen = self.cfg.generate
         comps = self.components
         noise_seed = scene_seed(seed, index)
@@ -136,9 +141,6 @@ class StoryGenerator:
 
     def history_tokens(self, prompt_text: Any, state: StoryState) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(history tokens H or None for the first scene, no-history tokens H0): each [1, L, D]."""
-        from msvg_bench.models.history import collate_history, history_sample
-        from msvg_bench.models.multiscene import history_tokens
-
         sample = history_sample(prompt_text, state.texts, state.frame_embeds, self.model_cfg)
         batch = collate_history([sample], clip_dim=self.model_cfg.history_dim).to(self.components.device, self.components.dtype)
         positive = prompt_text.embeds[None]
@@ -156,8 +158,6 @@ class StoryGenerator:
         The prompt text, the final latents and what the method keeps (`after_scene`: msvg's per-frame
         history embeddings) stay in `state` in memory: later scenes never re-read written files.
         """
-        from msvg_bench.models.encoding import decode_latents
-
         latents = self.scene_latents(method, index, text, negative, state, seed, on_step)
         scene_latents = latents[0]  # T', C, h, w
         frames = decode_latents(self.components, scene_latents.permute(1, 0, 2, 3))
@@ -171,16 +171,11 @@ class StoryGenerator:
         self, prompts: Sequence[str], out_dir: Path, method: str, seed: int, story_id: str, progress: Any = None
     ) -> Story:
         """Generate every scene, write clips + GIFs + the joined story, return the written Story."""
-        from msvg_bench.core.video import write_gif, write_video
-        from msvg_bench.models.history import encode_scene_texts
-
         get_method(method)  # unknown names raise UnknownNameError with a suggestion
         prompts = [str(p) for p in prompts]
         if not prompts:
             raise ConfigError(f"story {story_id!r}: no prompts")
         out_dir = Path(out_dir)
-        from msvg_bench.core.paths import safe_join
-
         story_dir = safe_join(out_dir, "videos", story_id, what="story id")
         fps = float(self.model_cfg.fps)
         texts = encode_scene_texts(self.components, prompts, self.model_cfg.filter_embedding)
@@ -225,8 +220,6 @@ _GENERATORS: dict[str, StoryGenerator] = {}
 
 def get_generator(cfg: Any) -> StoryGenerator:
     """A `StoryGenerator` for this config's model section, built once per process."""
-    from msvg_bench.core.hashing import hash_json
-
     key = hash_json(cfg.model.model_dump(mode="json"))
     if key not in _GENERATORS:
         _GENERATORS.clear()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from msvg_bench.core.errors import VideoError
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
 
 if TYPE_CHECKING:
@@ -28,7 +30,6 @@ def detector_identity() -> str:
 
 def count_cuts(scene: SceneInput) -> int:
     """PySceneDetect's own cut count for one clip (or frame range of a story video)."""
-    from msvg_bench.core.errors import VideoError
     from scenedetect import AdaptiveDetector, detect
 
     if not scene.path.is_file():
