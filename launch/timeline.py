@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -13,9 +14,20 @@ from msvg_bench.launch.lifeline import launcher_pid_from_env
 
 
 def process_start(pid: int | None) -> float | None:
-    """The wall-clock start (epoch s) of process `pid`, or None when it is unknown or gone."""
+    """The wall-clock start (epoch s) of process `pid`, or None when it is unknown or gone.
+
+    On Linux from the process's age (its start tick in /proc/<pid>/stat against /proc/uptime), which is
+    good to a clock tick; psutil's create_time adds the boot time, which /proc gives in whole seconds.
+    """
     if pid is None:
         return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        start_ticks = int(stat.rpartition(")")[2].split()[19])
+        uptime = float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
+        return time.time() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return float(psutil.Process(pid).create_time())
     except (psutil.Error, OSError):
@@ -45,8 +57,8 @@ class Timeline:
         self.marks[name] = time.time()
 
     def offsets(self) -> dict[str, float]:
-        """Each mark as seconds since the first one (the launcher's start when known)."""
+        """Each mark as seconds since the launcher started (since the earliest mark when that is unknown)."""
         if not self.marks:
             return {}
-        origin = min(self.marks.values())
+        origin = self.marks.get("launcher_start", min(self.marks.values()))
         return {name: round(at - origin, 3) for name, at in self.marks.items()}
