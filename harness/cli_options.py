@@ -6,10 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
-from msvg_bench.config import resolve_config
-from msvg_bench.core.errors import ConfigError
-from msvg_bench.core.schema import config_hash, config_to_yaml
 from msvg_bench.presets import preset_names
 
 if TYPE_CHECKING:
@@ -48,6 +44,8 @@ RunNameOption = Annotated[
 
 def load_config(config_file: Path | None, overrides: list[str] | None, flags: dict[str, Any]) -> Config:
     """Resolve preset < file < overrides < flags (flags given as dotted keys; None means unset)."""
+    from msvg_bench.config import resolve_config
+
     return resolve_config(config_file, overrides or [], flags)
 
 
@@ -60,6 +58,8 @@ def comma_ints(text: str | None) -> list[int] | None:
     """`49,49,49` -> [49, 49, 49] (None when empty); a non-number is a one-line `--scene-lengths` error."""
     if not text:
         return None
+    from msvg_bench.core.errors import ConfigError
+
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -68,5 +68,7 @@ def comma_ints(text: str | None) -> list[int] | None:
 
 def print_config(config: Config) -> None:
     """Print the resolved config as YAML followed by its hash."""
+    from msvg_bench.core.schema import config_hash, config_to_yaml
+
     typer.echo(config_to_yaml(config), nl=False)
     typer.echo(f"# config_hash: {config_hash(config)}")

@@ -12,12 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from msvg_bench.benchmarks.config import DATA_PRESETS
 from msvg_bench.core.registry import Registry
-from msvg_bench.eval.config import EVAL_PRESETS
-from msvg_bench.launch.config import TRAIN_PRESETS
-from msvg_bench.models.config import GENERATE_PRESETS, MODEL_PRESETS
-from msvg_bench.models.families import families
 
 SECTION_PRESETS: tuple[str, ...] = ("tiny", "world")
 """Presets whose values live in each config section's preset table (`MODEL_PRESETS`, ...)."""
@@ -25,6 +20,8 @@ SECTION_PRESETS: tuple[str, ...] = ("tiny", "world")
 
 def preset_names() -> list[str]:
     """Every preset: the section presets, the families' tiny variants, then the families."""
+    from msvg_bench.models.families import families
+
     registered = families()
     tiny_variants = [family.tiny_preset for family in registered if family.tiny_preset]
     return [*SECTION_PRESETS, *tiny_variants, *(family.name for family in registered)]
@@ -32,6 +29,11 @@ def preset_names() -> list[str]:
 
 def section_tables() -> dict[str, Mapping[str, Mapping[str, Any]]]:
     """Each config section's preset table, by section name."""
+    from msvg_bench.benchmarks.config import DATA_PRESETS
+    from msvg_bench.eval.config import EVAL_PRESETS
+    from msvg_bench.launch.config import TRAIN_PRESETS
+    from msvg_bench.models.config import GENERATE_PRESETS, MODEL_PRESETS
+
     return {"model": MODEL_PRESETS, "generate": GENERATE_PRESETS, "data": DATA_PRESETS, "train": TRAIN_PRESETS,
             "eval": EVAL_PRESETS}
 
@@ -42,6 +44,8 @@ def build_presets() -> Registry[dict[str, Any]]:
     A section table that defines a preset other than `SECTION_PRESETS`, or misses one of them, is
     an error (a family's values belong in its family module).
     """
+    from msvg_bench.models.families import families
+
     tables = section_tables()
     for section, table in tables.items():
         if set(table) != set(SECTION_PRESETS):

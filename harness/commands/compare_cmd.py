@@ -7,14 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
 from msvg_bench.cli_options import RunNameOption, TrackingUriOption
-from msvg_bench.comparison.pipeline import run_compare
-from msvg_bench.comparison.render import distance_tables, render_markdown, render_rich_table, render_text, to_json
-from msvg_bench.comparison.runs import newest_eval_runs
-from msvg_bench.core.atomic import atomic_write_text
-from msvg_bench.core.errors import MsvgError
-from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from msvg_bench.comparison.pipeline import CompareOutcome
@@ -32,6 +25,14 @@ def write_output(outcome: CompareOutcome, output_format: OutputFormat, out: Path
     """Print or save the comparison in `output_format` (`--out` writes a file instead of stdout)."""
     import json
 
+    from msvg_bench.comparison.render import (
+        distance_tables,
+        render_markdown,
+        render_rich_table,
+        render_text,
+        to_json,
+    )
+    from msvg_bench.core.atomic import atomic_write_text
     from rich.console import Console
 
     comparison = outcome.comparison
@@ -79,6 +80,9 @@ def compare(
 
     Refuses runs whose suite version, metric versions or encoder identities differ unless --force. The HTML report (table, plots, the stories' videos side by side) is logged to a new MLflow run in the experiment msvg-bench/compare.
     """
+    from msvg_bench.comparison.pipeline import run_compare
+    from msvg_bench.core.errors import MsvgError
+
     runs = list(runs or [])
     if suite is not None:
         if runs:
@@ -112,6 +116,10 @@ def compare(
 
 def suite_runs(suite: str, tracking_uri: str | None) -> list[str]:
     """Run ids of the newest finished eval run of each method on `suite`, plain first; announced on stderr."""
+    from msvg_bench.comparison.runs import newest_eval_runs
+    from msvg_bench.core.errors import MsvgError
+    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
+
     uri = resolve_tracking_uri(tracking_uri)
     found = newest_eval_runs(make_client(uri), suite)
     if len(found) < 2:

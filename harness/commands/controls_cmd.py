@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -20,7 +19,6 @@ from msvg_bench.cli_options import (
     comma_list,
     load_config,
 )
-from msvg_bench.controls import run_controls
 
 SOURCE_PANEL = "What to score"
 
@@ -44,6 +42,8 @@ def controls_command(
     """Metric controls: score corrupted copies of each story (character/setting swap, inserted cut, motion break,
     caption swap, the world's re-cast and variant swap, and the unchanged copy) beside the originals, and report
     per metric and control the detection rate, the median effect and the collateral movement."""
+    from msvg_bench.controls import run_controls
+
     flags: dict[str, Any] = {
         "preset": preset,
         "seed": seed,

@@ -6,11 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from msvg_bench.benchmarks import prepare as prep
-from msvg_bench.benchmarks.config import resolve_cache_dir
-from msvg_bench.benchmarks.dataset import load_stories, validation_report
-from msvg_bench.benchmarks.suite import load_suite
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -20,10 +15,6 @@ from msvg_bench.cli_options import (
     load_config,
     print_config,
 )
-from msvg_bench.core.distributed import is_rank_zero
-from msvg_bench.core.embedding_cache import EmbeddingCache
-from msvg_bench.core.errors import ConfigError
-from msvg_bench.reconstruction import write_ceiling_folders
 
 data_app = typer.Typer(
     help="Synthetic stories, scene cutting and validation of real data, embedding caches.",
@@ -93,6 +84,8 @@ def prepare(
 
     Detector parameters: overrides such as data.prepare.detector_params.adaptive_threshold=4.
     """
+    from msvg_bench.core.errors import ConfigError
+
     cfg = load_config(config_file, overrides, {
         "preset": preset, "data.prepare.detector": detector, "data.prepare.min_seconds": min_seconds,
         "data.prepare.max_seconds": max_seconds,
@@ -100,6 +93,8 @@ def prepare(
     if show_config:
         print_config(cfg)
         return
+    from msvg_bench.benchmarks import prepare as prep
+
     if ingest_dir is not None:
         if raw:
             raise ConfigError("give either --ingest DIR or --raw ... --captions DIR --out DIR, not both")
@@ -134,6 +129,8 @@ def validate(
 
     Scenes cut but not captioned yet (caption null) are warnings: the data is valid, not ready to train.
     """
+    from msvg_bench.benchmarks.dataset import load_stories, validation_report
+
     problems, warnings = validation_report(data, decode=not no_decode)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -162,7 +159,11 @@ def cache(
     if show_config:
         print_config(cfg)
         return
+    from msvg_bench.benchmarks.config import resolve_cache_dir
     from msvg_bench.benchmarks.dataset import load_stories
+    from msvg_bench.core.distributed import is_rank_zero
+    from msvg_bench.core.embedding_cache import EmbeddingCache
+    from msvg_bench.core.errors import ConfigError
     from msvg_bench.models.precompute import (
         ModelEncoders,
         cache_dataset,
@@ -198,6 +199,9 @@ def reconstruct(
 ) -> None:
     """The instrument's ceiling: a suite's ground-truth videos and their VAE reconstructions, ready for `eval --videos`."""
     cfg = load_config(config_file, overrides, {"preset": preset})
+    from msvg_bench.benchmarks.suite import load_suite
+    from msvg_bench.reconstruction import write_ceiling_folders
+
     folders = write_ceiling_folders(cfg, load_suite(suite), out, limit)
     for label, folder in folders.items():
         typer.echo(f"{label}: {folder}  (score: msvg-bench eval --suite {suite} --videos {folder} --method {label.replace('_', '-')})")

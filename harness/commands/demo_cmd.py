@@ -6,10 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from msvg_bench.cli_options import TrackingUriOption
-from msvg_bench.comparison.render import distance_tables, render_rich_table
-from msvg_bench.demo import DemoSettings, run_demo
 
 
 def demo(
@@ -31,6 +28,8 @@ def demo(
     """
     import sys
 
+    from msvg_bench.comparison.render import distance_tables, render_rich_table
+    from msvg_bench.demo import DemoSettings, run_demo
     from rich.console import Console
 
     if tiny and world_weights is not None:

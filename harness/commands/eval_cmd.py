@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -22,10 +21,7 @@ from msvg_bench.cli_options import (
     load_config,
     print_config,
 )
-from msvg_bench.core.cleanup import no_empty_dirs_on_failure
 from msvg_bench.core.errors import ConfigError
-from msvg_bench.evaluation import load_suite_kind, no_training_run, pick_latest_model, resolve_model, run_eval
-from msvg_bench.models.methods import method_names
 
 PANEL = "Evaluation"
 SOURCE_PANEL = "What to score"
@@ -72,6 +68,8 @@ def eval_command(
         from msvg_bench.comparison.power_plan import parse_effect
 
         parse_effect(plan_power)  # a malformed effect fails before any work
+    from msvg_bench.models.methods import method_names
+
     flags: dict[str, Any] = {
         "preset": preset,
         "seed": seed,
@@ -88,6 +86,14 @@ def eval_command(
         "tracking.uri": tracking_uri,
         "tracking.run_name": run_name,
     }
+    from msvg_bench.evaluation import (
+        load_suite_kind,
+        no_training_run,
+        pick_latest_model,
+        resolve_model,
+        run_eval,
+    )
+
     cfg = load_config(config_file, overrides, flags)
     unspecified = model is None and method is None and cfg.eval.videos is None and cfg.model.weights is None
     if model == "latest" or unspecified:
@@ -109,6 +115,8 @@ def eval_command(
         return
     if method is not None and videos is None and method not in method_names():
         raise ConfigError(f"--method {method!r}: generation methods are {', '.join(method_names())}")
+    from msvg_bench.core.cleanup import no_empty_dirs_on_failure
+
     with no_empty_dirs_on_failure(Path(cfg.eval.output_dir)):
         code = run_eval(cfg, method, merge=merge, echo=typer.echo)
     if plan_power is not None and (Path(cfg.eval.output_dir) / "results.json").is_file():

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from msvg_bench.benchmarks.dataset import write_manifest
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -19,8 +17,6 @@ from msvg_bench.cli_options import (
     print_config,
 )
 from msvg_bench.core.errors import DataError, MsvgError
-from msvg_bench.core.paths import id_problem
-from msvg_bench.core.progress import progress
 
 
 def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
@@ -42,6 +38,8 @@ def read_prompt_stories(values: list[str]) -> list[tuple[str, list[str]]]:
         stories.append((f"story_{len(stories):03d}", loose))
     if not stories:
         raise DataError("no prompts given (use --prompts FILE or --prompts 'Scene 1 prompt.' --prompts 'Scene 2 ...')")
+    from msvg_bench.core.paths import id_problem
+
     for story_id, prompts in stories:
         bad_id = id_problem(story_id)
         if bad_id is not None:
@@ -119,6 +117,8 @@ def generate(
         print_config(cfg)
         return
     stories = read_prompt_stories(prompts or [])
+    from msvg_bench.benchmarks.dataset import write_manifest
+    from msvg_bench.core.progress import progress
     from msvg_bench.models.pipelines import generate_story
 
     written = []

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import typer
-
-from msvg_bench import __version__
 from msvg_bench.cli_options import TrackingUriOption
-from msvg_bench.config import PRESETS
-from msvg_bench.core.mlflow_store import resolve_tracking_uri
-from msvg_bench.doctor import detectors_status, library_versions, opencv_line, weights_status
-from msvg_bench.models.families import families
 
 
 def info(tracking_uri: TrackingUriOption = None) -> None:
     """Show the library versions that change results (OpenCV: which distribution, HOG or not), the accelerator,
     which weights and detectors are available here, presets, and the tracking store."""
+    from msvg_bench import __version__
+    from msvg_bench.config import PRESETS
+    from msvg_bench.core.mlflow_store import resolve_tracking_uri
+    from msvg_bench.doctor import detectors_status, library_versions, opencv_line, weights_status
+    from msvg_bench.models.families import families
     from rich.console import Console
     from rich.table import Table
 

@@ -6,17 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
     PresetOption,
     load_config,
 )
-from msvg_bench.core.errors import ConfigError
-from msvg_bench.launch.plan import family_shape, rows_as_dicts
-from msvg_bench.launch.plan import plan as make_plan
-from msvg_bench.models.families import get_family
 
 
 def plan(
@@ -41,11 +36,16 @@ def plan(
 
     The model is the preset's family at full size (`model.family`; its folder's config with `model.model_dir`).
     """
+    from msvg_bench.core.errors import ConfigError
+
     config = load_config(config_file, overrides, {"preset": preset})
     if gpus < 1 or nodes < 1 or gpu_mem_gb <= 0:
         raise ConfigError("plan: --gpus and --nodes must be >= 1 and --gpu-mem-gb > 0")
     from dataclasses import asdict
 
+    from msvg_bench.launch.plan import family_shape, rows_as_dicts
+    from msvg_bench.launch.plan import plan as make_plan
+    from msvg_bench.models.families import get_family
     from msvg_bench.models.info import full_transformer_config
 
     family = get_family(config.model.family)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from msvg_bench.cli_options import (
     ConfigFileOption,
     OverridesArgument,
@@ -18,8 +17,6 @@ from msvg_bench.cli_options import (
     load_config,
     print_config,
 )
-from msvg_bench.core.cleanup import no_empty_dirs_on_failure
-from msvg_bench.launch.launcher import launch
 
 LAUNCH_PANEL = "Launch"
 DEFAULT_DATA = Path("data")
@@ -130,6 +127,9 @@ def train(
     if print_config_only:
         print_config(config)
         return
+    from msvg_bench.core.cleanup import no_empty_dirs_on_failure
+    from msvg_bench.launch.launcher import launch
+
     with no_empty_dirs_on_failure(Path(config.train.output_dir)):
         out_dir = launch(config)
     summary_path = out_dir / "train_summary.json"

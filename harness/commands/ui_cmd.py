@@ -6,13 +6,7 @@ import subprocess
 from typing import Annotated
 
 import typer
-
 from msvg_bench.cli_options import TrackingUriOption
-from msvg_bench.core.errors import MsvgError
-from msvg_bench.core.mlflow_store import sqlite_path
-from msvg_bench.launch.guardian import guarded
-from msvg_bench.launch.lifeline import die_with_parent
-from msvg_bench.launch.lifeline import kill_tree
 
 DEFAULT_PORT = 5000
 READY_TIMEOUT_S = 120.0
@@ -35,6 +29,8 @@ def port_is_free(host: str, port: int) -> bool:
 def server_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     """The `mlflow server` command line for the store `uri` (artifacts beside a SQLite store)."""
     import sys
+
+    from msvg_bench.core.mlflow_store import sqlite_path
 
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -71,6 +67,8 @@ def wait_until_ready(url: str, process: object, timeout_s: float) -> bool:
 
 def stop_server(process: subprocess.Popen) -> None:
     """Stop the guarded server tree: ask the guardian, and kill the whole tree if it has not ended in time."""
+    from msvg_bench.launch.lifeline import kill_tree
+
     if process.poll() is not None:
         return
     process.terminate()
@@ -94,11 +92,15 @@ def ui(
     import os
     import signal
 
+    from msvg_bench.core.errors import MsvgError
     from msvg_bench.core.mlflow_store import (
         make_client,
         resolve_tracking_uri,
         sqlite_path,
     )
+    from msvg_bench.launch.guardian import guarded
+    from msvg_bench.launch.lifeline import die_with_parent
+
     if not port_is_free(host, port):
         raise MsvgError(f"port {port} on {host} is already in use; pass --port to pick another")
     uri = resolve_tracking_uri(tracking_uri)
