@@ -1,6 +1,6 @@
 """Benchmark: where the start-up time of `msvg-bench` commands goes.
 
-    python tests/perf/bench_startup.py [--repeats 3] [--baseline /work/main/.venv/bin/python] [--skip-train]
+    python tests/perf/bench_startup.py [--repeats 3] [--baseline /work/main/.venv/bin/python] [--skip-train | --train-only]
 
 Measured in fresh processes, each figure the median of `--repeats` runs:
 
@@ -136,13 +136,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline", help="another checkout's python, measured interleaved with this one")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--train-only", action="store_true", help="only the floor of torch and the train runs")
     args = parser.parse_args()
     sides = {"this": sys.executable, **({"baseline": args.baseline} if args.baseline else {})}
     print(f"load average (1, 5, 15 min) at start: {os.getloadavg()}; CPUs: {os.cpu_count()}")
 
-    floors: dict[str, list[float]] = {name: [] for name in FLOORS}
+    floors: dict[str, list[float]] = {name: [] for name in FLOORS if not args.train_only or name == "import torch"}
     for _ in range(args.repeats):
-        for name, code in FLOORS.items():
+        for name in floors:
+            code = FLOORS[name]
             floors[name].append(timed([sys.executable, "-c", code])[0])
     print("\n## import floors (one library alone, fresh process, median s)")
     torch_s = median(floors["import torch"])
@@ -160,13 +162,15 @@ def main() -> None:
         for rep in range(args.repeats):
             for side, python in sides.items():
                 res = results[side]
-                res["help"].append(timed([python, "-m", "msvg_bench.cli", "--help"])[0])
-                res["rdzv"].append(rendezvous(python))
+                if not args.train_only:
+                    res["help"].append(timed([python, "-m", "msvg_bench.cli", "--help"])[0])
+                    res["rdzv"].append(rendezvous(python))
                 if data is not None:
                     wall, timeline = train_once(python, data, root / f"run_{side}_{rep}", uri)
                     res["train"].append(wall)
                     res["timeline"].append(timeline)
-                res["eval"].append(eval_once(python, root / f"eval_{side}_{rep}", uri))
+                if not args.train_only:
+                    res["eval"].append(eval_once(python, root / f"eval_{side}_{rep}", uri))
         print(f"load average (1, 5, 15 min) at end: {os.getloadavg()}")
 
     print("\n## commands (median s; ratio to `import torch` alone)")
@@ -178,14 +182,18 @@ def main() -> None:
         ratio = f"   {values['this'] / values['baseline']:.2f}" if args.baseline else ""
         print(f"  {name:<30}{cells}{ratio}")
 
-    row("--help", {s: median(results[s]["help"]) for s in sides})
-    row("2 procs direct: spawn->gloo", {s: median([r[0] for r in results[s]["rdzv"]]) for s in sides})
-    row("  of which gloo init+barrier", {s: median([r[1] for r in results[s]["rdzv"]]) for s in sides})
-    row("2 procs via torchrun", {s: median([r[2] for r in results[s]["rdzv"]]) for s in sides})
-    row("  torchrun - direct", {s: median([r[2] - r[0] for r in results[s]["rdzv"]]) for s in sides})
+    if not args.train_only:
+        row("--help", {s: median(results[s]["help"]) for s in sides})
+        row("2 procs direct: spawn->gloo", {s: median([r[0] for r in results[s]["rdzv"]]) for s in sides})
+        row("  of which gloo init+barrier", {s: median([r[1] for r in results[s]["rdzv"]]) for s in sides})
+        row("2 procs via torchrun", {s: median([r[2] for r in results[s]["rdzv"]]) for s in sides})
+        row("  torchrun - direct", {s: median([r[2] - r[0] for r in results[s]["rdzv"]]) for s in sides})
     if not args.skip_train:
         row("train tiny --steps 1 (2 ranks)", {s: median(results[s]["train"]) for s in sides})
-    row("eval tiny --limit 1", {s: median(results[s]["eval"]) for s in sides})
+        for s in sides:
+            print(f"    {s} train runs: {', '.join(f'{v:.1f}' for v in results[s]['train'])} s")
+    if not args.train_only:
+        row("eval tiny --limit 1", {s: median(results[s]["eval"]) for s in sides})
 
     for side in sides:
         lines = [t for t in results[side]["timeline"] if t]
