@@ -16,8 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from msvg_bench.benchmarks.schemas import ManifestStory
 from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.atomic import atomic_write_text
 from msvg_bench.core.errors import DataError, ProblemsError
+from msvg_bench.core.errors import VideoError
+from msvg_bench.core.jsonpos import schema_problems
+from msvg_bench.core.paths import relative_path_problem
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
@@ -45,9 +51,6 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
     `path` is a folder (the file is `<path>/manifest.jsonl`) or a file name. Returns the file path.
     Clips must lie inside the manifest's folder (readers refuse paths that leave it).
     """
-    from msvg_bench.core.atomic import atomic_write_text
-    from msvg_bench.core.paths import relative_path_problem
-
     path = Path(path)
     target = path / MANIFEST_NAME if path.is_dir() or not path.suffix else path
     base = target.parent.resolve()
@@ -69,8 +72,6 @@ def write_manifest(path: str | Path, stories: list[Story]) -> Path:
 
 def write_prompts(root: str | Path, stories: list[Story]) -> list[Path]:
     """Write the seed-format `prompts/<id>.json` of every story (clips must lie in `videos/<id>/`)."""
-    from msvg_bench.core.atomic import atomic_write_json
-
     written = []
     for story in stories:
         target = Path(root) / "prompts" / f"{story.id}.json"
@@ -99,8 +100,6 @@ class StoryRecord:
 
 
 def _parse_manifest(file: Path, problems: list[str]) -> list[StoryRecord]:
-    from msvg_bench.benchmarks.schemas import ManifestStory
-    from msvg_bench.core.jsonpos import schema_problems
     from msvg_bench.core.paths import id_problem, is_within, relative_path_problem
     from pydantic import ValidationError
 
@@ -307,7 +306,6 @@ def decode_check(path: Path) -> tuple[int, float]:
     Raises `VideoError` when the file is missing, cannot be opened, or fails part-way.
     """
     import av
-    from msvg_bench.core.errors import VideoError
     from msvg_bench.core.video import probe_video
 
     info = probe_video(path)
@@ -364,8 +362,6 @@ def validate_dataset(path: str | Path, decode: bool = True) -> list[str]:
 def validation_report(path: str | Path, decode: bool = True) -> tuple[list[str], list[str]]:
     """(problems, warnings) of a dataset: problems as `validate_dataset`; warnings name what is usable
     but incomplete (scenes cut but not captioned yet)."""
-    from msvg_bench.core.errors import VideoError
-
     path = Path(path)
     records, problems = read_records(path)
     problems = problems + [p for r in records for p in r.problems]

@@ -23,8 +23,11 @@ from msvg_bench.benchmarks.dataset import (
     write_manifest,
     write_prompts,
 )
+from msvg_bench.benchmarks.dataset import decode_check, load_stories
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.core.errors import DataError
+from msvg_bench.core.errors import VideoError
+from msvg_bench.core.progress import progress
 from msvg_bench.core.registry import Registry
 
 DETECTORS: Registry[str] = Registry("scene detector")
@@ -47,7 +50,6 @@ def make_detector(name: str = "adaptive", params: dict[str, Any] | None = None):
 
 def detect_scenes(path: str | Path, detector: str = "adaptive", params: dict[str, Any] | None = None) -> list[tuple[int, int]]:
     """Scene frame ranges `[start, end)` of a video; one range spanning the video when there is no cut."""
-    from msvg_bench.core.errors import VideoError
     from msvg_bench.core.video import probe_video
     from scenedetect import SceneManager, open_video
     from scenedetect.video_stream import VideoOpenFailure
@@ -138,7 +140,6 @@ def _write_scene_clips(path: Path, scenes: list[tuple[int, int]], out_dir: Path,
     Memory stays at one frame whatever the scene length; frames between kept scenes are skipped.
     """
     import av
-    from msvg_bench.core.errors import VideoError
     from msvg_bench.core.video import VideoWriter
 
     written: list[tuple[str, int]] = []
@@ -183,8 +184,6 @@ def prepare_raw(
     Without `captions_dir` the scenes are cut and written uncaptioned (caption `null` in the manifest,
     no prompts files): caption them later; `data validate` warns until then.
     """
-    from msvg_bench.core.errors import VideoError
-    from msvg_bench.core.progress import progress
     from msvg_bench.core.video import probe_video
 
     make_detector(detector, detector_params)  # an unknown name or bad parameter fails before any work
@@ -251,8 +250,6 @@ def ingest(data_dir: Path, out: Path | None = None) -> PrepareReport:
     The manifest goes to `out` (a folder or file; default: `<data_dir>/manifest.jsonl`) with clip paths
     relative to it, and records each clip's decoded frame count and fps.
     """
-    from msvg_bench.benchmarks.dataset import decode_check, load_stories
-
     report = PrepareReport(problems=validate_dataset(data_dir))
     if report.problems:
         return report

@@ -24,8 +24,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, overload
 
+from msvg_bench.benchmarks.schemas import SuiteFile
 from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.errors import DataError, ProblemsError
+from msvg_bench.core.jsonpos import loads_with_lines, schema_problems
+from msvg_bench.core.paths import id_problem
 from msvg_bench.core.registry import Registry
 
 SUITES: Registry[Path] = Registry("suite")
@@ -69,8 +73,6 @@ class Suite:
         """Draw the synthetic suite's videos (+ box sidecars) under `out_dir`; reused when already there."""
         if self.kind != "synthetic":
             raise DataError(f"{self.path}: suite {self.name!r} has no reference videos; generate with --method or pass --videos")
-        from msvg_bench.core.atomic import atomic_write_json
-
         root = Path(out_dir)
         stamp = root / "suite.json"
         wanted = {"suite": self.name, "version": self.version, "params": {**self.params, "stories": len(self.stories)}}
@@ -91,7 +93,6 @@ def write_synthetic_boxes(stories: list[Story], params: dict[str, Any]) -> None:
     """Write each synthetic clip's per-frame character boxes as `<clip>.boxes.json` (re-drawn from its spec)."""
     from msvg_bench.benchmarks.synth import plan_story, scene_spec, story_cast
     from msvg_bench.benchmarks.world import render_scene
-    from msvg_bench.core.atomic import atomic_write_json
 
     for story_index, story in enumerate(stories):
         _, plan = plan_story(story_index, len(story.scenes), params["seed"], params.get("patterns"))
@@ -109,8 +110,6 @@ def _suite_dir() -> Path:
 def read_suite_file(path: Path) -> Suite:
     """Parse and check one suite file; every problem is reported at once, one line each naming the
     file and line (`ProblemsError`)."""
-    from msvg_bench.benchmarks.schemas import SuiteFile
-    from msvg_bench.core.jsonpos import loads_with_lines, schema_problems
     from pydantic import ValidationError
 
     try:
@@ -234,8 +233,6 @@ def plan_synthetic_story(params: dict[str, Any], i: int) -> Story:
 
 
 def _parse_stories(path: Path, raw: list[Any], lines: dict[Any, int], problems: list[str]) -> list[Story]:
-    from msvg_bench.core.paths import id_problem
-
     stories, seen = [], set()
     for n, item in enumerate(raw):
         where = f"{path}:{lines.get(('stories', n, 'id'), lines.get(('stories', n), 1))}: stories[{n}].id"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from msvg_bench.benchmarks.casting import (
     REGISTERS,
     StoryCast,
@@ -40,12 +41,17 @@ from msvg_bench.benchmarks.casting import (
     described_caption,
     story_register,
 )
+from msvg_bench.benchmarks.dataset import prompts_key, write_manifest
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.benchmarks.world import SceneSpec, caption, render_scene
 from msvg_bench.benchmarks.world_actions import compatible_actions
 from msvg_bench.benchmarks.world_characters import CHARACTERS
 from msvg_bench.benchmarks.world_settings import SETTINGS
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.errors import DataError
+from msvg_bench.core.progress import progress
 from msvg_bench.core.seeding import derive_seed
+from msvg_bench.core.video import write_video
 
 SYNTH_VERSION = 2
 """Bump when drawing changes so caches and results keyed on synthetic data are not mixed up."""
@@ -199,12 +205,6 @@ def synthesize(
     `boxes`, also each clip's per-frame character boxes as `<clip>.boxes.json`
     (`{character: [[y0, x0, y1, x1], ...]}`, one box per frame). Returns the stories (root = `out_dir`).
     """
-    from msvg_bench.benchmarks.dataset import prompts_key, write_manifest
-    from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.errors import DataError
-    from msvg_bench.core.progress import progress
-    from msvg_bench.core.video import write_video
-
     if stories < 1 or scenes < 1 or frames < 1:
         raise DataError(f"synth needs at least 1 story, scene and frame (got {stories}, {scenes}, {frames})")
     unknown = sorted(set(patterns or ()) - set(PATTERNS))

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.registry import Registry
+from msvg_bench.core.weights_lookup import find_weights
 
 FLOW_BACKENDS: Registry[Callable[..., FlowBackend]] = Registry("flow backend")
 """Flow backend factories by name; `load_flow_backend(name, **options)` builds one."""
@@ -65,7 +68,6 @@ class RaftFlow(FlowBackend):
 
     def __init__(self, weights: Path | None, device: str | None = None, batch_size: int = 4, num_flow_updates: int = 12, seed: int = 0) -> None:
         import torch
-        from msvg_bench.core.devices import resolve_device
         from msvg_bench.eval.encoders.base import weights_identity
         from torchvision.models.optical_flow import raft_large
 
@@ -109,7 +111,6 @@ def _to_unit_range(frames: np.ndarray) -> Any:
 def find_raft_weights(explicit: str | Path | None) -> Path:
     """The local RAFT-large checkpoint, else a `WeightsNotFoundError` naming every place tried."""
     import torch
-    from msvg_bench.core.weights_lookup import find_weights
 
     return find_weights(
         "flow backend raft-large",

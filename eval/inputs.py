@@ -4,15 +4,18 @@ its prompt and annotations, decoded lazily and identified by a content hash.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from msvg_bench.benchmarks.boxes import load_boxes
 from msvg_bench.benchmarks.stories import Story
-from msvg_bench.core.errors import DataError, VideoError
+from msvg_bench.core.errors import VideoError
 from msvg_bench.core.hashing import hash_file, hash_json
+from msvg_bench.core.video import probe_video
+from msvg_bench.core.video import read_video
 
 
 @dataclass
@@ -69,8 +72,6 @@ class SceneInput:
             return self.end - self.start
         if self.expected_frames is not None:
             return self.expected_frames
-        from msvg_bench.core.video import probe_video
-
         return probe_video(self.path).frame_count
 
     def release(self) -> None:
@@ -89,8 +90,6 @@ class _VideoMemo:
         self._cache: dict[Path, np.ndarray] = {}
 
     def frames(self, path: Path) -> np.ndarray:
-        from msvg_bench.core.video import read_video
-
         if path not in self._cache:
             self._cache[path] = read_video(path)
         return self._cache[path]
@@ -113,18 +112,6 @@ class StoryInput:
         """Drop every decoded frame."""
         for scene in self.scenes:
             scene.release()
-
-
-def load_boxes(path: Path) -> dict[str, np.ndarray] | None:
-    """Character boxes of a clip from its sidecar `<clip>.boxes.json` ({id: [[y0, x0, y1, x1], ...]}), if any."""
-    sidecar = path.with_suffix(".boxes.json")
-    if not sidecar.is_file():
-        return None
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-        return {str(k): np.asarray(v, dtype=np.int64).reshape(-1, 4) for k, v in data.items()}
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise DataError(f"{sidecar}: invalid character boxes ({exc})") from None
 
 
 def story_input(story: Story) -> StoryInput:

@@ -7,6 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.errors import VideoError
+from msvg_bench.eval.results import unavailable_counts
+
 if TYPE_CHECKING:
     from msvg_bench.core.tracking import Tracker
     from msvg_bench.eval.results import Results
@@ -43,8 +47,6 @@ def unavailable_tags(results: Results) -> dict[str, str]:
     `msvg.unavailable.<key>`: "<k> of <n> stories unavailable: <reason> [<story ids>]; ..." (truncated);
     `msvg.detector_used.<metric>`: "<detector>: <count>, ..." over `ok` stories ("none" when nothing was found).
     """
-    from msvg_bench.eval.results import unavailable_counts
-
     tags: dict[str, str] = {}
     ok = [s for s in results.stories if s.status == "ok"]
     for key, (scored, defined) in unavailable_counts(results).items():
@@ -85,7 +87,6 @@ def log_results(tracker: Tracker, results: Results, results_file: Path) -> None:
 
 
 def _h264(path: Path) -> bool:
-    from msvg_bench.core.errors import VideoError
     from msvg_bench.core.video import probe_video
 
     try:
@@ -134,8 +135,6 @@ def story_video_files(source: StorySource, workdir: Path) -> dict[str, Path]:
 
 def log_story_videos(tracker: Tracker, sources: list[StorySource], results: Results) -> list[str]:
     """Log `videos/<story_id>/...` for every scored story; returns one-line notes for stories skipped."""
-    from msvg_bench.core.errors import MsvgError
-
     notes = []
     ok = {s.id for s in results.stories if s.status == "ok"}
     for source in sources:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.eval.results import unavailable_counts
+
 if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
     from msvg_bench.eval.results import Results
@@ -31,8 +33,6 @@ def results_table(results: Results) -> Any:
     table.add_column("n", justify="right")
     table.add_column("better")
     table.add_column("encoder / backend", overflow="fold")
-    from msvg_bench.eval.results import unavailable_counts
-
     missing = unavailable_counts(results)
     for key, info in results.metrics.items():
         agg = results.aggregate.get(key)

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.errors import ConfigError, DataError, MsvgError
+from msvg_bench.core.progress import progress
+from msvg_bench.core.schema import config_hash
+from msvg_bench.core.seeding import derive_seed
 from msvg_bench.eval.metrics.base import MetricContractError, check_values
 from msvg_bench.eval.results import (
     MetricInfo,
@@ -78,8 +81,6 @@ def scoring_config_hash(cfg: Config) -> str:
     resume, video logging, cache and output locations), so the shards of one evaluation, a
     single-process run of it and a run over more stories carry the same hash. `generate.story_batch`
     stays in it: batched clips equal story-by-story ones only up to float rounding."""
-    from msvg_bench.core.schema import config_hash
-
     normal = cfg.model_copy(deep=True)
     neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
     normal.eval = normal.eval.model_copy(update=neutral)
@@ -231,9 +232,6 @@ def run_suite(
     `ignored` ({story id: reason}: videos that are not suite stories) is recorded in the results.
     Results of other metrics already at the results path are not replaced (`refuse_other_metrics`).
     """
-    from msvg_bench.core.progress import progress
-    from msvg_bench.core.seeding import derive_seed
-
     order = [s.id for s in sources]
     mine = [s for i, s in enumerate(sources) if shard is None or i % shard[1] == shard[0]]
     encoders = encoder_descriptions(metrics, ctx)

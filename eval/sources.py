@@ -10,9 +10,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.dataset import MANIFEST_NAME, read_records
+from msvg_bench.benchmarks.schemas import ManifestStory
 from msvg_bench.benchmarks.stories import Story
+from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.atomic import file_lock
 from msvg_bench.core.errors import DataError, ProblemsError
+from msvg_bench.core.paths import is_within
+from msvg_bench.core.paths import safe_join
+from msvg_bench.core.seeding import derive_seed
+from msvg_bench.core.video import probe_video
 from msvg_bench.eval.inputs import StoryInput, split_story_video, story_input
 
 if TYPE_CHECKING:
@@ -83,8 +90,6 @@ def video_sources(suite: Suite, folder: Path, scene_lengths: list[int] | None = 
     in the suite are not scored: they are returned as {story id: reason}; stories of the suite beyond
     `--limit` are left out without a word.
     """
-    from msvg_bench.benchmarks.dataset import MANIFEST_NAME, read_records
-
     folder = Path(folder)
     if not folder.exists():
         raise DataError(f"{folder}: videos folder not found")
@@ -149,8 +154,6 @@ def _foreign(suite: Suite, found: dict[str, list[str]]) -> dict[str, str]:
 
 def _refuse_links_outside(folder: Path, paths: Any) -> None:
     """A `DataError` naming the first of `paths` that resolves (through a symlink) outside `folder`."""
-    from msvg_bench.core.paths import is_within
-
     for path in paths:
         if not is_within(path, folder):
             raise DataError(f"{path}: symlink resolves outside the videos folder {folder}; copy the video into it")
@@ -162,8 +165,6 @@ def _broken(problems: list[str]) -> StoryInput:
 
 
 def _split(template: Story, path: Path, scene_lengths: list[int] | None) -> StoryInput:
-    from msvg_bench.core.video import probe_video
-
     n = len(template.scenes)
     if scene_lengths is None:
         total = probe_video(path).frame_count
@@ -201,11 +202,6 @@ def generated_sources(
     that was never generated is an error.
     """
     import json
-
-    from msvg_bench.benchmarks.schemas import ManifestStory
-    from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.paths import safe_join
-    from msvg_bench.core.seeding import derive_seed
 
     def make(template: Story) -> _Generated:
         state: dict[str, Any] = {}

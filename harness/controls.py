@@ -15,7 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.suite import load_suite
+from msvg_bench.controls_report import controls_html, print_controls
+from msvg_bench.core.atomic import atomic_write_json, atomic_write_text
 from msvg_bench.core.errors import DataError, MsvgError
+from msvg_bench.core.progress import progress
+from msvg_bench.core.tracking import start_run
+from msvg_bench.eval.controls.spec import select_controls
+from msvg_bench.eval.controls.spec import WORSE
+from msvg_bench.eval.controls.summary import changes
+from msvg_bench.eval.controls.summary import summarize
+from msvg_bench.eval.results import now_iso
+from msvg_bench.eval.runner import encoder_descriptions, is_non_semantic, metric_infos
+from msvg_bench.eval.runner import score_story
+from msvg_bench.evaluation import build_sources
 
 if TYPE_CHECKING:
     from msvg_bench.config import Config
@@ -46,7 +59,6 @@ def load_inputs(sources: list[StorySource], echo: Callable[..., None]) -> list[t
 
 def _score(story: StoryInput, template: Any, metrics: list, ctx: Any, seed: int) -> Any:
     from msvg_bench.eval.controls.footage import copy_story
-    from msvg_bench.eval.runner import score_story
     from msvg_bench.eval.sources import StorySource
 
     return score_story(StorySource(story.id, template, lambda: copy_story(story)), metrics, ctx, seed)
@@ -59,10 +71,8 @@ def score_controls(cfg: Config, stories: list[tuple[StorySource, StoryInput]], c
     Every original is scored first, so donor scenes come only from stories on which the control's target
     metric is defined. Returns the story records and the seconds spent on the originals and on the controls.
     """
-    from msvg_bench.core.progress import progress
     from msvg_bench.eval.controls.build import build
     from msvg_bench.eval.controls.footage import NotApplicable, SceneWriter
-    from msvg_bench.eval.controls.summary import changes
 
     writer = SceneWriter(video_root)
     records, timing = [], {"original_s": 0.0, "controls_s": 0.0}
@@ -112,10 +122,6 @@ def donor_pool(control: Control, stories: list[tuple[StorySource, StoryInput]], 
 def document(suite: Any, label: str, identity: str, encoders: dict[str, Any], non_semantic: bool, infos: dict[str, Any],
              controls: list[Control], records: list[dict[str, Any]], timing: dict[str, float]) -> dict[str, Any]:
     """The `msvg-bench/controls` document: settings, per-control summaries and per-story records."""
-    from msvg_bench.eval.controls.spec import WORSE
-    from msvg_bench.eval.controls.summary import summarize
-    from msvg_bench.eval.results import now_iso
-
     keys = [k for k in WORSE if k in infos]
     summaries = {}
     for control in controls:
@@ -136,15 +142,8 @@ def document(suite: Any, label: str, identity: str, encoders: dict[str, Any], no
 
 def run_controls(cfg: Config, method: str | None, names: list[str] | None, echo: Callable[..., None] = _echo) -> int:
     """Build and score the controls of the configured suite; write, print and log them. Returns the exit code."""
-    from msvg_bench.benchmarks.suite import load_suite
-    from msvg_bench.controls_report import controls_html, print_controls
-    from msvg_bench.core.atomic import atomic_write_json, atomic_write_text
     from msvg_bench.eval.context import MetricContext
-    from msvg_bench.eval.controls.spec import select_controls
     from msvg_bench.eval.metrics import resolve_metrics
-    from msvg_bench.eval.runner import encoder_descriptions, is_non_semantic, metric_infos
-    from msvg_bench.evaluation import build_sources
-
     try:
         controls = select_controls(names)
     except ValueError as exc:
@@ -164,8 +163,6 @@ def run_controls(cfg: Config, method: str | None, names: list[str] | None, echo:
         raise DataError(f"suite {suite.name!r}: no story could be loaded for the controls")
     infos = metric_infos(metrics, ctx)
     encoders = encoder_descriptions(metrics, ctx)
-    from msvg_bench.core.tracking import start_run
-
     with start_run("controls", cfg, run_name=cfg.tracking.run_name or f"{suite.name} {label} controls") as tracker:
         records, timing = score_controls(cfg, stories, controls, metrics, ctx, output_dir / "controls")
         doc = document(suite, label, identity, encoders, is_non_semantic(encoders), infos, controls, records, timing)

@@ -31,6 +31,10 @@ from msvg_bench.core.errors import MsvgError
 from msvg_bench.core.schema import StrictModel
 from msvg_bench.models.methods import method_names
 from pydantic import Field
+from msvg_bench.comparison.pipeline import run_compare
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.mlflow_store import experiment_name, make_client, newest_finished_runs
+from msvg_bench.launch.config import TRAIN_PRESETS
 
 LOG_TAIL_LINES = 15
 
@@ -155,8 +159,6 @@ def cache_args(model: DemoModel, data_dir: Path) -> list[str]:
 
 def fine_tune_micro_batch(settings: DemoSettings, model: DemoModel) -> int:
     """The preset's micro-batch, shrunk so that one global batch fits the synthesized scenes."""
-    from msvg_bench.launch.config import TRAIN_PRESETS
-
     preset = TRAIN_PRESETS.get(model.preset, {}).get("micro_batch", 1)
     return max(1, min(preset, settings.stories * settings.scenes // settings.nproc))
 
@@ -209,12 +211,6 @@ def run_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> S
 
 def find_run_id(uri: str, kind: str, run_name: str) -> str:
     """The id of the newest finished run named `run_name` in experiment `msvg-bench/<kind>`."""
-    from msvg_bench.core.mlflow_store import (
-        experiment_name,
-        make_client,
-        newest_finished_runs,
-    )
-
     runs = newest_finished_runs(make_client(uri), experiment_name(kind), {"attributes.run_name": run_name}, max_results=1)
     if not runs:
         raise MsvgError(f"{uri}: the {kind} stage logged no finished run named {run_name!r}")
@@ -241,8 +237,6 @@ def child_env() -> dict[str, str]:
 
 def run_demo(settings: DemoSettings, echo: Callable[[str], None] = print) -> DemoResult:
     """Run every stage in order, reporting each as it finishes; return the runs, report and timings."""
-    from msvg_bench.comparison.pipeline import run_compare
-    from msvg_bench.core.atomic import atomic_write_json
     from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 
     model = demo_model(settings)

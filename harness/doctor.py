@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib.metadata as metadata
 from collections.abc import Callable
 
+from msvg_bench.core.errors import MsvgError, WeightsNotFoundError
+from msvg_bench.demo import shipped_world_weights
+from msvg_bench.eval.dlib_models import faces_available
+
 LIBRARIES: tuple[tuple[str, ...], ...] = (
     ("torch",),
     ("torchvision",),
@@ -79,8 +83,6 @@ def opencv_line(path: list[str] | None = None) -> str:
 
 def _found(lookup: Callable[[], object]) -> str:
     """'yes: <path>' when calling `lookup` finds weights, else 'no: <the first clause of why>'."""
-    from msvg_bench.core.errors import MsvgError, WeightsNotFoundError
-
     try:
         return f"yes: {lookup()}"
     except WeightsNotFoundError as exc:
@@ -91,9 +93,7 @@ def _found(lookup: Callable[[], object]) -> str:
 
 def weights_status() -> list[tuple[str, str]]:
     """(component, 'yes: <path>' or 'no: <reason>') for every pretrained component looked up locally."""
-    from msvg_bench.demo import shipped_world_weights
     from msvg_bench.eval.detectors.owlvit import find_owlvit_weights
-    from msvg_bench.eval.dlib_models import faces_available
     from msvg_bench.eval.encoders.clip import KNOWN_CLIP_WEIGHTS, find_weights_folder
     from msvg_bench.eval.encoders.dino import KNOWN_DINO_WEIGHTS
     from msvg_bench.eval.flow import find_raft_weights
@@ -111,8 +111,6 @@ def weights_status() -> list[tuple[str, str]]:
 
 def world_detector_note() -> str:
     """How to use the `world` detector here: the shipped one's folder, or what to train."""
-    from msvg_bench.demo import shipped_world_weights
-
     shipped = shipped_world_weights()
     folder = None if shipped is None else shipped / "world" / "detector"
     if folder is not None and (folder / "model.safetensors").is_file():
@@ -125,7 +123,6 @@ def detectors_status() -> list[tuple[str, str]]:
     from msvg_bench.eval.detectors import DETECTORS
     from msvg_bench.eval.detectors.owlvit import find_owlvit_weights
     from msvg_bench.eval.detectors.person import hog_people_missing
-    from msvg_bench.eval.dlib_models import faces_available
 
     missing = {"face": faces_available(), "person": hog_people_missing()}
     notes = {

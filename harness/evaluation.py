@@ -13,7 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.dataset import write_manifest
+from msvg_bench.benchmarks.suite import load_suite
+from msvg_bench.core.distributed import get_rank, get_world_size
 from msvg_bench.core.errors import ConfigError, DataError
+from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
+from msvg_bench.core.run_lock import folder_lock
+from msvg_bench.core.tracking import start_run
+from msvg_bench.doctor import opencv_line
+from msvg_bench.eval.mlflow_log import log_results, log_story_videos
+from msvg_bench.eval.report import print_results
+from msvg_bench.eval.runner import parse_shard
 from msvg_bench.models.methods import method_names
 
 if TYPE_CHECKING:
@@ -33,8 +43,6 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
     path = Path(value).expanduser()
     if path.exists():
         return str(path)
-    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
-
     client = make_client(resolve_tracking_uri(tracking_uri))
     try:
         run = client.get_run(value)
@@ -140,8 +148,6 @@ def load_suite_kind(name: str | None) -> str | None:
     """The kind of suite `name` (synthetic suites carry reference videos), None when it does not load."""
     if name is None:
         return None
-    from msvg_bench.benchmarks.suite import load_suite
-
     try:
         return load_suite(name).kind
     except Exception:  # noqa: BLE001 - the evaluation itself reports an unknown suite
@@ -149,8 +155,6 @@ def load_suite_kind(name: str | None) -> str | None:
 
 
 def _distributed() -> tuple[int, int]:
-    from msvg_bench.core.distributed import get_rank, get_world_size
-
     return get_rank(), get_world_size()
 
 
@@ -178,9 +182,6 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
 
     The output folder is locked meanwhile (per shard): a second evaluation into it fails naming this one.
     """
-    from msvg_bench.core.run_lock import folder_lock
-    from msvg_bench.eval.runner import parse_shard
-
     rank, world = _distributed()
     name = eval_lock_name(merge, parse_shard(cfg.eval.shard), rank, world)
     with folder_lock(Path(cfg.eval.output_dir), name):
@@ -188,7 +189,6 @@ def run_eval(cfg: Config, method: str | None, merge: bool = False, echo: Callabl
 
 
 def _run_eval(cfg: Config, method: str | None, merge: bool, echo: Callable[..., None]) -> int:
-    from msvg_bench.benchmarks.suite import load_suite
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import (
@@ -199,8 +199,6 @@ def _run_eval(cfg: Config, method: str | None, merge: bool, echo: Callable[..., 
         results_path,
         run_suite,
     )
-
-    from msvg_bench.doctor import opencv_line
 
     suite = load_suite(cfg.eval.suite).limited(cfg.eval.limit)
     echo(f"evaluating suite {suite.name} with {opencv_line()}", err=True)
@@ -259,15 +257,11 @@ def _listed(ids: list[str], most: int = 10) -> str:
 
 def _eval_run(cfg: Config, suite_name: str, label: str) -> Any:
     """The MLflow run of an evaluation (named `<suite> <method>` unless --run-name is given)."""
-    from msvg_bench.core.tracking import start_run
-
     return start_run("eval", cfg, run_name=cfg.tracking.run_name or f"{suite_name} {label}")
 
 
 def _write_generated_manifest(sources: list[Any], root: Path) -> None:
     """A manifest of the generated stories so `eval --videos <output>/generated` re-scores them."""
-    from msvg_bench.benchmarks.dataset import write_manifest
-
     stories = [s for s in (source.video_story() for source in sources) if s is not None]
     if stories:
         write_manifest(root, stories)
@@ -278,9 +272,6 @@ def finish(cfg: Config, results: Any, path: Path, sources: list[Any], tracker: A
 
     When a story failed the run is ended FAILED (its error names how many) and the exit code is 1.
     """
-    from msvg_bench.eval.mlflow_log import log_results, log_story_videos
-    from msvg_bench.eval.report import print_results
-
     print_results(results, path)
     if cfg.model.weights is not None:
         tracker.set_tags({"msvg.model_weights": str(Path(cfg.model.weights).resolve())})

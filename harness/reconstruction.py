@@ -14,7 +14,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msvg_bench.benchmarks.dataset import write_manifest
 from msvg_bench.benchmarks.stories import Scene, Story
+from msvg_bench.core.progress import progress
 
 if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
@@ -33,8 +35,6 @@ def write_ceiling_folders(cfg: Config, suite: Suite, out: Path, limit: int | Non
     """Draw the suite's ground truth and write it and its VAE reconstruction (the model config's VAE)
     under `out/ground_truth` and `out/reconstruction`; return both folders. Reuses finished folders."""
     import torch
-    from msvg_bench.benchmarks.dataset import write_manifest
-    from msvg_bench.core.progress import progress
     from msvg_bench.core.video import read_video, write_video
     from msvg_bench.models.components import load_components
     from msvg_bench.models.encoding import decode_latents, encode_video_latents

@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, StoryCast, describe, look
+from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
+from msvg_bench.core.video import read_video
+
 
 def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9, size: int = 64) -> dict[str, float]:
     """The measurements above for the encoders in `world_dir` (vae/, clip/) on `stories` (with box sidecars)."""
     import json
 
     import torch
-    from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, StoryCast, describe, look
-    from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
-    from msvg_bench.core.video import read_video
     from msvg_bench.eval.encoders.world import world_clip
     from msvg_bench.models.encoding import preprocess_frames
     from msvg_bench.models.world_vae import WorldVAE

@@ -41,6 +41,13 @@ from msvg_bench.core.errors import MsvgError
 from msvg_bench.core.schema import StrictModel
 from msvg_bench.models.methods import method_names
 from pydantic import Field
+from msvg_bench.benchmarks.suite import load_suite
+from msvg_bench.comparison.pipeline import run_compare
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.mlflow_store import make_client, with_retry
+from msvg_bench.core.mlflow_store import resolve_tracking_uri
+from msvg_bench.demo import child_env, find_run_id, run_cli
+from msvg_bench.eval.results import read_results
 
 SUITES = ("world_reference", "world_described")
 ENCODER_PARTS = ("vae", "clip", "detector")
@@ -130,11 +137,6 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] = print) -> WorldRecipeResult:
     """Run (or continue) every stage of the world recipe in order; return runs, comparisons and timings."""
-    from msvg_bench.comparison.pipeline import run_compare
-    from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.mlflow_store import resolve_tracking_uri
-    from msvg_bench.demo import child_env, find_run_id, run_cli
-
     known = method_names()
     if any(m not in known for m in settings.methods) or "plain" not in settings.methods or len(settings.methods) < 2:
         raise MsvgError(f"world recipe methods must include plain and another of {', '.join(known)}; got {settings.methods}")
@@ -226,9 +228,6 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
 def _scored_all(eval_dir: Path, suite: str, limit: int | None) -> bool:
     """Whether the eval in `eval_dir` holds every story it was asked for (results are written story by
     story, so an interrupted eval leaves a partial file: its stage is not done, and a rerun resumes it)."""
-    from msvg_bench.benchmarks.suite import load_suite
-    from msvg_bench.eval.results import read_results
-
     path = eval_dir / "results.json"
     if not path.is_file():
         return False
@@ -251,9 +250,6 @@ def _use_encoders(source: Path, world: Path, echo: Callable[[str], None]) -> Non
 
 def _write_quality(world: Path, heldout: Path, target: Path, uri: str, run_ids: dict[str, str]) -> None:
     """Measure the world encoders on the held-out suite's reference videos; log to their train runs."""
-    from msvg_bench.benchmarks.suite import load_suite
-    from msvg_bench.core.atomic import atomic_write_json
-    from msvg_bench.core.mlflow_store import make_client, with_retry
     from msvg_bench.world_quality import measure_world_encoders
 
     stories = load_suite("world_reference").limited(QUALITY_STORIES).materialize(heldout)

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.distributed import get_rank, get_world_size
 from msvg_bench.core.errors import ConfigError, MsvgError
+from msvg_bench.core.schema import config_hash, config_to_dict, flatten
+from msvg_bench.launch.checkpoint_files import incomplete_reason, mismatch_reason
+from msvg_bench.launch.checkpoint_files import shared_manifest
+from msvg_bench.launch.rng_state import rng_state
 
 if TYPE_CHECKING:
     from msvg_bench.config import Config
@@ -101,8 +106,6 @@ def checkpoint_problem(folder: Path, trust: bool = False) -> str | None:
     every `.pt` file must at least be an intact torch archive (zip directory and CRCs). Nothing is
     unpickled.
     """
-    from msvg_bench.launch.checkpoint_files import incomplete_reason, mismatch_reason
-
     folder = Path(folder)
     try:
         meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
@@ -237,11 +240,6 @@ def save_checkpoint(
     """
     import torch
     import torch.distributed as dist
-    from msvg_bench.core.distributed import get_rank, get_world_size
-    from msvg_bench.core.schema import config_hash, config_to_dict, flatten
-    from msvg_bench.launch.checkpoint_files import shared_manifest
-    from msvg_bench.launch.rng_state import rng_state
-
     rank = get_rank()
     tag = tag_for_step(step)
     folder = ckpt_dir / tag

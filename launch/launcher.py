@@ -21,11 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from msvg_bench.core.atomic import atomic_write_text
 from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 from msvg_bench.core.errors import ConfigError, MsvgError
+from msvg_bench.core.run_lock import folder_lock
+from msvg_bench.core.schema import config_to_dict, config_to_yaml, flatten
+from msvg_bench.launch.checkpoint import check_compatible, checkpoints_dir, complete_checkpoints, read_meta, resolve_resume
+from msvg_bench.launch.ds_config import build_ds_config
 from msvg_bench.launch.failure_report import ERROR_CHANNEL_ENV, ErrorChannel, failure_message
+from msvg_bench.launch.hostfile import parse_hostfile, resolve_host, this_node_rank
 from msvg_bench.launch.lifeline import LAUNCHER_PID_ENV, die_with_parent, kill_tree
 from msvg_bench.launch.preflight import check_global_batch, check_process_count
+from msvg_bench.launch.recipes import get_recipe
+from msvg_bench.launch.trainer import training_bf16
 
 WORKER_MODULE = "msvg_bench.train_worker"
 DEFAULT_MASTER_PORT = 29500
@@ -53,8 +61,6 @@ class Topology:
 
 def resolve_topology(train: object) -> Topology:
     """Nodes, processes per node, this node's rank and the master from flags and/or a hostfile."""
-    from msvg_bench.launch.hostfile import parse_hostfile, resolve_host, this_node_rank
-
     nnodes = train.nnodes
     nproc = train.nproc_per_node
     node_rank = train.node_rank
@@ -184,25 +190,12 @@ def prepare_run(config: object, topology: Topology | None = None) -> tuple[objec
 
     Returns the (possibly updated) config, the topology and the config file path.
     """
-    from msvg_bench.core.schema import config_to_dict, config_to_yaml, flatten
-    from msvg_bench.launch.checkpoint import (
-        check_compatible,
-        checkpoints_dir,
-        complete_checkpoints,
-        read_meta,
-        resolve_resume,
-    )
-    from msvg_bench.launch.ds_config import build_ds_config
-    from msvg_bench.launch.recipes import get_recipe
-
     train = config.train
     topology = topology or resolve_topology(train)
     check_process_count(topology.nproc_per_node, resolve_device(train.device, "train.device").type, train.oversubscribe)
     recipe = get_recipe(train.stage)
     recipe.check_data(config)
     check_global_batch(recipe.num_samples(config), train, topology.world_size)
-    from msvg_bench.launch.trainer import training_bf16
-
     build_ds_config(train, topology.world_size, bf16=training_bf16(config.model.dtype))  # validates before any process starts
     out_dir = Path(train.output_dir).resolve()
     updates: dict[str, object] = {"output_dir": out_dir}
@@ -223,8 +216,6 @@ def prepare_run(config: object, topology: Topology | None = None) -> tuple[objec
     for stale in (out_dir / "logs").glob("error_rank*.txt"):
         stale.unlink()
     config_path = out_dir / "train_config.yaml"
-    from msvg_bench.core.atomic import atomic_write_text
-
     atomic_write_text(config_path, config_to_yaml(config))
     return config, topology, config_path
 
@@ -234,8 +225,6 @@ def launch(config: object) -> Path:
 
     The run folder is locked for the whole launch: a second launch into it fails naming this one.
     """
-    from msvg_bench.core.run_lock import folder_lock
-
     topology = resolve_topology(config.train)
     with folder_lock(Path(config.train.output_dir).resolve(), run_lock_name(topology)):
         return _launch_locked(config, topology)

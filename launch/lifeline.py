@@ -23,6 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from msvg_bench.core.tracking import end_open_runs
+from msvg_bench.core.tracking import note_interrupted
+
 PR_SET_PDEATHSIG = 1
 LAUNCHER_PID_ENV = "MSVG_LAUNCHER_PID"
 ORPHAN_GRACE_S = 5.0
@@ -114,8 +117,6 @@ def watch_parent(
     hooks = on_orphaned if on_orphaned is not None else []
 
     def stop_hooks() -> None:
-        from msvg_bench.core.tracking import end_open_runs
-
         for hook in [lambda: end_open_runs("KILLED"), *hooks]:
             try:
                 hook()
@@ -125,8 +126,6 @@ def watch_parent(
     def run() -> None:
         while os.getppid() == parent and launcher_alive():
             time.sleep(poll_s)
-        from msvg_bench.core.tracking import note_interrupted
-
         deadline = time.monotonic() + grace_s
         note_interrupted()
         helper = threading.Thread(target=stop_hooks, name="msvg-orphan-hooks", daemon=True)

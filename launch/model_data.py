@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.config import resolve_cache_dir
+from msvg_bench.benchmarks.dataset import load_stories, manifest_path
+from msvg_bench.core.embedding_cache import EmbeddingCache
 from msvg_bench.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -39,8 +42,6 @@ def data_root(config: Config) -> Path:
 
 def cache_root(config: Config) -> Path:
     """The embedding cache folder of the training data."""
-    from msvg_bench.benchmarks.config import resolve_cache_dir
-
     root = data_root(config)
     return Path(resolve_cache_dir(config.data, root if root.is_dir() else root.parent))
 
@@ -51,8 +52,6 @@ def ensure_cache(config: Config, parts: Sequence[str]) -> None:
     What `msvg-bench data cache` would compute (same keys), with a progress bar; entries already
     present are reused, so a second run starts at once. Uncaptioned scenes cannot be trained on.
     """
-    from msvg_bench.benchmarks.dataset import load_stories, manifest_path
-    from msvg_bench.core.embedding_cache import EmbeddingCache
     from msvg_bench.models.precompute import (
         ModelEncoders,
         cache_dataset,
@@ -88,7 +87,6 @@ class SceneCache:
 
     def __init__(self, config: Config, parts: Sequence[str]) -> None:
         from msvg_bench.benchmarks.dataset import load_stories
-        from msvg_bench.core.embedding_cache import EmbeddingCache
         from msvg_bench.models.components import load_components
         from msvg_bench.models.history import scene_text_from_cache
         from msvg_bench.models.precompute import cache_identity, scene_entry_keys

@@ -29,6 +29,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
+from msvg_bench.launch.trainable import apply_trainable_patterns
+from msvg_bench.models.families import DEFAULT_FAMILY, get_family
+from msvg_bench.models.families import token_grid
+
 GIB = 2**30
 BLOCK_BYTES_PER_TOKEN_WIDTH = 34
 
@@ -67,8 +72,6 @@ class PlanRow:
 
 def video_tokens(shape: ModelShape, frames: int, height: int, width: int) -> int:
     """Video tokens of one clip after the VAE (temporal and spatial compression), padding and patchification."""
-    from msvg_bench.models.families import token_grid
-
     return token_grid(
         frames,
         height,
@@ -92,8 +95,6 @@ def activation_bytes_per_sample(shape: ModelShape, frames: int, height: int, wid
 
 def model_states_bytes(shape: ModelShape, zero: int, offload: str, gpus_per_node: int, nodes: int) -> tuple[int, int]:
     """(CPU bytes per node, GPU bytes per GPU) for the model states, from DeepSpeed's estimators."""
-    from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
-
     select_deepspeed_accelerator(resolve_device().type)
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import (
@@ -179,8 +180,6 @@ def meta_module_shape(
     module: Any, trainable_patterns: list[str], *, history_tokens: int, name: str | None = None
 ) -> ModelShape:
     """Counts and dimensions of a CogVideoX-style transformer built on the meta device."""
-    from msvg_bench.launch.trainable import apply_trainable_patterns
-
     counts = apply_trainable_patterns(module, trainable_patterns)
     largest = 0
     for sub in module.modules():
@@ -219,7 +218,6 @@ def family_shape(
     """
     import torch
     from diffusers import CogVideoXTransformer3DModel
-    from msvg_bench.models.families import DEFAULT_FAMILY, get_family
     from msvg_bench.models.info import full_transformer_config
     from torch import nn
 
@@ -245,8 +243,6 @@ def family_shape(
             else [r"^decoupler\.", r"^transformer\..*history_"]
         )
     shape = meta_module_shape(container.transformer, [".*"], history_tokens=history_tokens)
-    from msvg_bench.launch.trainable import apply_trainable_patterns
-
     counts = apply_trainable_patterns(container, trainable_patterns)
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in container.modules())
     return ModelShape(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.dataset import load_stories
 from msvg_bench.core.errors import DataError
 from msvg_bench.launch.model_data import (
     CachedLatentSamples,
@@ -96,8 +97,6 @@ class ExtractorRecipe(Recipe):
 
     def num_samples(self, config: Config) -> int | None:
         """One per scene with at least one earlier scene (counted from the manifest)."""
-        from msvg_bench.benchmarks.dataset import load_stories
-
         return sum(max(len(s.scenes) - 1, 0) for s in load_stories(data_root(config)))
 
     def build(self, config: Config) -> nn.Module:
@@ -215,8 +214,6 @@ class JointRecipe(Recipe):
 
     def num_samples(self, config: Config) -> int | None:
         """One per scene (counted from the manifest)."""
-        from msvg_bench.benchmarks.dataset import load_stories
-
         return sum(len(s.scenes) for s in load_stories(data_root(config)))
 
     def build(self, config: Config) -> nn.Module:

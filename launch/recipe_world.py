@@ -22,7 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.benchmarks.dataset import load_stories
+from msvg_bench.benchmarks.world_actions import ACTIONS
+from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.errors import DataError
+from msvg_bench.core.progress import progress
+from msvg_bench.core.seeding import derive_seed
+from msvg_bench.launch.model_data import data_root
 from msvg_bench.launch.recipes import RECIPES, Recipe
 
 if TYPE_CHECKING:
@@ -38,8 +44,6 @@ CLIP_FRAMES_PER_SCENE = 3
 
 
 def _data_root(config: Config) -> Path:
-    from msvg_bench.launch.model_data import data_root
-
     return data_root(config)
 
 
@@ -48,8 +52,6 @@ def load_world_clips(config: Config, max_stories: int | None = None) -> tuple[li
     geometry (uint8 [T, H, W, 3])."""
     import numpy as np
     import torch
-    from msvg_bench.benchmarks.dataset import load_stories
-    from msvg_bench.core.progress import progress
     from msvg_bench.core.video import read_video
     from msvg_bench.models.encoding import preprocess_frames
 
@@ -98,7 +100,6 @@ class _WorldRecipe(Recipe):
     def seeded(self, config: Config, factory: Any) -> nn.Module:
         """`factory()` built under a seed derived from `config.seed` and the recipe's name."""
         import torch
-        from msvg_bench.core.seeding import derive_seed
 
         torch.manual_seed(derive_seed(config.seed, "init", self.name) % (2**63))
         return factory()
@@ -135,7 +136,6 @@ class WorldVAERecipe(_WorldRecipe):
     def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
         """`<out_dir>/vae/` (diffusers layout) with `scaling_factor` = 1 / std of the training latents."""
         import torch
-        from msvg_bench.core.atomic import atomic_write_json
         from msvg_bench.models.world_vae import WorldVAE
 
         vae = WorldVAE()
@@ -166,7 +166,6 @@ def world_vocabulary() -> tuple[str, ...]:
     """Every word a world caption can hold (described captions of every look, setting, light and action)."""
     from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE, described_caption, look
     from msvg_bench.benchmarks.world import caption
-    from msvg_bench.benchmarks.world_actions import ACTIONS
     from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
     from msvg_bench.eval.encoders.world import PAD, UNK, words
 
@@ -181,7 +180,6 @@ def world_vocabulary() -> tuple[str, ...]:
 def scene_texts(story: Any, index: int) -> dict[str, Any]:
     """What can be said about scene `index`: described caption, setting, lit setting, each look, action."""
     from msvg_bench.benchmarks.casting import StoryCast, describe, described_caption
-    from msvg_bench.benchmarks.world_actions import ACTIONS
     from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS, SETTINGS
 
     scene = story.scenes[index]

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.core.atomic import atomic_path, atomic_write_json
 from msvg_bench.core.registry import Registry
+from msvg_bench.core.seeding import derive_seed
 
 if TYPE_CHECKING:
     import torch
@@ -193,7 +195,6 @@ class MLPRecipe(Recipe):
     def build(self, config: Config) -> nn.Module:
         """A residual MLP of `train.mlp_width` x `train.mlp_depth`, seeded from the config."""
         import torch
-        from msvg_bench.core.seeding import derive_seed
 
         torch.manual_seed(derive_seed(config.seed, "init", self.name))
         return _mlp_module(config.train.mlp_width, config.train.mlp_depth, self.in_dim, self.out_dim, self.dropout)
@@ -205,7 +206,6 @@ class MLPRecipe(Recipe):
     def dataset(self, config: Config) -> list[dict[str, Any]]:
         """`train.mlp_samples` inputs and targets y = tanh(A x) drawn from the config seed."""
         import torch
-        from msvg_bench.core.seeding import derive_seed
 
         gen = torch.Generator().manual_seed(derive_seed(config.seed, "mlp-data"))
         n = config.train.mlp_samples
@@ -248,7 +248,6 @@ class MLPRecipe(Recipe):
 
     def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
         """`<out_dir>/mlp/model.safetensors` + `config.json`."""
-        from msvg_bench.core.atomic import atomic_path, atomic_write_json
         from safetensors.torch import save_file
 
         folder = Path(out_dir) / "mlp"

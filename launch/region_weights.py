@@ -22,6 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from msvg_bench.benchmarks.boxes import load_boxes
+from msvg_bench.core.video import probe_video
+from msvg_bench.models.precompute import clip_preprocessing
+from msvg_bench.models.precompute import sample_indices
+
 SPATIAL_COMPRESSION = 8
 TEMPORAL_COMPRESSION = 4
 
@@ -34,8 +39,6 @@ def character_coverage(
     boxes: {character: int [F, 4] (y0, x0, y1, x1) per source frame, y0 < 0 where absent};
     source_hw: the source clip's (height, width); prep: its `ClipPreprocessing`; latent_shape (T', h, w).
     """
-    from msvg_bench.models.precompute import sample_indices
-
     src_h, src_w = source_hw
     frames = next(iter(boxes.values())).shape[0] if boxes else 0
     scale = max(prep.height / src_h, prep.width / src_w)
@@ -72,10 +75,6 @@ def region_weights(coverage: torch.Tensor, weight: float) -> torch.Tensor:
 
 def scene_loss_weights(clip: Any, model_cfg: Any, weight: float) -> torch.Tensor:
     """Loss weights [T', h, w] of one training clip at the model's latent geometry (ones without a boxes sidecar)."""
-    from msvg_bench.core.video import probe_video
-    from msvg_bench.eval.inputs import load_boxes
-    from msvg_bench.models.precompute import clip_preprocessing
-
     latent_shape = (
         (model_cfg.num_frames - 1) // TEMPORAL_COMPRESSION + 1,
         model_cfg.height // SPATIAL_COMPRESSION,

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.progress import progress
 from msvg_bench.core.schema import config_hash
+from msvg_bench.core.tracking import metric_safe
+from msvg_bench.launch.checkpoint import checkpoints_dir, save_checkpoint
+from msvg_bench.launch.export import consolidated_state_dict
 
 if TYPE_CHECKING:
     from msvg_bench.launch.trainer import Job, TrainResult
@@ -38,6 +42,12 @@ def load_step_callbacks(specs: list[str]) -> list[Any]:
     return callbacks
 
 
+def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str) -> str:
+    """What a training run is, as its MLflow name: `train <stage> zero<N>[+offload-<what>] <preset> <id[:8]>`."""
+    zero_text = f"zero{zero}" + (f"+offload-{offload}" if offload != "none" else "")
+    return f"train {stage} {zero_text} {preset} {run_id[:8]}"
+
+
 def run_tags(job: Job) -> dict[str, Any]:
     """The MLflow tags that say how the run was distributed."""
     tc = job.config.train
@@ -53,8 +63,6 @@ def run_tags(job: Job) -> dict[str, Any]:
 
 def open_run(job: Job, tracker: Any) -> None:
     """Name a new run and log its counts and DeepSpeed config, or tag a resumed one; announce the job."""
-    from msvg_bench.launch.trainer import train_run_name
-
     config, tc = job.config, job.config.train
     if job.rank == 0:
         (job.out_dir / "mlflow_run_id").write_text(f"{tracker.run_id}\n")
@@ -87,9 +95,6 @@ def open_run(job: Job, tracker: Any) -> None:
 
 def run_steps(job: Job, tracker: Any, result: TrainResult) -> None:
     """Every optimizer step from the start step on: callbacks, the step, its metrics, checkpoints."""
-    from msvg_bench.core.progress import progress
-    from msvg_bench.launch.checkpoint import checkpoints_dir, save_checkpoint
-
     tc = job.config.train
     # Steps a killed job logged after its last checkpoint are replayed exactly on resume; they are
     # not logged twice, so the run keeps one continuous history.
@@ -103,6 +108,8 @@ def run_steps(job: Job, tracker: Any, result: TrainResult) -> None:
                 callback(rank=job.rank, step=step + 1)
             metrics = train_step(job, step)
             number = step + 1
+            if step == job.start_step:
+                job.timeline.mark("first_step")
             result.losses[number] = metrics["train/loss"]
             result.final_step = number
             if number > logged_through and (number % tc.log_every == 0 or number == job.total_steps):
@@ -119,7 +126,6 @@ def train_step(job: Job, step: int) -> dict[str, float]:
     """
     import torch
     import torch.distributed as dist
-    from msvg_bench.core.tracking import metric_safe
     from msvg_bench.launch.sampling import micro_seed, sample_generators
 
     config, tc, engine, sampler = job.config, job.config.train, job.engine, job.sampler
@@ -163,7 +169,6 @@ def train_step(job: Job, step: int) -> dict[str, float]:
 def export_trained(job: Job, tracker: Any, result: TrainResult) -> None:
     """Consolidate the trained weights (collectively under ZeRO-3) and write the export on rank 0."""
     import torch.distributed as dist
-    from msvg_bench.launch.export import consolidated_state_dict
 
     config, engine = job.config, job.engine
     engine.eval()
@@ -209,6 +214,9 @@ def write_summary(job: Job, result: TrainResult) -> None:
             "optimizer": job.optimizer,
             "trainable_params": job.counts.trainable,
             "frozen_params": job.counts.frozen,
+            # seconds since the launcher started: launcher_start, torchrun_start, worker_start, then the
+            # end of each stage (worker_imports, torch_deepspeed, process_group, modules, data, engine, first_step, steps, export)
+            "timeline_s": job.timeline.offsets(),
         },
     )
 

@@ -18,8 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.distributed import get_local_rank, get_rank, get_world_size
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.schema import config_to_dict, flatten
+from msvg_bench.core.seeding import seed_everything
+from msvg_bench.core.tracking import start_run
+from msvg_bench.launch.checkpoint import check_compatible, read_meta, resolve_resume
+from msvg_bench.launch.cpu_adam import offload_optimizer_choice
+from msvg_bench.launch.ds_config import build_ds_config
+from msvg_bench.launch.recipes import get_recipe
+from msvg_bench.launch.rng_state import load_rng_state, set_rng_state
+from msvg_bench.launch.timeline import Timeline
+from msvg_bench.launch.train_loop import export_trained, open_run, run_steps, run_tags, write_summary
+from msvg_bench.launch.trainable import apply_trainable_patterns, parameter_groups
 
 if TYPE_CHECKING:
     from msvg_bench.config import Config
@@ -48,10 +59,6 @@ def training_bf16(model_dtype: str) -> bool:
     return model_dtype == "bf16"
 
 
-def train_run_name(stage: str, zero: int, offload: str, preset: str, run_id: str) -> str:
-    """What a training run is, as its MLflow name: `train <stage> zero<N>[+offload-<what>] <preset> <id[:8]>`."""
-    zero_text = f"zero{zero}" + (f"+offload-{offload}" if offload != "none" else "")
-    return f"train {stage} {zero_text} {preset} {run_id[:8]}"
 
 
 @dataclass
@@ -79,6 +86,7 @@ class Job:
     engine: Any = None
     start_step: int = 0
     run_id: str | None = None
+    timeline: Timeline = field(default_factory=Timeline)
 
     @property
     def dtype(self) -> Any:
@@ -95,41 +103,43 @@ def train(config: Config) -> TrainResult:
     the data and the DeepSpeed engine, restore the checkpoint, then (inside the MLflow run) the
     steps, the export and the summary.
     """
-    from msvg_bench.core.tracking import start_run
-    from msvg_bench.launch.recipes import get_recipe
-    from msvg_bench.launch.train_loop import (
-        export_trained,
-        open_run,
-        run_steps,
-        run_tags,
-        write_summary,
-    )
-
-    job = init_process_group(config)
+    timeline = Timeline.of_this_worker()
+    timeline.mark("worker_imports")
+    job = init_process_group(config, timeline)
+    timeline.mark("process_group")
     job.recipe = get_recipe(config.train.stage)
     find_resume_checkpoint(job)
     build_modules(job)
+    timeline.mark("modules")
     build_data(job)
+    timeline.mark("data")
     build_engine(job)
+    timeline.mark("engine")
     restore_checkpoint(job)
     result = TrainResult(run_id=None, start_step=job.start_step, final_step=job.start_step)
     with start_run("train", config, run_name=config.tracking.run_name, tags=run_tags(job), run_id=job.run_id) as tracker:
         result.run_id = tracker.run_id
         open_run(job, tracker)
         run_steps(job, tracker, result)
+        timeline.mark("steps")
         if config.train.export:
             export_trained(job, tracker, result)
+            timeline.mark("export")
         if job.rank == 0:
             write_summary(job, result)
     shutdown(job.engine)
     return result
 
 
-def init_process_group(config: Config) -> Job:
-    """This rank's place in the job and its device; the process group (gloo on CPU, nccl on GPU)."""
+def init_process_group(config: Config, timeline: Timeline | None = None) -> Job:
+    """This rank's place in the job and its device; the process group (gloo on CPU, nccl on GPU).
+
+    `timeline` (default: a new one) gets the end of the torch + DeepSpeed import ("torch_deepspeed")."""
     import deepspeed
     import torch
-    from msvg_bench.core.distributed import get_local_rank, get_rank, get_world_size
+
+    timeline = timeline if timeline is not None else Timeline()
+    timeline.mark("torch_deepspeed")
 
     tc = config.train
     rank, world, local_rank = get_rank(), get_world_size(), get_local_rank()
@@ -144,13 +154,13 @@ def init_process_group(config: Config) -> Job:
         timeout=timedelta(seconds=tc.init_timeout_s),
         verbose=False,
     )
-    return Job(config=config, rank=rank, world=world, device=device, device_kind=device_kind, out_dir=Path(tc.output_dir))
+    return Job(
+        config=config, rank=rank, world=world, device=device, device_kind=device_kind, out_dir=Path(tc.output_dir), timeline=timeline
+    )
 
 
 def find_resume_checkpoint(job: Job) -> None:
     """The checkpoint folder `train.resume` names (the launcher verified it), checked against this config."""
-    from msvg_bench.launch.checkpoint import check_compatible, read_meta, resolve_resume
-
     if job.config.train.resume:
         job.resume_dir = resolve_resume(job.config.train.resume, job.out_dir, verify=False)
         job.meta = read_meta(job.resume_dir)
@@ -159,9 +169,6 @@ def find_resume_checkpoint(job: Job) -> None:
 
 def build_modules(job: Job) -> None:
     """The recipe's trainable module (seeded; trainable set by name patterns; recompute) and its frozen parts."""
-    from msvg_bench.core.seeding import seed_everything
-    from msvg_bench.launch.trainable import apply_trainable_patterns
-
     config, recipe = job.config, job.recipe
     seed_everything(config.seed)
     job.model = recipe.build(config)
@@ -195,10 +202,7 @@ def build_engine(job: Job) -> None:
     """`deepspeed.initialize` with the generated config, parameter groups and a warmup + schedule `LambdaLR`."""
     import deepspeed
     import torch
-    from msvg_bench.launch.cpu_adam import offload_optimizer_choice
-    from msvg_bench.launch.ds_config import build_ds_config
     from msvg_bench.launch.sampling import lr_factor
-    from msvg_bench.launch.trainable import parameter_groups
 
     tc, total_steps = job.config.train, job.total_steps
     choice = offload_optimizer_choice(job.device_kind, tc.offload)
@@ -222,8 +226,6 @@ def build_engine(job: Job) -> None:
 
 def restore_checkpoint(job: Job) -> None:
     """Model, optimizer, scheduler and this rank's RNG from the resume checkpoint; the step to go on from."""
-    from msvg_bench.launch.rng_state import load_rng_state, set_rng_state
-
     if job.resume_dir is None:
         return
     resume_dir = job.resume_dir

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
 from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.errors import ConfigError, WeightsNotFoundError
+from msvg_bench.core.paths import check_weight_indexes
+from msvg_bench.core.seeding import derive_seed
 from msvg_bench.models.component_specs import (
     ALL_PARTS,
     SUBFOLDERS,
@@ -118,8 +121,6 @@ def load_components(model_cfg: ModelConfig, parts: Iterable[str] = ALL_PARTS) ->
 
 
 def _seeded(seed: int, part: str) -> None:
-    from msvg_bench.core.seeding import derive_seed
-
     torch.manual_seed(derive_seed(seed, "component", part) % (2**63))
 
 
@@ -165,8 +166,6 @@ def _build_tiny_part(comps: Components, part: str) -> None:
 
 
 def _load_pretrained(comps: Components, part: str) -> None:
-    from msvg_bench.core.paths import check_weight_indexes
-
     cfg = comps.model_cfg
     folder = _subfolder(cfg, part)
     check_weight_indexes(folder)  # shards named by an index stay inside the folder

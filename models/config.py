@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from msvg_bench.core.schema import StrictModel
 from pydantic import Field, ValidationError, field_validator, model_validator
+from msvg_bench.core.errors import UnknownNameError
+from msvg_bench.models.families import get_family
+from msvg_bench.models.methods import get_method
 
 
 class ModelConfig(StrictModel):
@@ -68,9 +71,6 @@ class ModelConfig(StrictModel):
     @field_validator("family")
     @classmethod
     def _known_family(cls, name: str) -> str:
-        from msvg_bench.core.errors import UnknownNameError
-        from msvg_bench.models.families import get_family
-
         try:
             get_family(name)
         except UnknownNameError as exc:
@@ -80,8 +80,6 @@ class ModelConfig(StrictModel):
     @model_validator(mode="after")
     def _geometry_fits_family(self) -> ModelConfig:
         """The clip geometry must suit the family (spatial multiples; 4k+1 frames with temporal patches)."""
-        from msvg_bench.models.families import get_family
-
         problems = get_family(self.family).geometry_problems(self.num_frames, self.height, self.width)
         if problems:
             raise ValueError("; ".join(problems))
@@ -111,9 +109,6 @@ class GenerateConfig(StrictModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, name: str) -> str:
-        from msvg_bench.core.errors import UnknownNameError
-        from msvg_bench.models.methods import get_method
-
         try:
             get_method(name)
         except UnknownNameError as exc:
@@ -123,9 +118,6 @@ class GenerateConfig(StrictModel):
     @field_validator("method_settings")
     @classmethod
     def _valid_method_settings(cls, settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from msvg_bench.core.errors import UnknownNameError
-        from msvg_bench.models.methods import get_method
-
         for name, values in settings.items():
             try:
                 get_method(name).Settings.model_validate(values)

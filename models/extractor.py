@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from msvg_bench.core.seeding import derive_seed
 from torch import nn
+from msvg_bench.core.errors import WeightsNotFoundError
 
 
 @dataclass
@@ -143,7 +144,6 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
     if model_cfg.mixer_backbone == "transformer":
         width = model_cfg.extractor_dim
         return TransformerMixer(width, model_cfg.extractor_layers, model_cfg.extractor_heads), width
-    from msvg_bench.core.errors import WeightsNotFoundError
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     if model_cfg.source in ("tiny", "world") and model_cfg.mixer_dir is None:

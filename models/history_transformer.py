@@ -46,6 +46,8 @@ from diffusers.models.transformers.cogvideox_transformer_3d import (
 )
 from torch import nn
 
+from msvg_bench.models.families.positional import rotary_embedding
+
 HISTORY_KEY_MARKERS: tuple[str, ...] = ("history_",)
 """Substrings naming the new transformer weights (everything else is a CogVideoX weight)."""
 
@@ -254,8 +256,6 @@ class HistoryCogVideoXTransformer3DModel(CogVideoXTransformer3DModel):
 
         Computed as diffusers' `CogVideoXPipeline` computes them, once per shape and device.
         """
-        from msvg_bench.models.families.positional import rotary_embedding
-
         key = (latent_frames, latent_height, latent_width, str(device))
         if key not in self._rotary_cache:
             freqs = rotary_embedding(self.config, latent_frames, latent_height, latent_width, device=device)

@@ -6,6 +6,11 @@ from typing import Any
 
 import torch
 
+from msvg_bench.models.component_specs import tiny_transformer_config
+from msvg_bench.models.decoupler import Decoupler
+from msvg_bench.models.extractor import FeatureExtractor, TokenClipAttention
+from msvg_bench.models.families import get_family
+
 
 def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
     """Number of parameter elements (optionally only those whose name satisfies `predicate`)."""
@@ -14,8 +19,6 @@ def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
 
 def transformer_config(model_cfg: Any) -> dict[str, Any]:
     """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or the family's."""
-    from msvg_bench.models.component_specs import tiny_transformer_config
-
     if model_cfg.source in ("tiny", "world"):
         return tiny_transformer_config(model_cfg)
     return full_transformer_config(model_cfg)
@@ -26,8 +29,6 @@ def full_transformer_config(model_cfg: Any) -> dict[str, Any]:
     one, else the family's published configuration (whatever `model.source` is)."""
     import json
     from pathlib import Path
-
-    from msvg_bench.models.families import get_family
 
     if model_cfg.model_dir is not None:
         path = Path(model_cfg.model_dir).expanduser() / "transformer" / "config.json"
@@ -42,8 +43,6 @@ def parameter_report(model_cfg: Any) -> dict[str, int]:
     Everything is instantiated under `torch.device("meta")`: no memory is allocated and no weights
     are read, so the 2B and 5B configurations are counted in a second on any machine.
     """
-    from msvg_bench.models.decoupler import Decoupler
-    from msvg_bench.models.extractor import FeatureExtractor, TokenClipAttention
     from msvg_bench.models.history_transformer import HistoryCogVideoXTransformer3DModel
 
     config = transformer_config(model_cfg)

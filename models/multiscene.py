@@ -25,14 +25,13 @@ from msvg_bench.models.extractor import (
     stage1_loss,
 )
 from torch import nn
+from msvg_bench.core.seeding import derive_seed
+from msvg_bench.models.component_specs import text_embed_dim, text_length
+from msvg_bench.models.weights import load_optional_module
 
 
 def build_extractor(model_cfg: Any) -> FeatureExtractor:
     """The stage-1 feature extractor with its frozen teacher (seeded init; trained weights from `model.weights`)."""
-    from msvg_bench.core.seeding import derive_seed
-    from msvg_bench.models.component_specs import text_embed_dim, text_length
-    from msvg_bench.models.weights import load_optional_module
-
     dim = text_embed_dim(model_cfg)
     teacher = build_teacher(dim, model_cfg.history_dim, model_cfg.extractor_dim, seed=model_cfg.init_seed)
     with torch.random.fork_rng(devices=[]):
@@ -44,9 +43,7 @@ def build_extractor(model_cfg: Any) -> FeatureExtractor:
 
 def build_decoupler(model_cfg: Any) -> Decoupler:
     """The decoupler (seeded init, zero output projection; trained weights from `model.weights`)."""
-    from msvg_bench.core.seeding import derive_seed
     from msvg_bench.models.component_specs import text_embed_dim
-    from msvg_bench.models.weights import load_optional_module
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(model_cfg.init_seed, "decoupler") % (2**63))

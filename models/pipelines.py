@@ -20,10 +20,21 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.core.errors import ConfigError, MsvgError
+from msvg_bench.core.hashing import hash_json
+from msvg_bench.core.paths import safe_join
 from msvg_bench.core.seeding import scene_seed
+from msvg_bench.core.video import write_gif, write_video
+from msvg_bench.models.components import load_components
+from msvg_bench.models.encoding import decode_latents
+from msvg_bench.models.history import collate_history, history_sample
+from msvg_bench.models.history import encode_scene_texts
 from msvg_bench.models.methods import get_method
+from msvg_bench.models.multiscene import history_tokens
+from msvg_bench.models.sampler import denoise_batch, initial_noise
+from msvg_bench.models.weights import read_weights_manifest
 
 
 def scene_clip_name(index: int) -> str:
@@ -44,8 +55,6 @@ class StoryGenerator:
     """Holds the loaded components and generates stories with any method."""
 
     def __init__(self, cfg: Any, encoder: Any | None = None) -> None:
-        from msvg_bench.models.components import load_components
-
         self.cfg = cfg
         self.model_cfg = cfg.model
         self.components = load_components(cfg.model)
@@ -90,8 +99,6 @@ class StoryGenerator:
     def trained_history(self) -> bool:
         """Whether `model.weights` carries a trained decoupler (a joint export), i.e. the transformer was
         trained with history tokens always present (H0 standing for "no history")."""
-        from msvg_bench.models.weights import read_weights_manifest
-
         folder = self.model_cfg.weights
         return folder is not None and "decoupler" in read_weights_manifest(Path(folder))["files"]
 
@@ -126,8 +133,6 @@ class StoryGenerator:
         the initial noise, step noise, history and latent hook stay each story's own, so a story's
         latents equal `scene_latents` on it alone.
         """
-        from msvg_bench.models.sampler import denoise_batch, initial_noise
-
         gen = self.cfg.generate
         comps = self.components
         chosen = get_method(method)
@@ -171,9 +176,6 @@ class StoryGenerator:
 
     def history_tokens(self, prompt_text: Any, state: StoryState) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(history tokens H or None for the first scene, no-history tokens H0): each [1, L, D]."""
-        from msvg_bench.models.history import collate_history, history_sample
-        from msvg_bench.models.multiscene import history_tokens
-
         sample = history_sample(prompt_text, state.texts, state.frame_embeds, self.model_cfg)
         batch = collate_history([sample], clip_dim=self.model_cfg.history_dim).to(self.components.device, self.components.dtype)
         positive = prompt_text.embeds[None]
@@ -198,8 +200,6 @@ class StoryGenerator:
         self, method: str, index: int, jobs: Sequence[SceneJob], negative: torch.Tensor, on_step: Any = None
     ) -> list[np.ndarray]:
         """`run_scene` for scene `index` of several stories, denoised together; each story decoded and its state updated."""
-        from msvg_bench.models.encoding import decode_latents
-
         chosen = get_method(method)
         clips = []
         for job, latents in zip(jobs, self.batch_scene_latents(method, index, jobs, negative, on_step), strict=True):
@@ -225,9 +225,6 @@ class StoryGenerator:
         leaves the batch after its last scene, so stories of different lengths batch together. Each
         story keeps its own seed and history: its clips equal those of `generate` on it alone.
         """
-        from msvg_bench.core.video import write_gif, write_video
-        from msvg_bench.models.history import encode_scene_texts
-
         get_method(method)  # unknown names raise UnknownNameError with a suggestion
         out_dir = Path(out_dir)
         fps = float(self.model_cfg.fps)
@@ -307,9 +304,6 @@ class _StoryRun:
     @classmethod
     def start(cls, generator: StoryGenerator, request: StoryRequest, out_dir: Path, method: str, progress: Any) -> _StoryRun:
         """Check the request, encode its prompts and add its progress line (nothing is written yet)."""
-        from msvg_bench.core.paths import safe_join
-        from msvg_bench.models.history import encode_scene_texts
-
         prompts = [str(p) for p in request.prompts]
         if not prompts:
             raise ConfigError(f"story {request.story_id!r}: no prompts")
@@ -324,8 +318,6 @@ _GENERATORS: dict[str, StoryGenerator] = {}
 
 def get_generator(cfg: Any) -> StoryGenerator:
     """A `StoryGenerator` for this config's model section, built once per process."""
-    from msvg_bench.core.hashing import hash_json
-
     key = hash_json(cfg.model.model_dump(mode="json"))
     if key not in _GENERATORS:
         _GENERATORS.clear()

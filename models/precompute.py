@@ -21,9 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from msvg_bench.benchmarks.stories import Story
+from msvg_bench.core.distributed import get_local_rank, get_world_size
 from msvg_bench.core.embedding_cache import EmbeddingCache
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.core.errors import VideoError
 from msvg_bench.core.hashing import hash_bytes, hash_file
+from msvg_bench.core.progress import progress
+from msvg_bench.core.video import probe_video, read_video
 
 if TYPE_CHECKING:
     import torch
@@ -95,9 +101,6 @@ def load_clip(path: str | Path, prep: ClipPreprocessing) -> np.ndarray:
     turns out wrong, the whole clip is decoded instead.
     """
     import av
-    from msvg_bench.core.errors import VideoError
-    from msvg_bench.core.video import probe_video, read_video
-
     path = Path(path)
     count = probe_video(path).frame_count
     wanted = sample_indices(count, prep.num_frames)
@@ -206,7 +209,6 @@ class ModelEncoders(CacheEncoders):
 def load_history_encoder(model_cfg: ModelConfig) -> Any:
     """The frame encoder named by `model_cfg.history_encoder` (CLIP4Clip from `clip4clip_dir`, the world
     CLIP from `world_dir/clip`), checked to give `history_dim`-wide embeddings."""
-    from msvg_bench.core.errors import ConfigError
     from msvg_bench.eval.encoders import load_encoder
 
     name = getattr(model_cfg, "history_encoder", None) or ("tiny-random" if model_cfg.source == "tiny" else "clip4clip")
@@ -225,8 +227,6 @@ def load_history_encoder(model_cfg: ModelConfig) -> Any:
 
 def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:
     """`model_cfg` with this rank's own GPU when launched distributed (`cuda`/`auto` -> `cuda:<local rank>`)."""
-    from msvg_bench.core.distributed import get_local_rank, get_world_size
-
     if get_world_size() <= 1 or model_cfg.device not in ("cuda", "auto"):
         return model_cfg
     import torch
@@ -339,7 +339,6 @@ def cache_dataset(
     and checks its tensors' hash). A clip is decoded once for both of its clip parts.
     """
     from msvg_bench.core.distributed import get_rank, get_world_size
-    from msvg_bench.core.progress import progress
 
     unknown = [p for p in parts if p not in PARTS]
     if unknown:

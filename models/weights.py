@@ -19,6 +19,7 @@ from msvg_bench.core.atomic import atomic_path, atomic_write_json
 from msvg_bench.core.errors import MsvgError, WeightsNotFoundError
 from msvg_bench.models.families import ModelFamily
 from torch import nn
+from msvg_bench.core.seeding import derive_seed
 
 WEIGHTS_MANIFEST = "msvg_weights.json"
 WEIGHTS_FORMAT = "msvg-bench/weights"
@@ -52,8 +53,6 @@ def _read_state_dict(folder: Path, stem: str = "diffusion_pytorch_model") -> dic
 
 def init_history_parameters(model: nn.Module, seed: int = 0) -> None:
     """(Re)initialise every history weight: gates and adaLN modulation zero, input projection Xavier."""
-    from msvg_bench.core.seeding import derive_seed
-
     generator = torch.Generator().manual_seed(derive_seed(seed, "history_proj") % (2**63))
     for name, param in model.named_parameters():
         if "history_" not in name:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from msvg_bench.core.seeding import derive_seed
 from msvg_bench.eval.controls import footage, world
 from msvg_bench.eval.controls.footage import Corrupted, SceneWriter
 from msvg_bench.eval.controls.spec import Control
@@ -13,8 +15,6 @@ from msvg_bench.eval.inputs import StoryInput
 
 def control_rng(seed: int, control: str, story_id: str) -> np.random.Generator:
     """The generator of one (control, story): the same scene and donor on every run with this seed."""
-    from msvg_bench.core.seeding import derive_seed
-
     return np.random.default_rng(derive_seed(seed, "controls", control, story_id) % (2**32))
 
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from msvg_bench.core.atomic import atomic_write_json
+from msvg_bench.core.paths import safe_join
+from msvg_bench.core.video import write_video
 from msvg_bench.eval.inputs import SceneInput, StoryInput
 
 
@@ -57,10 +61,6 @@ class SceneWriter:
     def scene(self, control: str, story_id: str, original: SceneInput, frames: np.ndarray,
               boxes: dict[str, np.ndarray] | None) -> SceneInput:
         """The replacement for `original` showing `frames` (annotations and prompt kept)."""
-        from msvg_bench.core.atomic import atomic_write_json
-        from msvg_bench.core.paths import safe_join
-        from msvg_bench.core.video import write_video
-
         path = safe_join(self.root, control, story_id, f"scene_{original.index:02d}.mp4", what="story id")
         write_video(path, frames, original.fps or 8.0)
         sidecar = path.with_suffix(".boxes.json")

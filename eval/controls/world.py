@@ -13,6 +13,12 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE
+from msvg_bench.benchmarks.casting import StoryCast
+from msvg_bench.benchmarks.synth import PlannedScene, scene_spec
+from msvg_bench.benchmarks.world import render_scene
+from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS
 from msvg_bench.eval.controls.footage import Corrupted, NotApplicable, SceneWriter, pick, recurring, with_scene
 from msvg_bench.eval.inputs import StoryInput
 
@@ -43,10 +49,6 @@ def world_story(story: StoryInput) -> WorldStory | None:
 def render(world: WorldStory, story: StoryInput, index: int, looks: dict[str, int] | None = None,
            variants: dict[str, int] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Scene `index` drawn again (frames, boxes), with `looks` / `variants` overriding the story's casting."""
-    from msvg_bench.benchmarks.casting import StoryCast
-    from msvg_bench.benchmarks.synth import PlannedScene, scene_spec
-    from msvg_bench.benchmarks.world import render_scene
-
     scene = story.scenes[index]
     if scene.setting is None:
         raise NotApplicable(f"scene {index} has no setting annotation")
@@ -67,8 +69,6 @@ def _world(story: StoryInput) -> WorldStory:
 
 def recast(control: str, story: StoryInput, rng: np.random.Generator, writer: SceneWriter) -> Corrupted:
     """A scene of a recurring role re-rendered with that role played by a look the story never uses."""
-    from msvg_bench.benchmarks.casting import LOOK_POOL_SIZE
-
     world = _world(story)
     options = [(s.index, role) for s in story.scenes for role in s.characters
                if role in world.looks and recurring(story, s.index, lambda x, r=role: r if r in x.characters else None)]
@@ -84,8 +84,6 @@ def recast(control: str, story: StoryInput, rng: np.random.Generator, writer: Sc
 
 def variant_swap(control: str, story: StoryInput, rng: np.random.Generator, writer: SceneWriter) -> Corrupted:
     """A scene of a recurring setting re-rendered with another variant (layout, light) of that setting."""
-    from msvg_bench.benchmarks.world_settings import SETTING_VARIANTS
-
     world = _world(story)
     options = [s.index for s in story.scenes if s.setting in world.variants
                and recurring(story, s.index, lambda x: x.setting)]

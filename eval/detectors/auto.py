@@ -23,6 +23,8 @@ from msvg_bench.eval.detectors.base import (
     Detector,
     load_detector,
 )
+from msvg_bench.eval.detectors.person import hog_people_missing
+from msvg_bench.eval.dlib_models import faces_available
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -36,12 +38,8 @@ class AutoDetector(Detector):
     def __init__(
         self, learned_path: str | Path | None = None, device: str | None = None, face_model: str = "hog", upsample: int = 1, refine: str = "grabcut"
     ) -> None:
-        from msvg_bench.eval.dlib_models import faces_available
-
         self.learned_path = learned_path if learned_path is not None else os.environ.get("MSVG_OWLVIT_DIR")
         self.device, self.face_model, self.upsample, self.refine = device, face_model, upsample, refine
-        from msvg_bench.eval.detectors.person import hog_people_missing
-
         self._faces_missing = faces_available()
         self._people_missing = hog_people_missing()
         parts = ["annotated"]

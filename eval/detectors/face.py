@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.eval.detectors.base import (
     DETECTORS,
@@ -20,6 +21,7 @@ from msvg_bench.eval.detectors.base import (
     Detector,
     xyxy_to_boxes,
 )
+from msvg_bench.eval.dlib_models import file_identity, import_dlib, model_file
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -32,8 +34,6 @@ class FaceDetector(Detector):
     not_found = "no face detected in the sampled frames"
 
     def __init__(self, model: Literal["hog", "cnn"] = "hog", upsample: int = 1) -> None:
-        from msvg_bench.eval.dlib_models import file_identity, import_dlib, model_file
-
         if model not in ("hog", "cnn"):
             raise ConfigError(f"face detector model {model!r} is not hog or cnn")
         dlib = import_dlib()

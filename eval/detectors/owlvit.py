@@ -9,12 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.paths import check_weight_indexes
+from msvg_bench.core.weights_lookup import find_weights
 from msvg_bench.eval.detectors.base import (
     DETECTORS,
     Detections,
     Detector,
     xyxy_to_boxes,
 )
+from msvg_bench.eval.encoders.base import quiet_transformers, weights_identity
+from msvg_bench.eval.encoders.clip import is_weights_folder
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -29,11 +34,7 @@ class OwlVitPersons(Detector):
 
     def __init__(self, folder: Path, device: str | None = None, threshold: float = 0.1, max_boxes: int = 8) -> None:
         import torch
-        from msvg_bench.core.devices import resolve_device
-        from msvg_bench.eval.encoders.base import quiet_transformers, weights_identity
         from transformers import AutoConfig, AutoProcessor
-
-        from msvg_bench.core.paths import check_weight_indexes
 
         check_weight_indexes(folder)
         self.device = resolve_device(device)
@@ -67,9 +68,6 @@ class OwlVitPersons(Detector):
 
 def find_owlvit_weights(path: str | Path | None = None) -> Path:
     """The local OWL-ViT / OWLv2 folder (`path`, $MSVG_OWLVIT_DIR or the weights home), else a `WeightsNotFoundError`."""
-    from msvg_bench.core.weights_lookup import find_weights
-    from msvg_bench.eval.encoders.clip import is_weights_folder
-
     return find_weights(
         "detector owlvit",
         path,

@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.eval.detectors.base import DETECTORS, Detections, Detector
 from torch import nn
+from msvg_bench.core.atomic import atomic_path, atomic_write_json
+from msvg_bench.eval.encoders.base import weights_identity
+from msvg_bench.eval.encoders.world import to_pixels
 
 if TYPE_CHECKING:
     from msvg_bench.eval.inputs import SceneInput
@@ -82,7 +85,6 @@ def boxes_from_cells(probs: np.ndarray, height: int, width: int, threshold: floa
 
 def save_world_detector(model: WorldDetectorNet, folder: str | Path, width: int) -> Path:
     """Write `model.safetensors` and `config.json` to `folder`."""
-    from msvg_bench.core.atomic import atomic_path, atomic_write_json
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -99,7 +101,6 @@ class WorldDetector(Detector):
     name = "world"
 
     def __init__(self, folder: Path, threshold: float = 0.5) -> None:
-        from msvg_bench.eval.encoders.base import weights_identity
         from safetensors.torch import load_file
 
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -112,8 +113,6 @@ class WorldDetector(Detector):
 
     def boxes(self, frames: np.ndarray) -> list[np.ndarray]:
         """Candidate boxes (N, 4) of each uint8 frame of `frames` [K, H, W, 3], most confident first."""
-        from msvg_bench.eval.encoders.world import to_pixels
-
         with torch.no_grad():
             probs = torch.sigmoid(self.model(to_pixels(frames))).numpy()
         height, width = frames.shape[1:3]

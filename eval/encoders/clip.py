@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.core.hashing import hash_json
+from msvg_bench.core.paths import check_weight_indexes
 from msvg_bench.core.weights_lookup import (
     find_weights,
     hf_cache_snapshots,
@@ -149,8 +151,6 @@ def clip_image_processor(size: int = 224) -> Any:
 def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_size: int = 32, kind: str = "learned") -> ClipEncoder:
     """A `ClipEncoder` from a transformers CLIP folder (full CLIPModel or vision-with-projection layout)."""
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-
-    from msvg_bench.core.paths import check_weight_indexes
 
     check_weight_indexes(folder)
     dev = resolve_device(device)

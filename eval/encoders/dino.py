@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.paths import check_weight_indexes
 from msvg_bench.eval.encoders.base import (
     Encoder,
     quiet_transformers,
@@ -31,7 +33,6 @@ class DinoEncoder(Encoder):
     """CLS embeddings of a local DINOv2 checkpoint."""
 
     def __init__(self, name: str, folder: Path, device: str | None = None, batch_size: int = 32) -> None:
-        from msvg_bench.core.paths import check_weight_indexes
         from transformers import Dinov2Model
 
         check_weight_indexes(folder)

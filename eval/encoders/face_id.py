@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from msvg_bench.eval.dlib_models import file_identity, import_dlib, model_file
 from msvg_bench.eval.encoders.base import ENCODERS, Encoder, clip_box
 
 CHIP_SIZE = 150
@@ -27,8 +29,6 @@ class FaceIdEncoder(Encoder):
     kind = "learned"
 
     def __init__(self, jitter: int = 0, batch_size: int = 32) -> None:
-        from msvg_bench.eval.dlib_models import file_identity, import_dlib, model_file
-
         self._dlib = import_dlib()
         landmarks, recognition = model_file("landmarks5"), model_file("recognition")
         self._shape = self._dlib.shape_predictor(str(landmarks))

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from msvg_bench.core.devices import resolve_device
+from msvg_bench.core.weights_lookup import find_weights
 from msvg_bench.eval.encoders.base import ENCODERS, Encoder, weights_identity
 
 SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -22,8 +24,6 @@ SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 def find_checkpoint(model: str, explicit: str | Path | None) -> Path:
     """The local open_clip checkpoint of `model`, else a `WeightsNotFoundError` naming every place tried."""
-    from msvg_bench.core.weights_lookup import find_weights
-
     def checkpoint_in(path: Path) -> bool:
         return path.is_file() or any((path / f"{model}{suffix}").is_file() for suffix in SUFFIXES)
 

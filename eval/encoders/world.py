@@ -26,6 +26,7 @@ from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.errors import WeightsNotFoundError
 from msvg_bench.eval.encoders.base import ENCODERS, Encoder, weights_identity
 from torch import nn
+from msvg_bench.core.atomic import atomic_path, atomic_write_json
 
 IMAGE_SIZE = 64
 WORD_PATTERN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
@@ -128,7 +129,6 @@ def to_pixels(frames: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
 
 def save_world_clip(model: WorldClipModel, tokenizer: WordTokenizer, folder: str | Path, config: dict[str, Any]) -> Path:
     """Write `model.safetensors`, `config.json` and `vocab.json` to `folder` (atomic per file)."""
-    from msvg_bench.core.atomic import atomic_path, atomic_write_json
     from safetensors.torch import save_file
 
     folder = Path(folder)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from msvg_bench.core.errors import VideoError
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
 
 if TYPE_CHECKING:
@@ -41,7 +43,6 @@ def visible_cut_frames(num_frames: int, min_scene_len: int) -> range:
 
 def count_cuts(scene: SceneInput, min_scene_len: int) -> int:
     """PySceneDetect's own cut count for one clip (or frame range of a story video)."""
-    from msvg_bench.core.errors import VideoError
     from scenedetect import AdaptiveDetector, detect
 
     if not scene.path.is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from msvg_bench.benchmarks.world_settings import SETTINGS
 from msvg_bench.eval.metrics.base import METRICS, Metric, MetricValues
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 def setting_classes(labels: list[str]) -> tuple[list[str], list[str]] | None:
     """(class labels, class texts) for a story's setting labels, or None when fewer than two classes."""
-    from msvg_bench.benchmarks.world_settings import SETTINGS
-
     if labels and all(label in SETTINGS for label in labels):
         names = sorted(SETTINGS)
         return names, [SETTINGS[name].phrase for name in names]

@@ -26,8 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from msvg_bench.comparison.stats import MIN_CI_STORIES, RunResults, bootstrap_mean_ci
+from msvg_bench.comparison.run_results import MIN_CI_STORIES, RunResults
 from msvg_bench.core.errors import DataError
+from msvg_bench.eval.stats import bootstrap_mean_ci
 
 KINDS = ("shared", "nonshared")
 NEAR, FAR = 1, 4

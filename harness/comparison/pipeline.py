@@ -9,6 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msvg_bench.comparison.plots import distance_metrics_with_data, write_distance_png
+from msvg_bench.comparison.render import render_markdown
+from msvg_bench.comparison.report import build_report
+from msvg_bench.comparison.runs import load_runs
+from msvg_bench.comparison.stats import compare_runs
+from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
+from msvg_bench.core.tracking import start_run
+
 if TYPE_CHECKING:
     from msvg_bench.comparison.stats import Comparison
 
@@ -40,8 +48,6 @@ def local_artifact_path(artifact_uri: str, relative: str) -> Path | None:
 
 def comparison_note(comparison: Comparison) -> str:
     """Markdown for the comparison run's MLflow description: links to the compared runs, then the table."""
-    from msvg_bench.comparison.render import render_markdown
-
     links = [
         f"- [{run.label}](#/experiments/{run.experiment_id}/runs/{run.run_id})"
         + (" (reference)" if index == 0 else "")
@@ -60,9 +66,7 @@ def log_comparison(
     """Log the report, the JSON and the Markdown to a new run in `msvg-bench/compare`; return (run id, report path)."""
     import tempfile
 
-    from msvg_bench.comparison.plots import distance_metrics_with_data, write_distance_png
     from msvg_bench.comparison.render import render_markdown, to_json
-    from msvg_bench.core.tracking import start_run
 
     runs = comparison.runs
     tags = {
@@ -107,11 +111,6 @@ def run_compare(
     `distance_png` also writes the consistency-over-distance figure there; without distance data in
     any run that is an error raised before anything is written or logged.
     """
-    from msvg_bench.comparison.report import build_report
-    from msvg_bench.comparison.runs import load_runs
-    from msvg_bench.comparison.stats import compare_runs
-    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
-
     uri = resolve_tracking_uri(tracking_uri)
     runs = load_runs(refs, uri)
     comparison = compare_runs(runs, force=force, n_boot=n_boot, seed=seed)

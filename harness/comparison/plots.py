@@ -11,6 +11,7 @@ from typing import Any
 
 from msvg_bench.comparison.distance import run_names
 from msvg_bench.comparison.stats import Comparison, bootstrap_mean_ci, story_values
+from msvg_bench.core.atomic import atomic_write_bytes
 from msvg_bench.core.errors import MsvgError
 
 PLOT_COLUMNS = 4
@@ -154,8 +155,6 @@ def plot_distance(comparison: Comparison, metric: str) -> bytes:
 
 def write_distance_png(comparison: Comparison, path: str | Path, dpi: int = 150) -> Path:
     """Write the distance figure (every metric with data, a panel each) as a standalone PNG file."""
-    from msvg_bench.core.atomic import atomic_write_bytes
-
     data = _png(distance_figure(comparison), dpi=dpi)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

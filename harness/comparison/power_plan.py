@@ -20,6 +20,7 @@ from typing import Any
 
 from msvg_bench.comparison.power import minimum_detectable_effect, stories_needed
 from msvg_bench.core.errors import ConfigError
+from msvg_bench.eval.results import read_results
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,6 @@ def print_plan(rows: list[dict[str, Any]], title: str, note: str) -> None:
 
 def print_results_plan(path: Path, text: str) -> None:
     """`eval --plan-power`: the plan from the run's results file (single-run spread, see the module doc)."""
-    from msvg_bench.eval.results import read_results
-
     rows = plan_rows(spreads_from_results(read_results(path)), parse_effect(text))
     print_plan(rows, f"Stories needed to detect {text} (80 % power, two-sided 5 %)",
                "paired sd = sqrt(2) x this run's per-story sd (two independent runs); a paired pilot (compare --plan-power) gives the observed one")

@@ -12,7 +12,9 @@ from typing import Any
 
 from msvg_bench.comparison.stats import RunResults
 from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 from msvg_bench.core.mlflow_store import newest_finished_runs
+from msvg_bench.eval.results import parse_results
 
 RESULTS_ARTIFACT = "results/results.json"
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -107,16 +109,12 @@ def load_results(client: Any, run: Any) -> dict[str, Any]:
             results = json.loads(Path(local).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise MsvgError(f"{source}: not valid JSON ({exc})") from None
-    from msvg_bench.eval.results import parse_results
-
     parse_results(results, source)
     return results
 
 
 def load_runs(refs: Sequence[str], tracking_uri: str | None = None) -> list[RunResults]:
     """Resolve run ids/names and load each run's results (at least two distinct runs)."""
-    from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
-
     if len(refs) < 2:
         raise MsvgError("compare needs at least two runs")
     client = make_client(resolve_tracking_uri(tracking_uri))

@@ -31,11 +31,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from msvg_bench.comparison.distance import compare_distances
 from msvg_bench.comparison.power import minimum_detectable_effect, sample_sd, stories_needed
+from msvg_bench.comparison.run_results import MIN_CI_STORIES, RunResults
 from msvg_bench.core.errors import MsvgError
 from msvg_bench.eval.stats import DEFAULT_BOOTSTRAPS, DEFAULT_SEED, bootstrap_mean_ci
 
-MIN_CI_STORIES = 2  # a paired bootstrap of one story is no interval
 PROXY_LABEL = "scene-level proxy"
 """Marks a character metric measured on whole frames (the `full-frame` detector)."""
 
@@ -46,34 +47,6 @@ class NotComparableError(MsvgError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("runs are not comparable: " + "; ".join(self.problems) + " (pass --force to compare anyway)")
-
-
-@dataclass
-class RunResults:
-    """One run's identity in MLflow and the parsed contents of its results JSON."""
-
-    run_id: str
-    run_name: str
-    experiment_id: str
-    artifact_uri: str
-    results: dict[str, Any]
-    tags: dict[str, str] = field(default_factory=dict)
-    status: str = "FINISHED"
-
-    @property
-    def label(self) -> str:
-        """A short display name: the run name, else the first 8 characters of the id."""
-        return self.run_name or self.run_id[:8]
-
-    @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """The results' metric descriptors, keyed by flat metric key."""
-        return self.results.get("metrics", {})
-
-    @property
-    def stories(self) -> list[dict[str, Any]]:
-        """The results' per-story records, in suite order."""
-        return self.results.get("stories", [])
 
 
 @dataclass
@@ -329,8 +302,6 @@ def compare_runs(
     unshared = {
         key: [run.label for run in runs if key in run.metrics] for key in sorted(all_keys) if key not in set(keys)
     }
-    from msvg_bench.comparison.distance import compare_distances
-
     return Comparison(
         reference=reference,
         others=others,

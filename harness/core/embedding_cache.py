@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from msvg_bench.core.atomic import atomic_path
 from msvg_bench.core.hashing import canonical_json, hash_json
 
 if TYPE_CHECKING:
@@ -108,7 +109,6 @@ class EmbeddingCache:
 
     def put(self, key: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None) -> Path:
         """Store `tensors` as entry `key` atomically; `metadata` (JSON-able) is kept in the file header."""
-        from msvg_bench.core.atomic import atomic_path
         from safetensors.torch import save_file
 
         if not tensors:

@@ -24,6 +24,7 @@ from msvg_bench.core.mlflow_store import (
     resolve_tracking_uri,
     with_retry,
 )
+from msvg_bench.core.schema import config_hash, config_to_dict, config_to_yaml, flatten
 
 METRIC_NAME_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_PARAMS_PER_BATCH = 100
@@ -200,13 +201,6 @@ class Tracker:
         """Log a resolved `Config` as dotted params, its YAML as an artifact, and its hash as a tag."""
         if not self.enabled:
             return
-        from msvg_bench.core.schema import (
-            config_hash,
-            config_to_dict,
-            config_to_yaml,
-            flatten,
-        )
-
         self.log_params(flatten(config_to_dict(config)))
         self.set_tags({"msvg.config_hash": config_hash(config), "msvg.seed": config.seed, "msvg.preset": config.preset})
         self.log_text(config_to_yaml(config), "config/resolved.yaml")

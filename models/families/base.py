@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from msvg_bench.models.families.positional import positional_kind, rotary_embedding
+
 if TYPE_CHECKING:
     import torch
 
@@ -139,8 +141,6 @@ class ModelFamily:
         self, latent_frames: int, latent_height: int, latent_width: int, device: torch.device | None = None
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The video tokens' rotary (cos, sin) for latents of this shape at full size, or None (sin-cos family)."""
-        from msvg_bench.models.families.positional import rotary_embedding
-
         return rotary_embedding(self.transformer, latent_frames, latent_height, latent_width, device)
 
     def tiny_traits(self) -> dict[str, Any]:
@@ -198,13 +198,6 @@ class ModelFamily:
     def how_to_get(self) -> str:
         """How to obtain this family's weights (for missing-weights errors)."""
         return f"Download {self.hub_id} (diffusers layout) on a machine with hub access and set model.model_dir to it."
-
-
-def positional_kind(config: Mapping[str, Any]) -> str:
-    """`3d-sincos` (CogVideoX 1.0 2B), `3d-rotary` (1.0 5B) or `3d-rotary-slice` (1.5, temporal patches)."""
-    if not config.get("use_rotary_positional_embeddings", False):
-        return "3d-sincos"
-    return "3d-rotary-slice" if config.get("patch_size_t") else "3d-rotary"
 
 
 def config_token_grid(config: Mapping[str, Any], frames: int, height: int, width: int) -> TokenGrid:

@@ -18,10 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from msvg_bench.models.families.base import positional_kind
-
 if TYPE_CHECKING:
     import torch
+
+
+def positional_kind(config: Mapping[str, Any]) -> str:
+    """`3d-sincos` (CogVideoX 1.0 2B), `3d-rotary` (1.0 5B) or `3d-rotary-slice` (1.5, temporal patches)."""
+    if not config.get("use_rotary_positional_embeddings", False):
+        return "3d-sincos"
+    return "3d-rotary-slice" if config.get("patch_size_t") else "3d-rotary"
 
 
 def resize_crop_region(grid: tuple[int, int], base_width: int, base_height: int) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -76,17 +76,3 @@ class GenerationMethod:
 METHODS: Registry[GenerationMethod] = Registry("method", base=GenerationMethod, named=True)
 """Every generation method, by name. A new baseline is one module with a `GenerationMethod`
 subclass, registered here (`METHODS.add(name, instance)`), plus its test."""
-
-
-def get_method(name: str) -> GenerationMethod:
-    """The method registered as `name` (unknown names raise with the closest known names)."""
-    from msvg_bench.models import methods  # noqa: F401  (registers the built-in methods)
-
-    return METHODS.get(name)
-
-
-def method_names() -> list[str]:
-    """Names of every registered generation method."""
-    from msvg_bench.models import methods  # noqa: F401
-
-    return METHODS.names()

@@ -92,6 +92,17 @@ def test_zero_stages_reproduce_the_single_process_loss_curve(runs: dict) -> None
     assert reference["5"] < reference["1"]
 
 
+def test_summary_times_each_start_up_stage_from_the_launcher_on(runs: dict) -> None:
+    """Rank 0's timeline: the launcher, torchrun and worker starts, then each stage's end, in order."""
+    order = ["launcher_start", "torchrun_start", "worker_start", "worker_imports", "torch_deepspeed", "process_group",
+             "modules", "data", "engine", "first_step", "steps", "export"]
+    timeline = summary(runs["z2"])["timeline_s"]
+    assert list(timeline) == order
+    assert timeline["launcher_start"] == 0.0
+    assert [timeline[name] for name in order] == sorted(timeline[name] for name in order)
+    assert timeline["export"] < 600  # seconds since the launcher started, not epoch times
+
+
 def test_kill_and_resume_matches_the_straight_run(runs: dict) -> None:
     killed, resumed = runs["killed_proc"], runs["resumed_proc"]
     assert killed.returncode == 1

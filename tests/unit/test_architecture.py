@@ -9,7 +9,11 @@ Files map to module names through `ROOTS` in setup.py.
 
 The root package `msvg_bench` (harness/__init__.py, only `__version__`) belongs to no layer: Python
 runs it for every `msvg_bench.*` import anyway, so any module may import it, and it must import
-nothing from the package. See docs/architecture.md.
+nothing from the package.
+
+Two more rules read the same graph: no two modules import each other, directly or through others
+(a function-level import included: such a cycle only works because one side waits), and the narrower "**A → B**: only X" claims of
+docs/architecture.md section 1 hold. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -113,21 +117,21 @@ def imports_of(module: str, path: Path, known: Iterable[str], repo_root: Path = 
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[Import] = []  # one entry per name imported; deduplicated on return
 
-    def add(line: int, imported: str) -> None:
+    def add(node: ast.AST, imported: str) -> None:
         if imported == PACKAGE or imported.startswith(PACKAGE + "."):
-            found.append(Import(module, rel, line, imported))
+            found.append(Import(module, rel, node.lineno, imported))
 
     for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                add(node.lineno, alias.name)
+                add(node, alias.name)
         elif isinstance(node, ast.ImportFrom):
             base = _resolve_from(module, path.name == "__init__.py", node.level, node.module)
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
-                add(node.lineno, sub if sub in known else base)
+                add(node, sub if sub in known else base)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _LAZY_REFERENCE.fullmatch(node.value):
-            add(node.lineno, node.value.partition(":")[0])
+            add(node, node.value.partition(":")[0])
     return sorted(set(found), key=lambda edge: (edge.line, edge.imported))
 
 
@@ -163,15 +167,13 @@ def cross_layer_edges(imports: Iterable[Import]) -> dict[tuple[str, str], list[I
     return edges
 
 
-def layer_cycles(imports: Iterable[Import]) -> list[dict[tuple[str, str], list[Import]]]:
-    """Each group of mutually dependent layers, as its (importer layer, imported layer) pairs with the
-    imports behind each; an empty list when the layer graph is acyclic."""
-    edges = cross_layer_edges(imports)
-    graph: dict[str, set[str]] = {}
-    for source, target in edges:
-        graph.setdefault(source, set()).add(target)
-        graph.setdefault(target, set())
-    # Tarjan's strongly connected components; a component of more than one layer is a cycle.
+def strongly_connected(graph: Mapping[str, Iterable[str]]) -> list[set[str]]:
+    """The groups of mutually reachable nodes of `graph` (node -> successors) with more than one node (Tarjan)."""
+    nodes: dict[str, list[str]] = {}
+    for source, targets in graph.items():
+        nodes.setdefault(source, []).extend(sorted(set(targets)))
+        for target in targets:
+            nodes.setdefault(target, [])
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -180,7 +182,7 @@ def layer_cycles(imports: Iterable[Import]) -> list[dict[tuple[str, str], list[I
     def visit(node: str) -> None:
         index[node] = low[node] = len(index)
         stack.append(node)
-        for succ in sorted(graph[node]):
+        for succ in nodes[node]:
             if succ not in index:
                 visit(succ)
                 low[node] = min(low[node], low[succ])
@@ -195,9 +197,20 @@ def layer_cycles(imports: Iterable[Import]) -> list[dict[tuple[str, str], list[I
                     break
             components.append(component)
 
-    for node in sorted(graph):
+    for node in sorted(nodes):
         if node not in index:
             visit(node)
+    return [component for component in components if len(component) > 1]
+
+
+def layer_cycles(imports: Iterable[Import]) -> list[dict[tuple[str, str], list[Import]]]:
+    """Each group of mutually dependent layers, as its (importer layer, imported layer) pairs with the
+    imports behind each; an empty list when the layer graph is acyclic."""
+    edges = cross_layer_edges(imports)
+    graph: dict[str, set[str]] = {}
+    for source, target in edges:
+        graph.setdefault(source, set()).add(target)
+    components = strongly_connected(graph)
     return [
         {pair: found for pair, found in sorted(edges.items()) if set(pair) <= component}
         for component in components
@@ -232,6 +245,71 @@ def layer_violations(imports: Iterable[Import], order: Sequence[str] = LAYERS) -
 def core_leaks(imports: Iterable[Import]) -> list[Import]:
     """Imports from inside `msvg_bench.core` of `msvg_bench` modules outside it (the root package aside)."""
     return [edge for edge in imports if layer_of(edge.importer) == "core" and layer_of(edge.imported) not in ("core", None)]
+
+
+def module_cycles(imports: Iterable[Import]) -> list[list[Import]]:
+    """Each group of modules that import each other (directly or through others), as the imports inside
+    the group; an empty list when the module graph is acyclic."""
+    loaded = [edge for edge in imports if edge.importer != edge.imported]
+    graph: dict[str, set[str]] = {}
+    for edge in loaded:
+        graph.setdefault(edge.importer, set()).add(edge.imported)
+    return [
+        sorted((edge for edge in loaded if edge.importer in group and edge.imported in group), key=str)
+        for group in sorted(strongly_connected(graph), key=sorted)
+    ]
+
+
+_CLAIM = re.compile(r"^- \*\*(?P<sources>[\w/]+) → (?P<target>\w+)\*\*: only (?P<rest>.*)$")
+_PATH = re.compile(r"`(?P<path>[\w/]+?)(?:\.py)?`")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A "**source → target**: only ..." line of the doc: the only modules (importer or imported side)
+    through which `source` layer may import `target` layer at run time; none named: no run-time import."""
+
+    source: str
+    target: str
+    through: tuple[str, ...]
+    text: str
+
+
+def folder_module(path: str, roots: Mapping[str, str]) -> str | None:
+    """The module (or package) a doc path like `eval/encoders` or `launch/recipe_world.py` names."""
+    parts = path.removesuffix(".py").split("/")
+    for package, folder in sorted(roots.items(), key=lambda item: -len(item[1])):
+        head = folder.split("/")
+        if parts[: len(head)] == head:
+            return ".".join([package, *parts[len(head) :]])
+    return None
+
+
+def doc_claims(text: str, roots: Mapping[str, str]) -> list[Claim]:
+    """The narrow "only" claims of the layer section of docs/architecture.md."""
+    claims = []
+    for line in text.splitlines():
+        match = _CLAIM.match(line)
+        if not match:
+            continue
+        first_sentence = match["rest"].split(". ")[0]
+        through = tuple(m for m in (folder_module(p["path"], roots) for p in _PATH.finditer(first_sentence)) if m)
+        for source in match["sources"].split("/"):
+            claims.append(Claim(source, match["target"], through, line.strip()))
+    return claims
+
+
+def claim_violations(claim: Claim, imports: Iterable[Import]) -> list[Import]:
+    """The run-time imports from `claim.source` to `claim.target` that go through none of its modules."""
+
+    def within(module: str) -> bool:
+        return any(module == name or module.startswith(name + ".") for name in claim.through)
+
+    return [
+        edge
+        for edge in cross_layer_edges(imports).get((claim.source, claim.target), [])
+        if not (within(edge.importer) or within(edge.imported))
+    ]
 
 
 def _listing(edges: Sequence[Import], located: bool = False, limit: int = 40) -> str:
@@ -272,6 +350,24 @@ def test_root_package_imports_nothing() -> None:
 def test_layers_import_only_lower_layers() -> None:
     violations = layer_violations(repo_graph())
     assert not violations, f"layer order is {' < '.join(LAYERS)}; these imports point up the order:\n  {_listing(violations)}"
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """Modules that import each other only load in one order (a function-level import hides the cycle
+    until both imports move to the top); each cycle is listed with its imports."""
+    cycles = module_cycles(repo_graph())
+    described = ["\n    ".join(edge.located() for edge in cycle) for cycle in cycles]
+    assert not cycles, "modules import each other (break the cycle):\n  " + "\n  ".join(described)
+
+
+def test_the_docs_narrow_layer_claims_hold() -> None:
+    """Each "**A → B**: only X" line of docs/architecture.md names every route from layer A to layer B."""
+    text = (REPO_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    claims = doc_claims(text, setup_roots())
+    assert {(c.source, c.target) for c in claims} >= {("models", "eval"), ("launch", "eval"), ("launch", "app"), ("eval", "app")}
+    broken = {claim.text: claim_violations(claim, repo_graph()) for claim in claims}
+    broken = {text: found for text, found in broken.items() if found}
+    assert not broken, "\n".join(f"{text}\n  but:\n  {_listing(found, located=True)}" for text, found in broken.items())
 
 
 # --- the checks themselves can fail --------------------------------------------------------------
@@ -340,4 +436,46 @@ def test_scanner_resolves_relative_lazy_and_type_checking_imports(tmp_path: Path
     assert violations == [
         "msvg_bench.eval.metrics.base:8 -> msvg_bench.models.pipelines",
         "msvg_bench.eval.metrics.base:9 -> msvg_bench.models.pipelines",
+    ]
+
+
+def test_module_cycle_check_reports_each_cycle() -> None:
+    graph = [
+        _edge("msvg_bench.launch.trainer", "msvg_bench.launch.train_loop", line=5),
+        _edge("msvg_bench.launch.train_loop", "msvg_bench.launch.trainer", line=9),
+        _edge("msvg_bench.launch.train_loop", "msvg_bench.core.errors", line=3),
+        _edge("msvg_bench.models.methods", "msvg_bench.models.methods.base", line=3),
+        _edge("msvg_bench.models.methods.base", "msvg_bench.models.methods", line=40),
+    ]
+    cycles = [[str(edge) for edge in cycle] for cycle in module_cycles(graph)]
+    assert cycles == [
+        ["msvg_bench.launch.train_loop:9 -> msvg_bench.launch.trainer", "msvg_bench.launch.trainer:5 -> msvg_bench.launch.train_loop"],
+        ["msvg_bench.models.methods.base:40 -> msvg_bench.models.methods", "msvg_bench.models.methods:3 -> msvg_bench.models.methods.base"],
+    ]
+    assert module_cycles([graph[0], graph[2], graph[3]]) == []
+
+
+def test_claims_are_read_from_the_doc_and_checked() -> None:
+    roots = {"msvg_bench": "harness", "msvg_bench.eval": "eval", "msvg_bench.launch": "launch", "msvg_bench.models": "models"}
+    text = (
+        "- **models → eval**: only `eval/encoders`. `models/precompute.py` calls it.\n"
+        "- **launch → eval**: only the world recipes (`launch/recipe_world.py`), which train.\n"
+        "- **launch/eval → app**: only under `if TYPE_CHECKING:`, for the `Config` type hint.\n"
+    )
+    claims = doc_claims(text, roots)
+    assert [(c.source, c.target, c.through) for c in claims] == [
+        ("models", "eval", ("msvg_bench.eval.encoders",)),
+        ("launch", "eval", ("msvg_bench.launch.recipe_world",)),
+        ("launch", "app", ()),
+        ("eval", "app", ()),
+    ]
+    graph = [
+        _edge("msvg_bench.models.precompute", "msvg_bench.eval.encoders.base"),
+        _edge("msvg_bench.launch.recipe_world", "msvg_bench.eval.encoders.world"),
+        _edge("msvg_bench.launch.region_weights", "msvg_bench.eval.inputs", line=76),
+        _edge("msvg_bench.eval.runner", "msvg_bench.config", line=4),
+    ]
+    assert [str(v) for c in claims for v in claim_violations(c, graph)] == [
+        "msvg_bench.launch.region_weights:76 -> msvg_bench.eval.inputs",
+        "msvg_bench.eval.runner:4 -> msvg_bench.config",
     ]

@@ -52,7 +52,7 @@ def test_method_settings_given_under_its_name_are_the_settings_it_runs_with(meth
     cfg = resolve_config(overrides=[f"generate.method_settings.{method}.{k}={v}" for k, v in changed.items()])
     running = entry.settings(cfg.generate).model_dump()
     assert {key: running[key] for key in changed} == changed
-    with pytest.raises(ConfigError, match=rf"no_such_key"):
+    with pytest.raises(ConfigError, match=r"no_such_key"):
         resolve_config(overrides=[f"generate.method_settings.{method}.no_such_key=1"])
 
 

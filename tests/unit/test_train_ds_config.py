@@ -75,7 +75,7 @@ def test_precision_follows_model_dtype_on_any_device() -> None:
 
 
 def test_training_run_name_says_what_it_is() -> None:
-    from msvg_bench.launch.trainer import train_run_name
+    from msvg_bench.launch.train_loop import train_run_name
 
     run_id = "0123456789abcdef0123456789abcdef"
     assert train_run_name("joint", 2, "none", "tiny", run_id) == "train joint zero2 tiny 01234567"
