@@ -13,13 +13,23 @@ from msvg_bench.models.methods.base import (
     GenerationMethod,
     NoSettings,
     ScenePlan,
-    get_method,
-    method_names,
     transformer_plan,
 )
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base" and _module.name not in METHODS:
         METHODS.add_lazy(_module.name, f"{__name__}.{_module.name}:METHOD")
+
+
+
+def get_method(name: str) -> GenerationMethod:
+    """The method registered as `name` (unknown names raise with the closest known names)."""
+    return METHODS.get(name)
+
+
+def method_names() -> list[str]:
+    """Names of every registered generation method."""
+    return METHODS.names()
+
 
 __all__ = ["METHODS", "GenerationMethod", "NoSettings", "ScenePlan", "get_method", "method_names", "transformer_plan"]
