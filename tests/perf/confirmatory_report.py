@@ -49,6 +49,23 @@ def _runs(store: str, suite: str) -> tuple[list[str], list[str]]:
     return found[: len(METHODS)], found[len(METHODS):]
 
 
+def print_distance_table(item: object, labels: list[str]) -> None:
+    """Shared-pair mean per distance and method, with its 95 % interval over stories and the number of stories."""
+    curves = item.curves  # type: ignore[attr-defined]
+    distances = sorted({d for curve in curves for d in curve.shared})
+    if not distances:
+        return
+    print(f"\n{item.metric} of shared pairs by scene distance (mean [95 % CI], stories):\n")  # type: ignore[attr-defined]
+    print("| distance | " + " | ".join(labels) + " |")
+    print("|---" * (1 + len(labels)) + "|")
+    for d in distances:
+        cells = []
+        for curve in curves:
+            p = curve.shared.get(d)
+            cells.append("—" if p is None else f"{p.mean:.3f} [{p.ci_low:.3f}, {p.ci_high:.3f}] ({p.n_stories})")
+        print(f"| {d} | " + " | ".join(cells) + " |")
+
+
 def report_suite(store: str, suite: str, png: Path | None) -> None:
     """Print the suite's tables and endpoints (markdown)."""
     from msvg_bench.comparison.distance import FAR, band_means
@@ -86,6 +103,8 @@ def report_suite(store: str, suite: str, png: Path | None) -> None:
         values = {label: run.results["aggregate"].get("setting_recognition", {}).get("mean", math.nan)
                   for label, run in zip(labels, runs, strict=True)}
         print("- setting recognition: " + ", ".join(f"{k} {v:.3f}{'' if v >= RECOGNITION_FLOOR else ' (< 0.80)'}" for k, v in values.items()))
+    for item in comparison.distance:
+        print_distance_table(item, labels)
     for item in comparison.distance:
         trends = ", ".join(f"{labels[i]} {_ci(c.trend)}" for i, c in enumerate(item.curves) if c.trend is not None)
         if not trends:
