@@ -29,23 +29,19 @@ def _ci(pair: object) -> str:
 
 
 def _runs(store: str, suite: str) -> tuple[list[str], list[str]]:
-    """Run names present for `suite`: the methods (plain first) and the ceiling rows."""
-    from msvg_bench.comparison.runs import find_run
-    from msvg_bench.core.errors import MsvgError
+    """Run ids for `suite`: the methods (plain first) and the ceiling rows; of several runs with one name
+    (an eval stopped and resumed), the newest FINISHED one ('' where none finished)."""
     from msvg_bench.core.mlflow_store import make_client
 
     client = make_client(store)
+    experiments = [exp.experiment_id for exp in client.search_experiments()]
     found = []
     for name in [f"world-{suite}-{m}" for m in METHODS] + [f"ceiling-{suite}-{c}" for c in CEILING]:
-        try:
-            run = find_run(client, name)
-        except MsvgError:
-            run = None
-        if run is None or run.info.status != "FINISHED":
+        runs = client.search_runs(experiments, filter_string=f"attributes.run_name = '{name}' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
             print(f"<!-- {name}: no finished run in {store} -->")
-            found.append("")
-        else:
-            found.append(run.info.run_id)
+        found.append(runs[0].info.run_id if runs else "")
     return found[: len(METHODS)], found[len(METHODS):]
 
 
