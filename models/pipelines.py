@@ -28,9 +28,8 @@ from msvg_bench.core.paths import safe_join
 from msvg_bench.core.seeding import scene_seed
 from msvg_bench.core.video import write_gif, write_video
 from msvg_bench.models.components import load_components
-from msvg_bench.models.encoding import decode_latents
-from msvg_bench.models.history import collate_history, history_sample
-from msvg_bench.models.history import encode_scene_texts
+from msvg_bench.models import encoding
+from msvg_bench.models import history as scene_history
 from msvg_bench.models.methods import get_method
 from msvg_bench.models.multiscene import history_tokens
 from msvg_bench.models.sampler import denoise_batch, initial_noise
@@ -176,8 +175,8 @@ class StoryGenerator:
 
     def history_tokens(self, prompt_text: Any, state: StoryState) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(history tokens H or None for the first scene, no-history tokens H0): each [1, L, D]."""
-        sample = history_sample(prompt_text, state.texts, state.frame_embeds, self.model_cfg)
-        batch = collate_history([sample], clip_dim=self.model_cfg.history_dim).to(self.components.device, self.components.dtype)
+        sample = scene_history.history_sample(prompt_text, state.texts, state.frame_embeds, self.model_cfg)
+        batch = scene_history.collate_history([sample], clip_dim=self.model_cfg.history_dim).to(self.components.device, self.components.dtype)
         positive = prompt_text.embeds[None]
         null = history_tokens(self.decoupler, positive, self.extractor(batch.without_history()))
         if not state.texts:
@@ -204,7 +203,7 @@ class StoryGenerator:
         clips = []
         for job, latents in zip(jobs, self.batch_scene_latents(method, index, jobs, negative, on_step), strict=True):
             scene_latents = latents[0]  # T', C, h, w
-            frames = decode_latents(self.components, scene_latents.permute(1, 0, 2, 3))
+            frames = encoding.decode_latents(self.components, scene_latents.permute(1, 0, 2, 3))
             chosen.after_scene(self, job.state, frames)
             job.state.texts.append(job.text)
             job.state.latents.append(scene_latents)
@@ -229,7 +228,7 @@ class StoryGenerator:
         out_dir = Path(out_dir)
         fps = float(self.model_cfg.fps)
         runs = [_StoryRun.start(self, request, out_dir, method, progress) for request in requests]
-        negative = encode_scene_texts(self.components, [self.cfg.generate.negative_prompt])[0].embeds[None]
+        negative = scene_history.encode_scene_texts(self.components, [self.cfg.generate.negative_prompt])[0].embeds[None]
         steps_total = self.cfg.generate.num_inference_steps
         self.scene_seconds = []
         for index in range(max((len(run.texts) for run in runs), default=0)):
@@ -308,7 +307,7 @@ class _StoryRun:
         if not prompts:
             raise ConfigError(f"story {request.story_id!r}: no prompts")
         folder = safe_join(out_dir, "videos", request.story_id, what="story id")
-        texts = encode_scene_texts(generator.components, prompts, generator.model_cfg.filter_embedding)
+        texts = scene_history.encode_scene_texts(generator.components, prompts, generator.model_cfg.filter_embedding)
         task = progress.add_task(f"{request.story_id} ({method}) scenes", total=len(prompts)) if progress else None
         return cls(request, prompts, folder, texts, task)
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from msvg_bench.core.registry import Registry
 from msvg_bench.core.schema import StrictModel
+from msvg_bench.models.methods.registry import METHODS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,4 @@ class GenerationMethod:
         """Keep what later scenes of this method need beyond texts and latents (default: nothing)."""
 
 
-METHODS: Registry[GenerationMethod] = Registry("method", base=GenerationMethod, named=True)
-"""Every generation method, by name. A new baseline is one module with a `GenerationMethod`
-subclass, registered here (`METHODS.add(name, instance)`), plus its test."""
+METHODS.base = GenerationMethod  # entries resolve after this module loads: each must be a GenerationMethod
