@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PERF = Path(__file__).resolve().parents[1] / "perf"
 SCRIPT = PERF / "bench_gpu.py"

@@ -19,7 +19,7 @@ import pytest
 import torch
 from train_reference import make_cached_dataset, reference_step1_loss
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WORLD = 2
 # Measured: step-1 loss bf16 vs fp32 differs by 0.01 % (extractor) and 0.26 % (joint).

@@ -21,6 +21,7 @@ from compare_fixtures import log_eval_run, make_results, random_values
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium chromium-driver)"),
 ]
 

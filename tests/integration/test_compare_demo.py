@@ -22,7 +22,7 @@ from msvg_bench.demo import (
 )
 from msvg_bench.models.methods import method_names
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def resolved(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from msvg_bench.cli import main
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD = REPO / "harness" / "world_weights" / "world"

@@ -21,7 +21,7 @@ from msvg_bench.models.precompute import (
     preprocess_clip,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

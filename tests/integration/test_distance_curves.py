@@ -13,7 +13,7 @@ from msvg_bench.benchmarks.stories import Scene, Story
 from msvg_bench.benchmarks.world import SceneSpec, render_scene
 from msvg_bench.benchmarks.world_settings import SETTINGS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCENES = 8
 RECAST_AT = 4  # scenes 0-3 show one look, scenes 4-7 another

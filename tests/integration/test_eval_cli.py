@@ -119,6 +119,7 @@ def test_wrong_frame_count_is_a_failed_story(tmp_path: Path, suite_file: Path) -
     assert res.story("synth_0001").status == "ok"
 
 
+@pytest.mark.slow
 def test_two_process_shards_merge_to_the_single_process_aggregates(tmp_path: Path, suite_file: Path, single: tuple[Path, str]) -> None:
     out = tmp_path / "sharded"
     env = {**os.environ, "MSVG_NO_PROGRESS": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
@@ -142,6 +143,7 @@ def test_two_process_shards_merge_to_the_single_process_aggregates(tmp_path: Pat
     assert [s.values for s in merged.stories] == [s.values for s in whole.stories]
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_give_the_single_process_aggregates(tmp_path: Path, suite_file: Path, single: tuple[Path, str]) -> None:
     out = tmp_path / "torchrun"
     env = {**os.environ, "MSVG_NO_PROGRESS": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
@@ -323,6 +325,7 @@ def test_missing_clip_and_malformed_prompts_fail_only_their_stories(tmp_path: Pa
     assert run.data.tags["msvg.error"].startswith("2 of 3 stories failed")
 
 
+@pytest.mark.slow
 def test_interrupted_eval_leaves_a_killed_run(tmp_path: Path, suite_file: Path) -> None:
     import signal
     import time

@@ -75,6 +75,7 @@ def test_resume_never_mixes_encoders(outcome) -> None:  # noqa: ANN001
     assert again.results.metrics["scene_consistency"].encoder.startswith("tiny-random")
 
 
+@pytest.mark.slow
 def test_without_boxes_the_gap_is_never_a_whole_frame_artefact(outcome, tmp_path: Path) -> None:  # noqa: ANN001
     """Boxes withheld: no silent full-frame fallback. Each story either has its characters found by a real
     detector (and the found stories' gaps are positive on average) or is unavailable with a reason."""

@@ -22,6 +22,7 @@ with Tracker("eval", run_name=name) as run:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # fresh store: both processes race to create it
     env = {"MLFLOW_TRACKING_URI": uri, "PATH": "/usr/bin:/bin"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def msvg(folder: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

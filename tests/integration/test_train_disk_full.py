@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from msvg_bench.launch.checkpoint import META_NAME, resolve_resume, tag_for_step
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TESTS = Path(__file__).resolve().parents[1]
 

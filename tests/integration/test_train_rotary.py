@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from train_reference import make_cached_dataset, reference_step1_loss
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PRESET = "tiny-rotary"
 WORLD = 2

@@ -100,6 +100,7 @@ def _context(**overrides):  # noqa: ANN202
     return MetricContext(EvalConfig(cache=False, **overrides))
 
 
+@pytest.mark.slow
 def test_two_faces_in_one_scene_are_matched_to_their_characters(face) -> None:  # noqa: ANN001
     from msvg_bench.eval.metrics import METRICS
 

@@ -88,6 +88,7 @@ def _shared_cases_per_kind() -> dict[str, int]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_toy_method_metric_and_family_get_every_shared_test() -> None:
     assert not {"toy_method", "toy_metric", "toy-family"} & {*METHODS.names(), *METRICS.names(), *FAMILIES.names()}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}

@@ -122,6 +122,7 @@ def orphan_and_wait(parent: subprocess.Popen, worker_pid: int) -> None:
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death handling is Linux-only")
 
 
+@pytest.mark.slow
 def test_stuck_orphan_ends_its_run_killed_and_exits(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 

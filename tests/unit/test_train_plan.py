@@ -64,6 +64,7 @@ def test_offload_never_shrinks_the_micro_batch() -> None:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_plan_cli_for_cogvideox_2b() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "msvg_bench.cli", "plan", "--preset", "cogvideox-2b", "--gpus", "8", "--gpu-mem-gb", "48",

@@ -107,6 +107,7 @@ def test_scene_weights_read_the_sidecar(tmp_path: Path) -> None:
     assert weights[1, 1, 2].item() == 4.0 and weights.sum().item() == 3 * 64 + 3.0
 
 
+@pytest.mark.slow
 def test_character_weight_makes_stage_two_learn_the_character_region_first() -> None:
     """The measured effect on learning: from the same tiny model, data and draws, Adam steps with the
     character cell weighted 8x leave a lower error there (and a higher one elsewhere) than plain MSE."""
