@@ -7,6 +7,7 @@ once that class exists (entries are only resolved after it does: a method module
 
 import pkgutil
 from pathlib import Path
+from typing import Any
 
 from msvg_bench.core.registry import Registry
 
@@ -20,8 +21,9 @@ for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         METHODS.add_lazy(_module.name, f"msvg_bench.models.methods.{_module.name}:METHOD")
 
 
-def get_method(name: str):  # noqa: ANN201 - a GenerationMethod (typed in base, which this module must not import)
-    """The method registered as `name` (unknown names raise with the closest known names)."""
+def get_method(name: str) -> Any:
+    """The `GenerationMethod` registered as `name` (unknown names raise with the closest known names);
+    typed `Any` because this module must not import `base`, which loads pydantic."""
     return METHODS.get(name)
 
 
