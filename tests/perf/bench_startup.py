@@ -1,6 +1,6 @@
 """Benchmark: where the start-up time of `msvg-bench` commands goes.
 
-    python tests/perf/bench_startup.py [--repeats 3] [--baseline /work/main/.venv/bin/python] [--skip-train | --train-only]
+    python tests/perf/bench_startup.py [--repeats 3] [--baseline ../baseline/.venv/bin/python] [--skip-train | --train-only]
 
 Measured in fresh processes, each figure the median of `--repeats` runs:
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The wheels the device check (tests/perf/bench_gpu.py) needs beyond the device image's own packages
 # (the image has torch 2.11 + CUDA, transformers 5.17, huggingface_hub 1.33, numpy, typer, rich, ...;
-# /work/.library/device/KINDS.md lists them), for its Python 3.12 on x86_64, in the git-ignored
+# the device machine's documented image lists them), for its Python 3.12 on x86_64, in the git-ignored
 # folder .gpu_bundle/ that a device call carries:
 #   deepspeed        built here from its sdist (PyPI has no wheel), pure Python, no ops compiled
 #                    (DS_BUILD_OPS=0: cpu_adam is JIT-built on the device, or torch AdamW runs)

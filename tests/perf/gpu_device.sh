@@ -4,7 +4,8 @@
 # results and log under $OUT. Extra arguments go to bench_gpu.py (the CPU emulation passes --dry-run).
 #
 #   OUT=/some/folder bash tests/perf/gpu_device.sh [bench_gpu.py options]
-# Environment: PYTHON (default python3, the image's), GPU_SITE (install target, default /tmp/site),
+# Environment: PYTHON (default python3, the image's), GPU_SITE (install target, default a new
+# folder from mktemp -d),
 # BENCH_BUDGET_S (bench_gpu.py --budget-s, default 270; the script is stopped 100 s after it, so a
 # call with timeout_s 420 ends itself; with the machine's start the call takes about 8 of the
 # 15 minutes of device time, leaving a second try).
@@ -12,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 3
 : "${OUT:?set OUT to the folder whose files come back}"
 PY="${PYTHON:-python3}"
-SITE="${GPU_SITE:-/tmp/site}"
+SITE="${GPU_SITE:-$(mktemp -d)/site}"
 BUDGET="${BENCH_BUDGET_S:-270}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MAX_JOBS="${MAX_JOBS:-8}"
