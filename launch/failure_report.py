@@ -66,23 +66,22 @@ def send_error(rank: int, line: str) -> bool:
     return True
 
 
-def root_cause(launcher_log: Path) -> tuple[int, int, str | None] | None:
-    """(rank, exit code, signal name) of torchrun's "Root Cause" report in the launcher log, if any."""
+def failed_ranks(launcher_log: Path) -> list[tuple[int, int, str | None]]:
+    """(rank, exit code, signal name) of every failure in torchrun's report, its "Root Cause" first."""
     if not launcher_log.is_file():
-        return None
+        return []
     lines = launcher_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    found: list[tuple[int, int, str | None]] = []
+    root_at = len(found)
     for i, line in enumerate(lines):
         if "Root Cause" in line:
-            rank = code = None
-            signame = None
-            for follow in lines[i + 1 : i + 12]:
-                if rank is None and (m := ROOT_RANK.match(follow)):
-                    rank = int(m.group(1))
-                elif code is None and (m := ROOT_EXIT.match(follow)):
-                    code, signame = int(m.group(1)), m.group(2)
-            if rank is not None and code is not None:
-                return rank, code, signame
-    return None
+            root_at = len(found)
+        elif m := ROOT_RANK.match(line):
+            for follow in lines[i + 1 : i + 4]:
+                if e := ROOT_EXIT.match(follow):
+                    found.append((int(m.group(1)), int(e.group(1)), e.group(2)))
+                    break
+    return found[root_at:root_at + 1] + found[:root_at] + found[root_at + 1:]
 
 
 def _file_line(path: Path) -> str | None:
@@ -110,14 +109,17 @@ def failure_message(out_dir: Path, code: int, launcher_log: Path, reported: dict
     """
     logs = Path(out_dir) / "logs"
     errors = worker_errors(logs, reported)
-    cause = root_cause(launcher_log)
-    if cause is not None:
-        rank, exit_code, signame = cause
-        if rank in errors:
-            return f"{errors[rank]} (rank {rank}; logs in {logs})"
-        if signame or exit_code < 0:
-            how = signame or f"signal {-exit_code}"
-            return f"worker rank {rank} died ({how}); the other ranks were stopped; logs in {logs}"
+    failed = failed_ranks(launcher_log)
+    # A rank killed by a signal could not say why; its peers' errors (a broken connection) follow from its
+    # death, and torchrun orders failures by whole seconds, so such a death is the cause wherever it is listed.
+    killed = [(rank, code, signame) for rank, code, signame in failed if (signame or code < 0) and rank not in errors]
+    if killed:
+        rank, exit_code, signame = killed[0]
+        how = signame or f"signal {-exit_code}"
+        return f"worker rank {rank} died ({how}); the other ranks were stopped; logs in {logs}"
+    if failed and failed[0][0] in errors:
+        rank = failed[0][0]
+        return f"{errors[rank]} (rank {rank}; logs in {logs})"
     if errors:
         rank = min(errors)
         return f"{errors[rank]} (rank {rank}; logs in {logs})"

@@ -113,6 +113,27 @@ def test_failure_message_prefers_worker_errors(tmp_path: Path) -> None:
     assert failure_message(tmp_path, 1, log).startswith("worker rank 0 died (SIGKILL)")
 
 
+def test_a_killed_rank_is_the_cause_even_when_torchrun_ranks_its_peers_error_first(tmp_path: Path) -> None:
+    """torchrun orders failures by whole seconds: a peer's broken-connection error in the same second wins the tie."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "error_rank0.txt").write_text("RuntimeError: gloo Read error: Connection reset by peer\n")
+    peer = ProcessFailure(local_rank=0, pid=11, exitcode=1, error_file="<N/A>")
+    killed = ProcessFailure(local_rank=1, pid=12, exitcode=-9, error_file="<N/A>")
+    peer.timestamp = killed.timestamp = 1_700_000_000
+    report = ChildFailedError("worker.py", {0: peer, 1: killed})
+    assert report.get_first_failure()[0] == 0  # torchrun's own root cause is the peer
+    log = logs / "launcher.log"
+    log.write_text(f"noise\n{report}\n")
+    assert failure_message(tmp_path, 1, log).startswith("worker rank 1 died (SIGKILL); the other ranks were stopped")
+    # without a signal death, the root cause's own error line is the message
+    report = ChildFailedError("worker.py", {0: peer})
+    log.write_text(f"{report}\n")
+    assert failure_message(tmp_path, 1, log).startswith("RuntimeError: gloo Read error: Connection reset by peer (rank 0;")
+
+
 def test_trainable_patterns_freeze_in_place() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     counts = apply_trainable_patterns(model, [r"^1\."])
