@@ -12,7 +12,8 @@ A suite file is JSON under `benchmarks/suites/` (or any path given to `load_suit
                     ground truth of shared settings and characters is known exactly.
 
 A synthetic suite's stories are planned lazily (`PlannedStories`), so `limited(n)` plans only the
-first n. Every suite file in the package folder is registered under its `name` in `SUITES`.
+first n. Every suite file in the package folder is registered under its file name in `SUITES` (the
+file's `name` must be the same).
 """
 
 from __future__ import annotations
@@ -264,25 +265,30 @@ def load_suite(name_or_path: str | Path) -> Suite:
         if not candidate.is_file():
             raise DataError(f"{candidate}: suite file not found")
         return read_suite_file(candidate)
-    return read_suite_file(SUITES.get(str(name_or_path)))
+    return _registered_suite(str(name_or_path))
+
+
+def _registered_suite(name: str) -> Suite:
+    suite = read_suite_file(SUITES.get(name))
+    if suite.name != name:
+        raise DataError(f"{suite.path}: suite file names itself {suite.name!r} but is registered as {name!r} "
+                        f"(its file name); rename the file or its name, so one name asks for it and labels its results")
+    return suite
 
 
 def list_suites() -> list[Suite]:
     """Every registered suite, loaded."""
-    return [read_suite_file(SUITES.get(name)) for name in SUITES.names()]
+    return [_registered_suite(name) for name in SUITES.names()]
 
 
 def _register_package_suites() -> None:
+    """Each `<name>.json` of the package folder under its file name; `load_suite` refuses a file whose
+    `name` differs (so a suite is asked for, and its results are labelled, by one name) and reports a
+    broken file with its line instead of the suite going missing."""
     folder = _suite_dir()
-    if not folder.is_dir():
-        return
-    for file in sorted(folder.glob("*.json")):
-        try:
-            name = json.loads(file.read_text(encoding="utf-8")).get("name")
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(name, str):
-            SUITES.add(name, file)
+    if folder.is_dir():
+        for file in sorted(folder.glob("*.json")):
+            SUITES.add(file.stem, file)
 
 
 _register_package_suites()

@@ -7,11 +7,14 @@ Exit codes: 0 success, 1 failure (one line on stderr; a traceback with --debug),
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 import traceback
+from types import ModuleType
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 try:  # recent typer vendors click; its exceptions are not click's own
     from typer._click.exceptions import ClickException as _ClickException
@@ -37,8 +40,24 @@ HELP = """Train, generate, evaluate and compare multi-scene story video models.
 [cyan]msvg-bench demo[/] runs the whole loop at once.
 """
 
+# The help's sections, in this order; a command names its section (`rich_help_panel`) where it registers.
+PANELS: tuple[str, ...] = ("Quick start", "Data", "Training", "Generation", "Evaluation", "Reports", "Utilities")
+
+
+class PanelOrderedGroup(TyperGroup):
+    """Lists commands section by section (`PANELS` order, unknown sections last), in registration order
+    within a section."""
+
+    def list_commands(self, ctx) -> list[str]:  # noqa: ANN001 - click's own signature
+        """Command names ordered by their help section."""
+        rank = {panel: i for i, panel in enumerate(PANELS)}
+        return sorted(super().list_commands(ctx),
+                      key=lambda name: rank.get(getattr(self.commands[name], "rich_help_panel", None), len(PANELS)))
+
+
 app = typer.Typer(
     name="msvg-bench",
+    cls=PanelOrderedGroup,
     help=HELP,
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -66,20 +85,12 @@ def _hide_flag_types() -> None:
 
 _hide_flag_types()
 
-# Each module exposes `register(app)`; its commands import heavy libraries only when run.
-COMMAND_MODULES: tuple[str, ...] = (
-    "msvg_bench.commands.demo_cmd",
-    "msvg_bench.commands.data_cmd",
-    "msvg_bench.commands.train_cmd",
-    "msvg_bench.commands.plan_cmd",
-    "msvg_bench.commands.generate_cmd",
-    "msvg_bench.commands.eval_cmd",
-    "msvg_bench.commands.controls_cmd",
-    "msvg_bench.commands.compare_cmd",
-    "msvg_bench.commands.ui_cmd",
-    "msvg_bench.commands.config_cmd",
-    "msvg_bench.commands.info_cmd",
-)
+def command_modules(package: str = "msvg_bench.commands") -> list[ModuleType]:
+    """Every `*_cmd` module of `package`, by name: adding a command is adding one such module, which
+    exposes `register(app)` and imports heavy libraries only inside its commands."""
+    found = importlib.import_module(package)
+    names = sorted(info.name for info in pkgutil.iter_modules(found.__path__) if info.name.endswith("_cmd"))
+    return [importlib.import_module(f"{package}.{name}") for name in names]
 
 
 def _print_version(value: bool) -> None:
@@ -99,8 +110,8 @@ def root(
     _STATE["debug"] = debug
 
 
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+for _module in command_modules():
+    _module.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

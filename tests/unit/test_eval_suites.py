@@ -43,6 +43,27 @@ def test_registry_lists_package_suites_and_suggests_names() -> None:
         load_suite("synthetc")
 
 
+def test_a_package_suite_is_asked_for_by_one_name_and_a_broken_one_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose `name` differs from its file name is refused, not scored under the other name; a
+    broken file is reported with its line, not left out of the registry."""
+    from msvg_bench.benchmarks import suite as suites
+    from msvg_bench.core.registry import Registry
+
+    good = {"name": "tales", "version": "1", "kind": "stories", "stories": [{"id": "a", "scenes": [{"caption": "c"}]}]}
+    (tmp_path / "tales.json").write_text(json.dumps(good))
+    (tmp_path / "tales_v2.json").write_text(json.dumps(good))  # a copy whose name was not updated
+    (tmp_path / "broken.json").write_text('{"name": "broken",\n  "version": }')
+    monkeypatch.setattr(suites, "SUITES", Registry("suite"))
+    monkeypatch.setattr(suites, "_suite_dir", lambda: tmp_path)
+    suites._register_package_suites()
+    assert suites.SUITES.names() == ["broken", "tales", "tales_v2"]
+    assert load_suite("tales").name == "tales"
+    with pytest.raises(DataError, match=r"tales_v2.json: suite file names itself 'tales' but is registered as 'tales_v2'"):
+        load_suite("tales_v2")
+    with pytest.raises(DataError, match=r"broken.json:2: not valid JSON"):
+        load_suite("broken")
+
+
 @pytest.mark.parametrize(
     "doc, problem",
     [
