@@ -12,12 +12,16 @@ import os
 import re
 import secrets
 import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ERROR_CHANNEL_ENV = "MSVG_ERROR_CHANNEL"
 MAX_LINE_BYTES = 8000
 ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
 ROOT_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)(?:.*\((SIG\w+)\))?")
+FAILURE_TIME = re.compile(r"^\s*time\s*:\s*(\S+)")
+CAUSE_WINDOW = timedelta(seconds=5)
 
 
 class ErrorChannel:
@@ -66,22 +70,60 @@ def send_error(rank: int, line: str) -> bool:
     return True
 
 
-def failed_ranks(launcher_log: Path) -> list[tuple[int, int, str | None]]:
-    """(rank, exit code, signal name) of every failure in torchrun's report, its "Root Cause" first."""
+@dataclass(frozen=True)
+class RankFailure:
+    """One failure of torchrun's report: the rank, its exit code, the signal that ended it, and when."""
+
+    rank: int
+    exit_code: int
+    signal: str | None
+    time: datetime | None
+
+    @property
+    def by_signal(self) -> bool:
+        """Whether a signal ended the rank (it could not report why)."""
+        return self.signal is not None or self.exit_code < 0
+
+
+def failed_ranks(launcher_log: Path) -> list[RankFailure]:
+    """Every failure in torchrun's report, its "Root Cause" first."""
     if not launcher_log.is_file():
         return []
     lines = launcher_log.read_text(encoding="utf-8", errors="replace").splitlines()
-    found: list[tuple[int, int, str | None]] = []
-    root_at = len(found)
+    found: list[RankFailure] = []
+    root_at = 0
     for i, line in enumerate(lines):
         if "Root Cause" in line:
             root_at = len(found)
         elif m := ROOT_RANK.match(line):
+            when = next((_time(t.group(1)) for t in map(FAILURE_TIME.match, lines[max(i - 2, 0):i]) if t), None)
             for follow in lines[i + 1 : i + 4]:
                 if e := ROOT_EXIT.match(follow):
-                    found.append((int(m.group(1)), int(e.group(1)), e.group(2)))
+                    found.append(RankFailure(int(m.group(1)), int(e.group(1)), e.group(2), when))
                     break
     return found[root_at:root_at + 1] + found[:root_at] + found[root_at + 1:]
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def _cause(failed: list[RankFailure], errors: dict[int, str]) -> RankFailure | None:
+    """The failure to report. torchrun orders failures by whole seconds, so a peer's broken-connection
+    error in the same second as a rank's death can come first; a rank ended by a signal torchrun does not
+    send on its own (not SIGTERM) and without an error line of its own, near the first failure (torchrun
+    escalates to SIGKILL only after its 30 s stop timeout), is the cause wherever it is listed."""
+    if not failed:
+        return None
+    root = failed[0]
+    for failure in failed:
+        near = failure.time is None or root.time is None or failure.time - root.time <= CAUSE_WINDOW
+        if failure.by_signal and failure.signal != "SIGTERM" and failure.rank not in errors and near:
+            return failure
+    return root
 
 
 def _file_line(path: Path) -> str | None:
@@ -109,17 +151,13 @@ def failure_message(out_dir: Path, code: int, launcher_log: Path, reported: dict
     """
     logs = Path(out_dir) / "logs"
     errors = worker_errors(logs, reported)
-    failed = failed_ranks(launcher_log)
-    # A rank killed by a signal could not say why; its peers' errors (a broken connection) follow from its
-    # death, and torchrun orders failures by whole seconds, so such a death is the cause wherever it is listed.
-    killed = [(rank, code, signame) for rank, code, signame in failed if (signame or code < 0) and rank not in errors]
-    if killed:
-        rank, exit_code, signame = killed[0]
-        how = signame or f"signal {-exit_code}"
-        return f"worker rank {rank} died ({how}); the other ranks were stopped; logs in {logs}"
-    if failed and failed[0][0] in errors:
-        rank = failed[0][0]
-        return f"{errors[rank]} (rank {rank}; logs in {logs})"
+    cause = _cause(failed_ranks(launcher_log), errors)
+    if cause is not None:
+        if cause.rank in errors:
+            return f"{errors[cause.rank]} (rank {cause.rank}; logs in {logs})"
+        if cause.by_signal:
+            how = cause.signal or f"signal {-cause.exit_code}"
+            return f"worker rank {cause.rank} died ({how}); the other ranks were stopped; logs in {logs}"
     if errors:
         rank = min(errors)
         return f"{errors[rank]} (rank {rank}; logs in {logs})"

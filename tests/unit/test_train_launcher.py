@@ -113,25 +113,40 @@ def test_failure_message_prefers_worker_errors(tmp_path: Path) -> None:
     assert failure_message(tmp_path, 1, log).startswith("worker rank 0 died (SIGKILL)")
 
 
-def test_a_killed_rank_is_the_cause_even_when_torchrun_ranks_its_peers_error_first(tmp_path: Path) -> None:
-    """torchrun orders failures by whole seconds: a peer's broken-connection error in the same second wins the tie."""
+def _torchrun_report(log: Path, failures: dict[int, tuple[int, int]]) -> None:
+    """Write torchrun's own failure report (rank -> (exit code, timestamp)) into the launcher log."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
+    found = {}
+    for rank, (code, stamp) in failures.items():
+        found[rank] = ProcessFailure(local_rank=rank, pid=100 + rank, exitcode=code, error_file="<N/A>")
+        found[rank].timestamp = stamp
+    log.write_text(f"noise\n{ChildFailedError('worker.py', found)}\n")
+
+
+def test_the_failing_rank_is_reported_not_the_peer_it_took_down(tmp_path: Path) -> None:
+    """torchrun orders failures by whole seconds and lists the ranks it stopped itself (SIGTERM, or SIGKILL
+    after 30 s): the rank killed from outside is the cause, a real error is not blamed on a stopped peer.
+    The reports are torch's own rendering (`ChildFailedError`)."""
     logs = tmp_path / "logs"
     logs.mkdir()
+    log, t = logs / "launcher.log", 1_700_000_000
     (logs / "error_rank0.txt").write_text("RuntimeError: gloo Read error: Connection reset by peer\n")
-    peer = ProcessFailure(local_rank=0, pid=11, exitcode=1, error_file="<N/A>")
-    killed = ProcessFailure(local_rank=1, pid=12, exitcode=-9, error_file="<N/A>")
-    peer.timestamp = killed.timestamp = 1_700_000_000
-    report = ChildFailedError("worker.py", {0: peer, 1: killed})
-    assert report.get_first_failure()[0] == 0  # torchrun's own root cause is the peer
-    log = logs / "launcher.log"
-    log.write_text(f"noise\n{report}\n")
+    # rank 1 SIGKILLed; rank 0's broken connection in the same second is torchrun's "root cause"
+    _torchrun_report(log, {0: (1, t), 1: (-9, t)})
+    assert "rank      : 0" in log.read_text().split("Root Cause")[1]
     assert failure_message(tmp_path, 1, log).startswith("worker rank 1 died (SIGKILL); the other ranks were stopped")
-    # without a signal death, the root cause's own error line is the message
-    report = ChildFailedError("worker.py", {0: peer})
-    log.write_text(f"{report}\n")
-    assert failure_message(tmp_path, 1, log).startswith("RuntimeError: gloo Read error: Connection reset by peer (rank 0;")
+    # rank 0 fails on its own; torchrun stops rank 1 (SIGTERM) and lists it too
+    (logs / "error_rank0.txt").write_text("ValueError: data/x: missing\n")
+    _torchrun_report(log, {0: (1, t), 1: (-15, t)})
+    assert failure_message(tmp_path, 1, log).startswith("ValueError: data/x: missing (rank 0;")
+    # ... and rank 1 ignored the SIGTERM, so torchrun SIGKILLed it 30 s later
+    _torchrun_report(log, {0: (1, t), 1: (-9, t + 31)})
+    assert failure_message(tmp_path, 1, log).startswith("ValueError: data/x: missing (rank 0;")
+    # rank 1 SIGKILLed first and reported as the root cause, rank 0 stopped by torchrun
+    (logs / "error_rank0.txt").unlink()
+    _torchrun_report(log, {0: (-15, t + 1), 1: (-9, t)})
+    assert failure_message(tmp_path, 1, log).startswith("worker rank 1 died (SIGKILL)")
 
 
 def test_trainable_patterns_freeze_in_place() -> None:
