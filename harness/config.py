@@ -19,7 +19,7 @@ from msvg_bench.core.schema import StrictModel
 from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.launch.config import TrainConfig
-from msvg_bench.models.config import GenerateConfig, ModelConfig
+from msvg_bench.models.config import GenerateConfig, GenerationSettings, ModelConfig
 from msvg_bench.presets import build_presets
 from pydantic import Field, ValidationError, model_validator
 
@@ -52,6 +52,10 @@ class Config(StrictModel):
         if self.model.world_dir is not None and self.eval.detector == "world" and self.eval.detector_path is None:
             self.eval.detector_path = Path(self.model.world_dir) / "detector"
         return self
+
+    def generation(self) -> GenerationSettings:
+        """The sections generation reads (`models.pipelines`): model, generate and the seed."""
+        return GenerationSettings(model=self.model, generate=self.generate, seed=self.seed)
 
 
 PRESETS: Registry[dict[str, Any]] = build_presets()

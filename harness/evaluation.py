@@ -127,10 +127,10 @@ def build_sources(
         from msvg_bench.models.pipelines import StoryRequest, generate_stories, generate_story
 
         def make_story(prompts: list[str], root: Path, seed: int, story_id: str) -> Any:
-            return generate_story(cfg, prompts, root, method, seed, story_id)
+            return generate_story(cfg.generation(), prompts, root, method, seed, story_id)
 
         def make_stories(requests: list[tuple[list[str], int, str]], root: Path) -> Any:
-            return generate_stories(cfg, [StoryRequest(sid, tuple(prompts), seed) for prompts, seed, sid in requests], root, method)
+            return generate_stories(cfg.generation(), [StoryRequest(sid, tuple(prompts), seed) for prompts, seed, sid in requests], root, method)
 
         sources = src.generated_sources(suite, cfg.seed, method, output_dir / "generated", identity,
                                         make_story if generate else None, make_stories if generate else None)

@@ -19,6 +19,7 @@ from msvg_bench.core.embedding_cache import EmbeddingCache
 from msvg_bench.core.errors import DataError
 
 if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
     from msvg_bench.config import Config
 
 
@@ -150,7 +151,7 @@ class CachedLatentSamples(Sequence):
         return {"latents": entry["latents"].float(), **sample}
 
 
-def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: Any) -> Any:
+def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: ModelConfig) -> Any:
     """The extractor input (`HistorySample`) of scene `index` given the story's earlier scenes."""
     from msvg_bench.models.history import history_sample
 

@@ -202,7 +202,7 @@ def test_export_reproduces_the_trained_model_through_the_generation_loaders(runs
         export = run / "export"
         assert (export / "transformer" / "config.json").is_file()  # diffusers layout beside the weights folder
         gen_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"weights": export, "device": "cpu"})})
-        generator = StoryGenerator(gen_cfg)  # exactly what `generate --model <export>` builds
+        generator = StoryGenerator(gen_cfg.generation())  # exactly what `generate --model <export>` builds
         module = Stage2Module(generator.components.transformer, generator.decoupler, generator.components.scheduler, gen_cfg.model)
         recipe = get_recipe("joint")
         got = recipe.probe(module, recipe.dataset(cfg), cfg)["prediction"]
