@@ -15,7 +15,7 @@ import yaml
 from msvg_bench.benchmarks.config import DataConfig
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.registry import Registry
-from msvg_bench.core.schema import StrictModel
+from msvg_bench.core.schema import ConfigRecord, StrictModel, config_hash, config_to_dict, config_to_yaml, flatten
 from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
 from msvg_bench.launch.config import TrainConfig
@@ -52,6 +52,18 @@ class Config(StrictModel):
         if self.model.world_dir is not None and self.eval.detector == "world" and self.eval.detector_path is None:
             self.eval.detector_path = Path(self.model.world_dir) / "detector"
         return self
+
+    def record(self) -> ConfigRecord:
+        """This config as a tracked run records it (params, YAML, hash, seed, preset, tracking settings)."""
+        return ConfigRecord(
+            params=flatten(config_to_dict(self)),
+            yaml=config_to_yaml(self),
+            config_hash=config_hash(self),
+            seed=self.seed,
+            preset=self.preset,
+            tracking_uri=self.tracking.uri,
+            run_name=self.tracking.run_name,
+        )
 
     def generation(self) -> GenerationSettings:
         """The sections generation reads (`models.pipelines`): model, generate and the seed."""

@@ -276,7 +276,7 @@ def _listed(ids: list[str], most: int = 10) -> str:
 
 def _eval_run(cfg: Config, suite_name: str, label: str) -> Any:
     """The MLflow run of an evaluation (named `<suite> <method>` unless --run-name is given)."""
-    return start_run("eval", cfg, run_name=cfg.tracking.run_name or f"{suite_name} {label}")
+    return start_run("eval", cfg.record(), run_name=cfg.tracking.run_name or f"{suite_name} {label}")
 
 
 def _write_generated_manifest(sources: list[Any], root: Path) -> None:

@@ -117,7 +117,7 @@ def train(config: Config) -> TrainResult:
     timeline.mark("engine")
     restore_checkpoint(job)
     result = TrainResult(run_id=None, start_step=job.start_step, final_step=job.start_step)
-    with start_run("train", config, run_name=config.tracking.run_name, tags=run_tags(job), run_id=job.run_id) as tracker:
+    with start_run("train", config.record(), run_name=config.tracking.run_name, tags=run_tags(job), run_id=job.run_id) as tracker:
         result.run_id = tracker.run_id
         open_run(job, tracker)
         run_steps(job, tracker, result)

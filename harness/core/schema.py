@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from msvg_bench.core.hashing import hash_json
@@ -49,3 +50,18 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[dotted] = value
     return flat
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """A resolved config as a tracked run records it (`core.tracking.start_run`), built by the app layer
+    (`Config.record()`): its dotted params, YAML and hash, the seed and preset tags, and the tracking
+    settings."""
+
+    params: dict[str, Any]
+    yaml: str
+    config_hash: str
+    seed: int
+    preset: str
+    tracking_uri: str | None = None
+    run_name: str | None = None
