@@ -15,10 +15,10 @@ import yaml
 from msvg_bench.benchmarks.config import DataConfig
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.registry import Registry
-from msvg_bench.core.schema import ConfigRecord, StrictModel, config_hash, config_to_dict, config_to_yaml, flatten
+from msvg_bench.core.schema import ConfigRecord, StrictModel, config_to_dict
 from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
-from msvg_bench.launch.config import TrainConfig
+from msvg_bench.launch.config import TrainConfig, TrainJob, TrainSetup
 from msvg_bench.models.config import GenerateConfig, GenerationSettings, ModelConfig
 from msvg_bench.presets import build_presets
 from pydantic import Field, ValidationError, model_validator
@@ -54,16 +54,15 @@ class Config(StrictModel):
         return self
 
     def record(self) -> ConfigRecord:
-        """This config as a tracked run records it (params, YAML, hash, seed, preset, tracking settings)."""
+        """This config as runs and checkpoints record it (plain form, seed, preset, tracking settings)."""
         return ConfigRecord(
-            params=flatten(config_to_dict(self)),
-            yaml=config_to_yaml(self),
-            config_hash=config_hash(self),
-            seed=self.seed,
-            preset=self.preset,
-            tracking_uri=self.tracking.uri,
-            run_name=self.tracking.run_name,
+            tree=config_to_dict(self), seed=self.seed, preset=self.preset, tracking_uri=self.tracking.uri, run_name=self.tracking.run_name
         )
+
+    def training(self) -> TrainJob:
+        """What training reads (`launch`): the sections of `TrainSetup` and this config's record."""
+        setup = TrainSetup(seed=self.seed, model=self.model, data=self.data, train=self.train, generate=self.generate)
+        return TrainJob(setup=setup, record=self.record())
 
     def generation(self) -> GenerationSettings:
         """The sections generation reads (`models.pipelines`): model, generate and the seed."""
