@@ -19,8 +19,8 @@ from msvg_bench.core.embedding_cache import EmbeddingCache
 from msvg_bench.core.errors import DataError
 
 if TYPE_CHECKING:
-    from msvg_bench.models.config import ModelConfig
     from msvg_bench.launch.config import TrainSetup
+    from msvg_bench.models.config import ModelConfig
 
 
 def cpu_model_config(config: TrainSetup) -> ModelConfig:

@@ -16,9 +16,9 @@ from msvg_bench.core.schema import StrictModel
 from msvg_bench.models.methods.registry import METHODS
 
 if TYPE_CHECKING:
-    from msvg_bench.models.config import GenerateConfig
     import numpy as np
     import torch
+    from msvg_bench.models.config import GenerateConfig
     from msvg_bench.models.pipelines import StoryGenerator, StoryState
 
 

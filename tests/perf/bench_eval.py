@@ -80,8 +80,8 @@ def eval_seconds(story, cfg, cache_dir: Path, out: Path):  # noqa: ANN001, ANN20
     from msvg_bench.eval.inputs import story_input
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import run_suite
-    from msvg_bench.evaluation import scoring_settings
     from msvg_bench.eval.sources import StorySource
+    from msvg_bench.evaluation import scoring_settings
 
     suite = Suite("bench", "1", "stories", "", out / "suite.json", [story])
     source = StorySource(story.id, story, lambda: story_input(story))

@@ -34,8 +34,8 @@ def run(frames: int, zoom: float, repeats: int) -> dict:
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import run_suite
-    from msvg_bench.evaluation import scoring_settings
     from msvg_bench.eval.sources import video_sources
+    from msvg_bench.evaluation import scoring_settings
     from photo_stories import write_photo_suite
 
     root = Path(tempfile.mkdtemp(prefix="msvg-bench-faces-"))
