@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.errors import ConfigError, DataError, MsvgError
 from msvg_bench.core.progress import progress
-from msvg_bench.core.schema import config_hash
 from msvg_bench.core.seeding import derive_seed
 from msvg_bench.eval.metrics.base import MetricContractError, check_values
 from msvg_bench.eval.results import (
@@ -33,7 +32,6 @@ from msvg_bench.eval.results import (
 
 if TYPE_CHECKING:
     from msvg_bench.benchmarks.suite import Suite
-    from msvg_bench.config import Config
     from msvg_bench.eval.context import MetricContext
     from msvg_bench.eval.metrics import Metric
     from msvg_bench.eval.sources import StorySource
@@ -76,15 +74,18 @@ def results_path(output_dir: Path, shard: tuple[int, int] | None) -> Path:
     return shard_path(output_dir, shard) if shard else output_dir / RESULTS_NAME
 
 
-def scoring_config_hash(cfg: Config) -> str:
-    """The config hash with settings that do not change any story's values normalised (shard, limit,
-    resume, video logging, cache and output locations), so the shards of one evaluation, a
-    single-process run of it and a run over more stories carry the same hash. `generate.story_batch`
-    stays in it: batched clips equal story-by-story ones only up to float rounding."""
-    normal = cfg.model_copy(deep=True)
-    neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
-    normal.eval = normal.eval.model_copy(update=neutral)
-    return config_hash(normal)
+@dataclass(frozen=True)
+class ScoringSettings:
+    """What `run_suite` reads of the resolved config.
+
+    `config_hash` identifies the scoring (the app layer's `scoring_config_hash`: settings that change
+    no story's values normalised); `story_batch` is `generate.story_batch`, `resume` is `eval.resume`.
+    """
+
+    config_hash: str
+    seed: int
+    resume: bool = True
+    story_batch: int = 1
 
 
 def metric_infos(metrics: Sequence[Metric], ctx: MetricContext) -> dict[str, MetricInfo]:
@@ -215,7 +216,7 @@ def compatible_previous(path: Path, fresh: Results) -> Results | None:
 
 
 def run_suite(
-    cfg: Config,
+    scoring: ScoringSettings,
     suite: Suite,
     sources: Sequence[StorySource],
     metrics: Sequence[Metric],
@@ -239,8 +240,8 @@ def run_suite(
         suite=SuiteRef(name=suite.name, version=suite.version),
         method=method,
         model_identity=model_identity,
-        config_hash=scoring_config_hash(cfg),
-        seed=cfg.seed,
+        config_hash=scoring.config_hash,
+        seed=scoring.seed,
         non_semantic=is_non_semantic(encoders),
         metrics=metric_infos(metrics, ctx),
         encoders=encoders,
@@ -249,7 +250,7 @@ def run_suite(
     )
     path = results_path(output_dir, shard)
     refuse_other_metrics(path, {key: info.metric for key, info in fresh.metrics.items()})
-    previous = compatible_previous(path, fresh) if cfg.eval.resume else None
+    previous = compatible_previous(path, fresh) if scoring.resume else None
     done = {s.id: s for s in previous.stories if s.status == "ok"} if previous else {}
     results = fresh
     results.stories = [done[s.id] for s in mine if s.id in done]
@@ -258,13 +259,13 @@ def run_suite(
     write_results(path, finalize(results, order))
     from msvg_bench.eval.sources import prepare_together
 
-    batch = cfg.generate.story_batch
+    batch = scoring.story_batch
     with progress() as bar:
         task = bar.add_task(f"eval {suite.name}", total=len(todo))
         for number, source in enumerate(todo):
             if number % batch == 0:  # generated stories: the next `generate.story_batch` ones together
                 prepare_together(todo[number : number + batch])
-            seed = derive_seed(cfg.seed, "eval", suite.name, source.id) % (2**31)
+            seed = derive_seed(scoring.seed, "eval", suite.name, source.id) % (2**31)
             story_result = score_story(source, metrics, ctx, seed)
             results.stories = [s for s in results.stories if s.id != source.id] + [story_result]
             write_results(path, finalize(results, order))

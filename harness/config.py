@@ -15,11 +15,11 @@ import yaml
 from msvg_bench.benchmarks.config import DataConfig
 from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.registry import Registry
-from msvg_bench.core.schema import StrictModel
+from msvg_bench.core.schema import ConfigRecord, StrictModel, config_to_dict
 from msvg_bench.core.yaml_safe import load_yaml
 from msvg_bench.eval.config import EvalConfig
-from msvg_bench.launch.config import TrainConfig
-from msvg_bench.models.config import GenerateConfig, ModelConfig
+from msvg_bench.launch.config import TrainConfig, TrainJob, TrainSetup
+from msvg_bench.models.config import GenerateConfig, GenerationSettings, ModelConfig
 from msvg_bench.presets import build_presets
 from pydantic import Field, ValidationError, model_validator
 
@@ -52,6 +52,21 @@ class Config(StrictModel):
         if self.model.world_dir is not None and self.eval.detector == "world" and self.eval.detector_path is None:
             self.eval.detector_path = Path(self.model.world_dir) / "detector"
         return self
+
+    def record(self) -> ConfigRecord:
+        """This config as runs and checkpoints record it (plain form, seed, preset, tracking settings)."""
+        return ConfigRecord(
+            tree=config_to_dict(self), seed=self.seed, preset=self.preset, tracking_uri=self.tracking.uri, run_name=self.tracking.run_name
+        )
+
+    def training(self) -> TrainJob:
+        """What training reads (`launch`): the sections of `TrainSetup` and this config's record."""
+        setup = TrainSetup(seed=self.seed, model=self.model, data=self.data, train=self.train, generate=self.generate)
+        return TrainJob(setup=setup, record=self.record())
+
+    def generation(self) -> GenerationSettings:
+        """The sections generation reads (`models.pipelines`): model, generate and the seed."""
+        return GenerationSettings(model=self.model, generate=self.generate, seed=self.seed)
 
 
 PRESETS: Registry[dict[str, Any]] = build_presets()

@@ -163,7 +163,7 @@ def run_controls(cfg: Config, method: str | None, names: list[str] | None, echo:
         raise DataError(f"suite {suite.name!r}: no story could be loaded for the controls")
     infos = metric_infos(metrics, ctx)
     encoders = encoder_descriptions(metrics, ctx)
-    with start_run("controls", cfg, run_name=cfg.tracking.run_name or f"{suite.name} {label} controls") as tracker:
+    with start_run("controls", cfg.record(), run_name=cfg.tracking.run_name or f"{suite.name} {label} controls") as tracker:
         records, timing = score_controls(cfg, stories, controls, metrics, ctx, output_dir / "controls")
         doc = document(suite, label, identity, encoders, is_non_semantic(encoders), infos, controls, records, timing)
         json_path, html_path = output_dir / JSON_NAME, output_dir / HTML_NAME

@@ -19,11 +19,12 @@ from msvg_bench.core.distributed import get_rank, get_world_size
 from msvg_bench.core.errors import ConfigError, DataError
 from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri
 from msvg_bench.core.run_lock import folder_lock
+from msvg_bench.core.schema import config_hash
 from msvg_bench.core.tracking import start_run
 from msvg_bench.doctor import opencv_line
 from msvg_bench.eval.mlflow_log import log_results, log_story_videos
 from msvg_bench.eval.report import print_results
-from msvg_bench.eval.runner import parse_shard
+from msvg_bench.eval.runner import ScoringSettings, parse_shard
 from msvg_bench.models.methods import method_names
 
 if TYPE_CHECKING:
@@ -60,6 +61,24 @@ def resolve_model(value: str | None, tracking_uri: str | None) -> str | None:
 
 TRAIN_EXPERIMENT = "msvg-bench/train"
 HOW_TO_TRAIN = "train one with `msvg-bench train --zero 2` (after `msvg-bench data synth --out data`)"
+
+
+def scoring_config_hash(cfg: Config) -> str:
+    """The config hash with settings that do not change any story's values normalised (shard, limit,
+    resume, video logging, cache and output locations), so the shards of one evaluation, a
+    single-process run of it and a run over more stories carry the same hash. `generate.story_batch`
+    stays in it: batched clips equal story-by-story ones only up to float rounding."""
+    normal = cfg.model_copy(deep=True)
+    neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
+    normal.eval = normal.eval.model_copy(update=neutral)
+    return config_hash(normal)
+
+
+def scoring_settings(cfg: Config) -> ScoringSettings:
+    """What `eval.runner.run_suite` reads of `cfg`: the scoring hash, the seed, `eval.resume`, `generate.story_batch`."""
+    return ScoringSettings(
+        config_hash=scoring_config_hash(cfg), seed=cfg.seed, resume=cfg.eval.resume, story_batch=cfg.generate.story_batch
+    )
 
 
 def how_to_score() -> str:
@@ -127,10 +146,10 @@ def build_sources(
         from msvg_bench.models.pipelines import StoryRequest, generate_stories, generate_story
 
         def make_story(prompts: list[str], root: Path, seed: int, story_id: str) -> Any:
-            return generate_story(cfg, prompts, root, method, seed, story_id)
+            return generate_story(cfg.generation(), prompts, root, method, seed, story_id)
 
         def make_stories(requests: list[tuple[list[str], int, str]], root: Path) -> Any:
-            return generate_stories(cfg, [StoryRequest(sid, tuple(prompts), seed) for prompts, seed, sid in requests], root, method)
+            return generate_stories(cfg.generation(), [StoryRequest(sid, tuple(prompts), seed) for prompts, seed, sid in requests], root, method)
 
         sources = src.generated_sources(suite, cfg.seed, method, output_dir / "generated", identity,
                                         make_story if generate else None, make_stories if generate else None)
@@ -229,14 +248,14 @@ def _run_eval(cfg: Config, method: str | None, merge: bool, echo: Callable[..., 
     if shard is not None and not launched:
         from msvg_bench.eval.report import print_results
 
-        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
+        outcome = run_suite(scoring_settings(cfg), suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
         if generating:
             _write_generated_manifest(sources, output_dir / "generated")
         print_results(outcome.results, outcome.path)
         return 1 if outcome.results.failed else 0
     # The run exists from the start, so an interrupted evaluation leaves a KILLED run behind.
     with _eval_run(cfg, suite.name, label) as tracker:
-        outcome = run_suite(cfg, suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
+        outcome = run_suite(scoring_settings(cfg), suite, sources, metrics, ctx, output_dir, label, identity, shard, ignored=ignored)
         if launched:
             _barrier()
             if rank != 0:
@@ -257,7 +276,7 @@ def _listed(ids: list[str], most: int = 10) -> str:
 
 def _eval_run(cfg: Config, suite_name: str, label: str) -> Any:
     """The MLflow run of an evaluation (named `<suite> <method>` unless --run-name is given)."""
-    return start_run("eval", cfg, run_name=cfg.tracking.run_name or f"{suite_name} {label}")
+    return start_run("eval", cfg.record(), run_name=cfg.tracking.run_name or f"{suite_name} {label}")
 
 
 def _write_generated_manifest(sources: list[Any], root: Path) -> None:

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     watch_parent(on_orphaned=orphan_hooks, launcher_pid=launcher_pid_from_env())
     rank = int(os.environ.get("RANK", "0"))
     config = load_worker_config(args.config)
-    orphan_hooks.append(lambda: mark_killed(config, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck
+    orphan_hooks.append(lambda: mark_killed(config.tracking.uri, Path(config.train.output_dir)))  # any rank: rank 0 may be stuck
     preloader = None
     if rank != 0:  # the hook needs MLflow, which only rank 0 imports: load it now, not in the grace period
         preloader = threading.Thread(target=preload, args=(ORPHAN_HOOK_MODULES,), daemon=True)
@@ -79,14 +79,14 @@ def _run(config, rank: int, parent: int) -> int:  # noqa: ANN001 - msvg_bench.co
     """Train one rank; return its exit code (failures reported as one line)."""
     select_deepspeed_accelerator(resolve_device(config.train.device, "train.device").type)
     try:
-        train(config)
+        train(config.training())
     except Terminated:
         print(f"rank {rank}: stopped (SIGTERM)", file=sys.stderr, flush=True)
         return STOPPED
     except Exception as exc:  # noqa: BLE001 - report any crash as one line, keep the traceback in the log
         if os.getppid() != parent:  # orphaned: a peer's collective broke because the job was killed, not a bug
             if rank == 0:
-                mark_killed(config, Path(config.train.output_dir))
+                mark_killed(config.tracking.uri, Path(config.train.output_dir))
             print(f"rank {rank}: stopped (launcher gone)", file=sys.stderr, flush=True)
             return STOPPED
         if not isinstance(exc, MsvgError):

@@ -15,18 +15,15 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.distributed import get_rank, get_world_size
 from msvg_bench.core.errors import ConfigError, MsvgError
-from msvg_bench.core.schema import config_hash, config_to_dict, flatten
+from msvg_bench.core.schema import ConfigRecord
 from msvg_bench.launch.checkpoint_files import incomplete_reason, mismatch_reason
 from msvg_bench.launch.checkpoint_files import shared_manifest
 from msvg_bench.launch.rng_state import rng_state
-
-if TYPE_CHECKING:
-    from msvg_bench.config import Config
 
 META_NAME = "msvg_meta.json"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
@@ -230,7 +227,7 @@ def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
 
 
 def save_checkpoint(
-    engine: Any, ckpt_dir: Path, step: int, run_id: str | None, config: Config, num_samples: int
+    engine: Any, ckpt_dir: Path, step: int, run_id: str | None, record: ConfigRecord, num_samples: int, keep: int
 ) -> Path:
     """All ranks: DeepSpeed state + per-rank RNG, then the file manifest (each rank hashes a share); rank 0
     writes it into the metadata, which marks the folder complete, and prunes.
@@ -260,14 +257,14 @@ def save_checkpoint(
                     "world_size": get_world_size(),
                     "num_samples": num_samples,
                     "mlflow_run_id": run_id,
-                    "config_hash": config_hash(config),
-                    "config": json.loads(json.dumps(flatten(config_to_dict(config)), default=str)),
+                    "config_hash": record.config_hash,
+                    "config": json.loads(json.dumps(record.params, default=str)),
                     "files": files,
                 },
             )
         except OSError as exc:
             raise save_failed(exc, folder, step) from exc
-        prune_checkpoints(ckpt_dir, config.train.keep_checkpoints)
+        prune_checkpoints(ckpt_dir, keep)
     if dist.is_initialized():
         dist.barrier()
     return folder

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from msvg_bench.core.schema import StrictModel
+from msvg_bench.benchmarks.config import DataConfig
+from msvg_bench.core.schema import ConfigRecord, StrictModel
+from msvg_bench.models.config import GenerateConfig, ModelConfig
 from pydantic import Field, model_validator
 
 
@@ -111,3 +114,23 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
               "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100},
 }
 """The section presets' training values (each model family's are in `msvg_bench.models.families`)."""
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """The config sections a training recipe and the trainer's stages read (`Config.training()`)."""
+
+    seed: int
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    generate: GenerateConfig
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training job: the sections it reads, and the resolved config as its run, checkpoints and
+    export record it (params, YAML, hash; the launcher writes `record.yaml` for the workers)."""
+
+    setup: TrainSetup
+    record: ConfigRecord

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from msvg_bench.core.atomic import atomic_write_text
 from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 from msvg_bench.core.errors import ConfigError, MsvgError
 from msvg_bench.core.run_lock import folder_lock
-from msvg_bench.core.schema import config_to_dict, config_to_yaml, flatten
 from msvg_bench.launch.checkpoint import check_compatible, checkpoints_dir, complete_checkpoints, read_meta, resolve_resume
+from msvg_bench.launch.config import TrainJob
 from msvg_bench.launch.ds_config import build_ds_config
 from msvg_bench.launch.failure_report import ERROR_CHANNEL_ENV, ErrorChannel, failure_message
 from msvg_bench.launch.hostfile import parse_hostfile, resolve_host, this_node_rank
@@ -184,19 +184,19 @@ def run_lock_name(topology: Topology) -> str:
     return "train" if topology.node_rank == 0 else f"train-node{topology.node_rank}"
 
 
-def prepare_run(config: object, topology: Topology | None = None) -> tuple[object, Topology, Path]:
+def prepare_run(job: TrainJob, topology: Topology | None = None) -> tuple[TrainJob, Topology, Path]:
     """Pre-flight: topology, process count, data (one global batch), resume compatibility and checkpoint
-    trust; write the resolved config the workers read.
+    trust; write the resolved config the workers read (`job.record`, with the updated train section).
 
-    Returns the (possibly updated) config, the topology and the config file path.
+    Returns the (possibly updated) job, the topology and the config file path.
     """
-    train = config.train
+    setup, train = job.setup, job.setup.train
     topology = topology or resolve_topology(train)
     check_process_count(topology.nproc_per_node, resolve_device(train.device, "train.device").type, train.oversubscribe)
     recipe = get_recipe(train.stage)
-    recipe.check_data(config)
-    check_global_batch(recipe.num_samples(config), train, topology.world_size)
-    build_ds_config(train, topology.world_size, bf16=training_bf16(config.model.dtype))  # validates before any process starts
+    recipe.check_data(setup)
+    check_global_batch(recipe.num_samples(setup), train, topology.world_size)
+    build_ds_config(train, topology.world_size, bf16=training_bf16(setup.model.dtype))  # validates before any process starts
     out_dir = Path(train.output_dir).resolve()
     updates: dict[str, object] = {"output_dir": out_dir}
     if train.resume:
@@ -204,35 +204,36 @@ def prepare_run(config: object, topology: Topology | None = None) -> tuple[objec
         folder = resolve_resume(train.resume, out_dir, skipped, trust=train.trust_checkpoint).resolve()
         for note in skipped:
             print(f"warning: {note}", file=sys.stderr, flush=True)
-        check_compatible(read_meta(folder), flatten(config_to_dict(config)), topology.world_size, folder)
+        check_compatible(read_meta(folder), job.record.params, topology.world_size, folder)
         updates["resume"] = str(folder)
     elif complete_checkpoints(checkpoints_dir(out_dir)):
         raise ConfigError(
             f"{out_dir}: already holds checkpoints of a previous run; pass --resume latest, or another output dir"
         )
-    config = config.model_copy(update={"train": train.model_copy(update=updates)})
+    train = train.model_copy(update=updates)
+    job = TrainJob(setup=replace(setup, train=train), record=job.record.with_section("train", train))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "logs").mkdir(exist_ok=True)
     for stale in (out_dir / "logs").glob("error_rank*.txt"):
         stale.unlink()
     config_path = out_dir / "train_config.yaml"
-    atomic_write_text(config_path, config_to_yaml(config))
-    return config, topology, config_path
+    atomic_write_text(config_path, job.record.yaml)
+    return job, topology, config_path
 
 
-def launch(config: object) -> Path:
+def launch(job: TrainJob) -> Path:
     """Start this node's workers with torchrun and wait; return the run folder. Raises `LaunchError` on failure.
 
     The run folder is locked for the whole launch: a second launch into it fails naming this one.
     """
-    topology = resolve_topology(config.train)
-    with folder_lock(Path(config.train.output_dir).resolve(), run_lock_name(topology)):
-        return _launch_locked(config, topology)
+    topology = resolve_topology(job.setup.train)
+    with folder_lock(Path(job.setup.train.output_dir).resolve(), run_lock_name(topology)):
+        return _launch_locked(job, topology)
 
 
-def _launch_locked(config: object, topology: Topology) -> Path:
-    config, topology, config_path = prepare_run(config, topology)
-    train = config.train
+def _launch_locked(job: TrainJob, topology: Topology) -> Path:
+    job, topology, config_path = prepare_run(job, topology)
+    train = job.setup.train
     check_master(topology, train.rdzv_timeout_s)
     out_dir = Path(train.output_dir)
     log_dir = out_dir / "logs" / "torchrun"
@@ -252,7 +253,7 @@ def _launch_locked(config: object, topology: Topology) -> Path:
     finally:
         channel.close()
     if stopped_by is not None:
-        mark_killed(config, out_dir)
+        mark_killed(job.record.tracking_uri, out_dir)
         if stopped_by == "SIGINT":
             raise KeyboardInterrupt
         raise LaunchError(
@@ -308,7 +309,7 @@ def _run_owned(cmd: list[str], env: dict[str, str], log: Any) -> tuple[int, str 
     return code, (signal.Signals(received[0]).name if received else None)
 
 
-def mark_killed(config: object, out_dir: Path) -> None:
+def mark_killed(tracking_uri: str | None, out_dir: Path) -> None:
     """End the job's MLflow run KILLED (rank 0 may not have got to it); a FINISHED run is left alone."""
     id_file = out_dir / "mlflow_run_id"
     if not id_file.is_file():
@@ -321,7 +322,7 @@ def mark_killed(config: object, out_dir: Path) -> None:
             with_retry,
         )
 
-        client = make_client(resolve_tracking_uri(config.tracking.uri))
+        client = make_client(resolve_tracking_uri(tracking_uri))
         if with_retry(client.get_run, run_id).info.status != "FINISHED":
             with_retry(client.set_terminated, run_id, "KILLED")
     except Exception as exc:  # noqa: BLE001 - reporting the stop matters more than the run state

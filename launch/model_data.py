@@ -19,15 +19,16 @@ from msvg_bench.core.embedding_cache import EmbeddingCache
 from msvg_bench.core.errors import DataError
 
 if TYPE_CHECKING:
-    from msvg_bench.config import Config
+    from msvg_bench.launch.config import TrainSetup
+    from msvg_bench.models.config import ModelConfig
 
 
-def cpu_model_config(config: Config) -> Any:
+def cpu_model_config(config: TrainSetup) -> ModelConfig:
     """The model section with device=cpu (modules are built on CPU; DeepSpeed places the trainable one)."""
     return config.model.model_copy(update={"device": "cpu"})
 
 
-def data_root(config: Config) -> Path:
+def data_root(config: TrainSetup) -> Path:
     """`data.root`, checked to exist (one-line `DataError` otherwise)."""
     if config.data.root is None:
         raise DataError(
@@ -40,13 +41,13 @@ def data_root(config: Config) -> Path:
     return root
 
 
-def cache_root(config: Config) -> Path:
+def cache_root(config: TrainSetup) -> Path:
     """The embedding cache folder of the training data."""
     root = data_root(config)
     return Path(resolve_cache_dir(config.data, root if root.is_dir() else root.parent))
 
 
-def ensure_cache(config: Config, parts: Sequence[str]) -> None:
+def ensure_cache(config: TrainSetup, parts: Sequence[str]) -> None:
     """Compute the embedding cache entries training needs that are missing, once, in the launcher.
 
     What `msvg-bench data cache` would compute (same keys), with a progress bar; entries already
@@ -85,7 +86,7 @@ class SceneCache:
     """Cached per-scene entries of every story: texts (`SceneText`) and frame embeddings in memory,
     latents by key (read from the cache when a sample is used, so the data set is not held in RAM)."""
 
-    def __init__(self, config: Config, parts: Sequence[str]) -> None:
+    def __init__(self, config: TrainSetup, parts: Sequence[str]) -> None:
         from msvg_bench.benchmarks.dataset import load_stories
         from msvg_bench.models.components import load_components
         from msvg_bench.models.history import scene_text_from_cache
@@ -150,7 +151,7 @@ class CachedLatentSamples(Sequence):
         return {"latents": entry["latents"].float(), **sample}
 
 
-def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: Any) -> Any:
+def history_input(story_scenes: list[dict[str, Any]], index: int, model_cfg: ModelConfig) -> Any:
     """The extractor input (`HistorySample`) of scene `index` given the story's earlier scenes."""
     from msvg_bench.models.history import history_sample
 

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msvg_bench.core.devices import resolve_device, select_deepspeed_accelerator
 from msvg_bench.launch.trainable import apply_trainable_patterns
 from msvg_bench.models.families import DEFAULT_FAMILY, get_family
 from msvg_bench.models.families import token_grid
+
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
 
 GIB = 2**30
 BLOCK_BYTES_PER_TOKEN_WIDTH = 34
@@ -202,7 +205,7 @@ def meta_module_shape(
 
 
 def family_shape(
-    model_cfg: Any = None,
+    model_cfg: ModelConfig | None = None,
     trainable_patterns: list[str] | None = None,
     history_tokens: int = 226,
     family: str | None = None,

@@ -35,7 +35,7 @@ from msvg_bench.launch.recipes import RECIPES, Recipe
 
 if TYPE_CHECKING:
     import torch
-    from msvg_bench.config import Config
+    from msvg_bench.launch.config import TrainSetup
     from torch import nn
 
 PROBE_TIMESTEP = 500
@@ -79,7 +79,7 @@ def detach_teacher(extractor: nn.Module) -> nn.Module:
     return teacher
 
 
-def _model_identity(config: Config) -> str:
+def _model_identity(config: TrainSetup) -> str:
     from msvg_bench.models.component_specs import model_identity
 
     return model_identity(config.model)
@@ -91,15 +91,15 @@ class ExtractorRecipe(Recipe):
 
     name = "extractor"
 
-    def check_data(self, config: Config) -> None:
+    def check_data(self, config: TrainSetup) -> None:
         """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
         ensure_cache(config, ("text", "frames"))
 
-    def num_samples(self, config: Config) -> int | None:
+    def num_samples(self, config: TrainSetup) -> int | None:
         """One per scene with at least one earlier scene (counted from the manifest)."""
         return sum(max(len(s.scenes) - 1, 0) for s in load_stories(data_root(config)))
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """`Stage1Module` around a seeded extractor whose teacher lives outside the module."""
         from msvg_bench.models.multiscene import Stage1Module, build_extractor
 
@@ -107,16 +107,16 @@ class ExtractorRecipe(Recipe):
         self._teacher = detach_teacher(extractor)
         return Stage1Module(extractor)
 
-    def build_frozen(self, config: Config, device: torch.device) -> dict[str, nn.Module]:
+    def build_frozen(self, config: TrainSetup, device: torch.device) -> dict[str, nn.Module]:
         """The teacher (frozen, on the training device)."""
         self._teacher.to(device)
         return {"teacher": self._teacher}
 
-    def default_trainable_patterns(self, config: Config) -> list[str]:
+    def default_trainable_patterns(self, config: TrainSetup) -> list[str]:
         """Every extractor weight (the teacher is not part of the module)."""
         return [r"^extractor\."]
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """One sample per scene with at least one earlier scene: its history input and its own frames."""
         from msvg_bench.models.history import subsample_frames
 
@@ -159,7 +159,7 @@ class ExtractorRecipe(Recipe):
         frozen: dict[str, nn.Module],
         batch: dict[str, Any],
         generators: list[torch.Generator],
-        config: Config,
+        config: TrainSetup,
     ) -> torch.Tensor:
         """Stage-1 objective (deterministic: no noise, no dropout)."""
         return model(batch["history"], batch["frames"], batch["frame_valid"])
@@ -168,7 +168,7 @@ class ExtractorRecipe(Recipe):
         """Checkpoint the mixer layers."""
         enable_extractor_checkpointing(model.extractor)
 
-    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: TrainSetup) -> dict[str, torch.Tensor]:
         """The extractor's prediction for the first sample (a fixed input for export checks)."""
         import torch
 
@@ -178,7 +178,7 @@ class ExtractorRecipe(Recipe):
             out = module.extractor(batch["history"].to(param.device, param.dtype))
         return {"prediction": out.float().cpu()}
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """The extractor alone, as a weights folder (`model.weights` for stage 2 and generation)."""
         from msvg_bench.models.multiscene import build_extractor
         from msvg_bench.models.weights import export_weights
@@ -194,7 +194,7 @@ class ExtractorRecipe(Recipe):
         export_weights(folder, model_identity=_model_identity(config), extractor=extractor, extra={"stage": "extractor"})
         return folder
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """The `Stage1Module` rebuilt the way generation builds it (`model.weights` = the export)."""
         from msvg_bench.models.multiscene import Stage1Module, build_extractor
 
@@ -208,15 +208,15 @@ class JointRecipe(Recipe):
 
     name = "joint"
 
-    def check_data(self, config: Config) -> None:
+    def check_data(self, config: TrainSetup) -> None:
         """Before workers start: the data is usable and its embedding cache complete (computed if not)."""
         ensure_cache(config, ("text", "frames", "latents"))
 
-    def num_samples(self, config: Config) -> int | None:
+    def num_samples(self, config: TrainSetup) -> int | None:
         """One per scene (counted from the manifest)."""
         return sum(len(s.scenes) for s in load_stories(data_root(config)))
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """`Stage2Module`: the history transformer (tiny or pretrained) and a seeded decoupler."""
         from msvg_bench.models.components import load_components
         from msvg_bench.models.multiscene import Stage2Module, build_decoupler
@@ -225,13 +225,13 @@ class JointRecipe(Recipe):
         comps = load_components(model_cfg, parts=("transformer", "scheduler"))
         return Stage2Module(comps.transformer, build_decoupler(model_cfg), comps.scheduler, model_cfg)
 
-    def default_trainable_patterns(self, config: Config) -> list[str]:
+    def default_trainable_patterns(self, config: TrainSetup) -> list[str]:
         """Decoupler + history weights, and the base transformer when `model.train_base_transformer`."""
         if config.model.train_base_transformer:
             return [r"^decoupler\.", r"^transformer\."]
         return [r"^decoupler\.", r"^transformer\..*history_"]
 
-    def default_lr_multipliers(self, config: Config) -> dict[str, float]:
+    def default_lr_multipliers(self, config: TrainSetup) -> dict[str, float]:
         """The modules new to the backbone (decoupler, history weights) at `train.new_module_lr_multiplier`.
 
         They start at zero (the history gate, the decoupler's output, adaLN-Zero history modulation), so
@@ -240,12 +240,12 @@ class JointRecipe(Recipe):
         mult = config.train.new_module_lr_multiplier
         return {} if mult == 1.0 else {r"^decoupler\.": mult, r"^transformer\..*history_": mult}
 
-    def monitor(self, model: nn.Module, config: Config) -> dict[str, float]:
+    def monitor(self, model: nn.Module, config: TrainSetup) -> dict[str, float]:
         """`train/history_gate_abs`: mean |per-head history gate| over the transformer's blocks."""
         gates = [p.detach().float().abs().mean() for n, p in model.named_parameters() if n.endswith("history_gate") and p.numel()]
         return {"train/history_gate_abs": float(sum(gates) / len(gates))} if gates else {}
 
-    def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> Sequence[dict[str, Any]]:
         """One sample per scene: latents (read from the cache on access), prompt / negative embeddings,
         history and no-history features (computed once here by the frozen extractor)."""
         import torch
@@ -288,7 +288,7 @@ class JointRecipe(Recipe):
         frozen: dict[str, nn.Module],
         batch: dict[str, Any],
         generators: list[torch.Generator],
-        config: Config,
+        config: TrainSetup,
     ) -> torch.Tensor:
         """The stage-2 loss of the micro-batch in one forward, each sample's draws from its own generator."""
         keys = ("latents", "prompt_embeds", "negative_prompt_embeds", "history_features", "null_history_features", "loss_weight")
@@ -298,7 +298,7 @@ class JointRecipe(Recipe):
         """diffusers' block-level checkpointing in the transformer."""
         model.transformer.enable_gradient_checkpointing()
 
-    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: TrainSetup) -> dict[str, torch.Tensor]:
         """The transformer's prediction for the first sample at a fixed timestep and noise (no dropout)."""
         import torch
         from msvg_bench.models.multiscene import history_tokens
@@ -317,7 +317,7 @@ class JointRecipe(Recipe):
             pred = module.transformer(noisy, prompt, timesteps, history_hidden_states=history, return_dict=False)[0]
         return {"prediction": pred.float().cpu()}
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """Weights folder (transformer + decoupler + the frozen extractor) and `transformer/` in diffusers layout."""
         from msvg_bench.models.multiscene import build_extractor
         from msvg_bench.models.weights import export_weights
@@ -336,7 +336,7 @@ class JointRecipe(Recipe):
         module.transformer.save_pretrained(str(folder / "transformer"), safe_serialization=True)
         return folder
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """`Stage2Module` rebuilt through the loaders generation uses (`model.weights` = the export)."""
         from msvg_bench.models.components import load_components
         from msvg_bench.models.multiscene import Stage2Module, build_decoupler

@@ -34,7 +34,7 @@ from msvg_bench.launch.recipes import RECIPES, Recipe
 if TYPE_CHECKING:
     import numpy as np
     import torch
-    from msvg_bench.config import Config
+    from msvg_bench.launch.config import TrainSetup
     from torch import nn
 
 VAE_KL_WEIGHT = 1e-6
@@ -43,11 +43,11 @@ CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS, CLIP_TEXT_LENGTH = 128, 128, (32, 64, 96, 1
 CLIP_FRAMES_PER_SCENE = 3
 
 
-def _data_root(config: Config) -> Path:
+def _data_root(config: TrainSetup) -> Path:
     return data_root(config)
 
 
-def load_world_clips(config: Config, max_stories: int | None = None) -> tuple[list[Any], list[np.ndarray]]:
+def load_world_clips(config: TrainSetup, max_stories: int | None = None) -> tuple[list[Any], list[np.ndarray]]:
     """The data folder's stories (the first `max_stories`) and each scene's frames at the model's
     geometry (uint8 [T, H, W, 3])."""
     import numpy as np
@@ -93,11 +93,11 @@ def clip_geometry(story: Any, index: int, shape: tuple[int, int]) -> tuple[float
 class _WorldRecipe(Recipe):
     """What the world's encoder recipes share: a data folder to read, a model seeded from the config."""
 
-    def check_data(self, config: Config) -> None:
+    def check_data(self, config: TrainSetup) -> None:
         """The data folder must exist."""
         _data_root(config)
 
-    def seeded(self, config: Config, factory: Any) -> nn.Module:
+    def seeded(self, config: TrainSetup, factory: Any) -> nn.Module:
         """`factory()` built under a seed derived from `config.seed` and the recipe's name."""
         import torch
 
@@ -113,13 +113,13 @@ class WorldVAERecipe(_WorldRecipe):
 
     name = "world-vae"
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """A seeded `WorldVAE` with CogVideoX's compression."""
         from msvg_bench.models.world_vae import WorldVAE
 
         return self.seeded(config, WorldVAE)
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """One sample per scene: its clip [3, T, H, W] in [-1, 1]."""
         import torch
 
@@ -129,11 +129,11 @@ class WorldVAERecipe(_WorldRecipe):
         return [{"video": torch.from_numpy(c).permute(3, 0, 1, 2).float() / 127.5 - 1.0} for c in clips]
 
     def loss(self, model: nn.Module, frozen: dict[str, nn.Module], batch: dict[str, Any],
-             generators: list[torch.Generator], config: Config) -> torch.Tensor:
+             generators: list[torch.Generator], config: TrainSetup) -> torch.Tensor:
         """Reconstruction + a small KL (deterministic: no noise is drawn)."""
         return model(batch["video"], VAE_KL_WEIGHT)
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/vae/` (diffusers layout) with `scaling_factor` = 1 / std of the training latents."""
         import torch
         from msvg_bench.models.world_vae import WorldVAE
@@ -151,7 +151,7 @@ class WorldVAERecipe(_WorldRecipe):
         atomic_write_json(Path(out_dir) / "world_vae.json", {"scaling_factor": vae.config.scaling_factor, "seed": config.seed})
         return folder
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """The exported `WorldVAE`."""
         from msvg_bench.models.world_vae import WorldVAE
 
@@ -216,13 +216,13 @@ class WorldClipRecipe(_WorldRecipe):
 
         return WordTokenizer(world_vocabulary(), CLIP_TEXT_LENGTH)
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """A seeded `WorldClipModel`."""
         from msvg_bench.eval.encoders.world import WorldClipModel
 
         return self.seeded(config, lambda: WorldClipModel(len(world_vocabulary()), CLIP_TEXT_LENGTH, CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS))
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """Frames (3 per scene) with the scene's texts, and character crops (box sidecars) with their look."""
         import numpy as np
         from msvg_bench.eval.encoders.world import to_pixels
@@ -259,7 +259,7 @@ class WorldClipRecipe(_WorldRecipe):
         return {"pixels": torch.stack([s["pixels"] for s in samples]), "texts": [s["texts"] for s in samples]}
 
     def loss(self, model: nn.Module, frozen: dict[str, nn.Module], batch: dict[str, Any],
-             generators: list[torch.Generator], config: Config) -> torch.Tensor:
+             generators: list[torch.Generator], config: TrainSetup) -> torch.Tensor:
         """InfoNCE with one text per sample drawn by its generator (the full caption half of the time)."""
         import torch
 
@@ -272,7 +272,7 @@ class WorldClipRecipe(_WorldRecipe):
         same = torch.tensor([[a == b for b in chosen] for a in chosen], device=device)
         return model(batch["pixels"], ids.to(device), mask.to(device), same)
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/clip/`: what the `world-clip` encoder loads."""
         from msvg_bench.eval.encoders.world import save_world_clip
 
@@ -281,7 +281,7 @@ class WorldClipRecipe(_WorldRecipe):
         config_doc = {"dim": CLIP_DIM, "width": CLIP_WIDTH, "channels": list(CLIP_CHANNELS)}
         return save_world_clip(model, self.tokenizer(), Path(out_dir) / "clip", config_doc)
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """The exported model (through the encoder's loader)."""
         from msvg_bench.eval.encoders.world import world_clip
 
@@ -299,13 +299,13 @@ class WorldDetectorRecipe(_WorldRecipe):
 
     name = "world-detector"
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """A seeded `WorldDetectorNet`."""
         from msvg_bench.eval.detectors.world import WorldDetectorNet
 
         return self.seeded(config, lambda: WorldDetectorNet(DETECTOR_WIDTH))
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """Three frames per scene with the cells its characters' boxes cover (scenes without sidecars skipped)."""
         import numpy as np
         import torch
@@ -332,11 +332,11 @@ class WorldDetectorRecipe(_WorldRecipe):
         return samples
 
     def loss(self, model: nn.Module, frozen: dict[str, nn.Module], batch: dict[str, Any],
-             generators: list[torch.Generator], config: Config) -> torch.Tensor:
+             generators: list[torch.Generator], config: TrainSetup) -> torch.Tensor:
         """Class-balanced BCE over the cells."""
         return model(batch["pixels"], batch["target"])
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/detector/`: what the `world` detector loads."""
         from msvg_bench.eval.detectors.world import save_world_detector
 
@@ -344,7 +344,7 @@ class WorldDetectorRecipe(_WorldRecipe):
         model.load_state_dict(state_dict)
         return save_world_detector(model, Path(out_dir) / "detector", DETECTOR_WIDTH)
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """The exported network."""
         from msvg_bench.eval.detectors.world import world_detector
 

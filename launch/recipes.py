@@ -20,7 +20,7 @@ from msvg_bench.core.seeding import derive_seed
 
 if TYPE_CHECKING:
     import torch
-    from msvg_bench.config import Config
+    from msvg_bench.launch.config import TrainSetup
     from torch import nn
 
 
@@ -29,34 +29,34 @@ class Recipe:
 
     name = "recipe"
 
-    def check_data(self, config: Config) -> None:
+    def check_data(self, config: TrainSetup) -> None:
         """Raise a `DataError` naming what is missing before any worker starts (default: nothing needed)."""
 
-    def num_samples(self, config: Config) -> int | None:
+    def num_samples(self, config: TrainSetup) -> int | None:
         """The number of training samples, counted cheaply before launch (default None: known once workers build the data)."""
         return None
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """Required: the trainable module, initialised deterministically from `config.seed`."""
         raise NotImplementedError
 
-    def build_frozen(self, config: Config, device: torch.device) -> dict[str, nn.Module]:
+    def build_frozen(self, config: TrainSetup, device: torch.device) -> dict[str, nn.Module]:
         """Frozen helpers (encoders, teachers) on `device`, in eval mode; never given to DeepSpeed."""
         return {}
 
-    def default_trainable_patterns(self, config: Config) -> list[str]:
+    def default_trainable_patterns(self, config: TrainSetup) -> list[str]:
         """Regexes selecting the trainable parameters of `build()`'s module by name."""
         return [".*"]
 
-    def default_lr_multipliers(self, config: Config) -> dict[str, float]:
+    def default_lr_multipliers(self, config: TrainSetup) -> dict[str, float]:
         """Regex -> learning-rate multiplier of parameter groups (`train.lr_multipliers` overrides; default: none)."""
         return {}
 
-    def monitor(self, model: nn.Module, config: Config) -> dict[str, float]:
+    def monitor(self, model: nn.Module, config: TrainSetup) -> dict[str, float]:
         """Extra training metrics logged with the loss (cheap; called on every rank; default: none)."""
         return {}
 
-    def dataset(self, config: Config) -> Sequence[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> Sequence[dict[str, Any]]:
         """Required: the training samples (dicts of tensors of equal shapes per key)."""
         raise NotImplementedError
 
@@ -74,12 +74,12 @@ class Recipe:
         frozen: dict[str, nn.Module],
         batch: dict[str, Any],
         generators: list[torch.Generator],
-        config: Config,
+        config: TrainSetup,
     ) -> torch.Tensor:
         """Required: mean loss over the micro-batch; randomness only from `generators` (one per sample)."""
         raise NotImplementedError
 
-    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: TrainSetup) -> dict[str, torch.Tensor]:
         """Deterministic outputs of `module` on a fixed input, saved with the export to check reloading.
 
         Called on every rank (ZeRO-3 gathers parameters collectively); default: nothing.
@@ -89,11 +89,11 @@ class Recipe:
     def enable_gradient_checkpointing(self, model: nn.Module) -> None:
         """Turn on activation recomputation in `model` (default: not supported, nothing to do)."""
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """Required: write the consolidated weights under `out_dir`; return the folder a loader reads."""
         raise NotImplementedError
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """Required: rebuild the module from what `export` wrote (for `generate`, `eval` and checks)."""
         raise NotImplementedError
 
@@ -188,22 +188,22 @@ class MLPRecipe(Recipe):
     dropout = 0.1
     noise_std = 0.05
 
-    def num_samples(self, config: Config) -> int | None:
+    def num_samples(self, config: TrainSetup) -> int | None:
         """`train.mlp_samples`."""
         return config.train.mlp_samples
 
-    def build(self, config: Config) -> nn.Module:
+    def build(self, config: TrainSetup) -> nn.Module:
         """A residual MLP of `train.mlp_width` x `train.mlp_depth`, seeded from the config."""
         import torch
 
         torch.manual_seed(derive_seed(config.seed, "init", self.name))
         return _mlp_module(config.train.mlp_width, config.train.mlp_depth, self.in_dim, self.out_dim, self.dropout)
 
-    def default_trainable_patterns(self, config: Config) -> list[str]:
+    def default_trainable_patterns(self, config: TrainSetup) -> list[str]:
         """Everything but the input projection (so the frozen path is exercised too)."""
         return [r"^blocks\.", r"^out\."]
 
-    def dataset(self, config: Config) -> list[dict[str, Any]]:
+    def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """`train.mlp_samples` inputs and targets y = tanh(A x) drawn from the config seed."""
         import torch
 
@@ -220,7 +220,7 @@ class MLPRecipe(Recipe):
         frozen: dict[str, nn.Module],
         batch: dict[str, Any],
         generators: list[torch.Generator],
-        config: Config,
+        config: TrainSetup,
     ) -> torch.Tensor:
         """MSE on inputs perturbed by per-sample Gaussian noise."""
         import torch
@@ -230,7 +230,7 @@ class MLPRecipe(Recipe):
         pred = model(x + self.noise_std * noise)
         return torch.nn.functional.mse_loss(pred.float(), batch["y"].float())
 
-    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: Config) -> dict[str, torch.Tensor]:
+    def probe(self, module: nn.Module, dataset: Sequence[dict[str, Any]], config: TrainSetup) -> dict[str, torch.Tensor]:
         """The MLP's output on the first sample's input (no noise, eval-mode dropout)."""
         import torch
 
@@ -246,7 +246,7 @@ class MLPRecipe(Recipe):
         """Recompute each residual block in backward."""
         model.gradient_checkpointing = True
 
-    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: Config) -> Path:
+    def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/mlp/model.safetensors` + `config.json`."""
         from safetensors.torch import save_file
 
@@ -260,7 +260,7 @@ class MLPRecipe(Recipe):
         )
         return folder
 
-    def load_exported(self, path: Path, config: Config) -> nn.Module:
+    def load_exported(self, path: Path, config: TrainSetup) -> nn.Module:
         """The MLP rebuilt from `config.json` with the exported weights."""
         from safetensors.torch import load_file
 

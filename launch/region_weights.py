@@ -17,7 +17,7 @@ and latent frame k frames 4k−3 … 4k (CogVideoX's causal temporal compression
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from msvg_bench.benchmarks.boxes import load_boxes
 from msvg_bench.core.video import probe_video
 from msvg_bench.models.precompute import clip_preprocessing
 from msvg_bench.models.precompute import sample_indices
+
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
 
 SPATIAL_COMPRESSION = 8
 TEMPORAL_COMPRESSION = 4
@@ -73,7 +76,7 @@ def region_weights(coverage: torch.Tensor, weight: float) -> torch.Tensor:
     return 1.0 + (weight - 1.0) * coverage
 
 
-def scene_loss_weights(clip: Any, model_cfg: Any, weight: float) -> torch.Tensor:
+def scene_loss_weights(clip: Any, model_cfg: ModelConfig, weight: float) -> torch.Tensor:
     """Loss weights [T', h, w] of one training clip at the model's latent geometry (ones without a boxes sidecar)."""
     latent_shape = (
         (model_cfg.num_frames - 1) // TEMPORAL_COMPRESSION + 1,

@@ -44,11 +44,11 @@ Saving trained weights for `generate --model PATH` (`msvg_bench.models.weights`)
     generate / load_components / build_extractor / build_decoupler read PATH when `model.weights=PATH`.
 
 Generation (`msvg_bench.models.pipelines`)
-    generate_story(cfg, prompts, out_dir, method, seed, story_id) -> Story
+    generate_story(settings, prompts, out_dir, method, seed, story_id) -> Story
         methods: msvg (history guidance, 3 branches per step), plain, streaming (StreamingT2V-style).
-    generate_stories(cfg, [StoryRequest(id, prompts, seed), ...], out_dir, method) -> [Story]: several stories
+    generate_stories(settings, [StoryRequest(id, prompts, seed), ...], out_dir, method) -> [Story]: several stories
         together, scene k of each in one batch (equal to one by one); generate_in_batches: story_batch at a time.
-    StoryGenerator(cfg).run_scene(...) / .run_scenes(...) / .generate(...) / .generate_many(...) for finer control.
+    StoryGenerator(settings).run_scene(...) / .run_scenes(...) / .generate(...) / .generate_many(...) for finer control.
 
 Architecture counts without allocation: `msvg_bench.models.info.parameter_report(model_cfg)`
 (`msvg-bench models info --preset cogvideox-2b`, `cogvideox-5b`, `cogvideox1.5-5b`).

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 class Components:
     """Loaded CogVideoX parts (None where not requested) and their identity string."""
 
-    model_cfg: Any
+    model_cfg: ModelConfig
     model_id: str
     device: torch.device
     dtype: torch.dtype

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,6 +131,15 @@ class GenerateConfig(StrictModel):
                 )
                 raise ValueError(f"{name}: {problems}") from None
         return settings
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What generation reads of a resolved config: the model, the sampling settings and the base seed."""
+
+    model: ModelConfig
+    generate: GenerateConfig
+    seed: int
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {

@@ -11,13 +11,16 @@ attention read-out there. Loss: per-token matched 1 - cosine against the frozen 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from msvg_bench.core.seeding import derive_seed
 from torch import nn
 from msvg_bench.core.errors import WeightsNotFoundError
+
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
 
 
 @dataclass
@@ -139,7 +142,7 @@ class ClipVisionMixer(nn.Module):
         return self.post_layernorm(hidden)
 
 
-def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
+def build_mixer(model_cfg: ModelConfig) -> tuple[nn.Module, int]:
     """The configured mixer and its width: `transformer` from config, or `clip-vision` from `mixer_dir`."""
     if model_cfg.mixer_backbone == "transformer":
         width = model_cfg.extractor_dim
@@ -175,7 +178,7 @@ def build_mixer(model_cfg: Any) -> tuple[nn.Module, int]:
 class FeatureExtractor(nn.Module):
     """Stage-1 model: predicts, per current token, its attention read-out in the current clip."""
 
-    def __init__(self, model_cfg: Any, text_dim: int, text_length: int, teacher: TokenClipAttention) -> None:
+    def __init__(self, model_cfg: ModelConfig, text_dim: int, text_length: int, teacher: TokenClipAttention) -> None:
         super().__init__()
         clip_dim = model_cfg.history_dim
         self.mixer, width = build_mixer(model_cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from msvg_bench.models.extractor import HistoryBatch
@@ -20,6 +20,9 @@ from msvg_bench.models.text_filter import (
     content_token_mask,
     select_history_tokens,
 )
+
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def subsample_frames(frames: torch.Tensor, max_frames: int) -> torch.Tensor:
 
 
 def history_sample(
-    current: SceneText, past_texts: Sequence[SceneText], past_frames: Sequence[torch.Tensor], model_cfg: Any
+    current: SceneText, past_texts: Sequence[SceneText], past_frames: Sequence[torch.Tensor], model_cfg: ModelConfig
 ) -> HistorySample:
     """Filter the past prompts' tokens for `current` and gather what the extractor needs.
 

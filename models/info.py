@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -11,20 +11,23 @@ from msvg_bench.models.decoupler import Decoupler
 from msvg_bench.models.extractor import FeatureExtractor, TokenClipAttention
 from msvg_bench.models.families import get_family
 
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
+
 
 def count_parameters(module: torch.nn.Module, predicate: Any = None) -> int:
     """Number of parameter elements (optionally only those whose name satisfies `predicate`)."""
     return sum(p.numel() for n, p in module.named_parameters() if predicate is None or predicate(n))
 
 
-def transformer_config(model_cfg: Any) -> dict[str, Any]:
+def transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
     """The transformer architecture of a config: tiny / world from code, pretrained from model_dir or the family's."""
     if model_cfg.source in ("tiny", "world"):
         return tiny_transformer_config(model_cfg)
     return full_transformer_config(model_cfg)
 
 
-def full_transformer_config(model_cfg: Any) -> dict[str, Any]:
+def full_transformer_config(model_cfg: ModelConfig) -> dict[str, Any]:
     """The full-size transformer of a config's family: `<model_dir>/transformer/config.json` when there is
     one, else the family's published configuration (whatever `model.source` is)."""
     import json
@@ -37,7 +40,7 @@ def full_transformer_config(model_cfg: Any) -> dict[str, Any]:
     return dict(get_family(model_cfg.family).transformer)
 
 
-def parameter_report(model_cfg: Any) -> dict[str, int]:
+def parameter_report(model_cfg: ModelConfig) -> dict[str, int]:
     """Counts of the base transformer, the new history weights, the decoupler and the extractor.
 
     Everything is instantiated under `torch.device("meta")`: no memory is allocated and no weights

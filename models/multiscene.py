@@ -13,7 +13,7 @@ Trainable parameter names (see `trainable_parameter_names`):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +29,11 @@ from msvg_bench.core.seeding import derive_seed
 from msvg_bench.models.component_specs import text_embed_dim, text_length
 from msvg_bench.models.weights import load_optional_module
 
+if TYPE_CHECKING:
+    from msvg_bench.models.config import ModelConfig
 
-def build_extractor(model_cfg: Any) -> FeatureExtractor:
+
+def build_extractor(model_cfg: ModelConfig) -> FeatureExtractor:
     """The stage-1 feature extractor with its frozen teacher (seeded init; trained weights from `model.weights`)."""
     dim = text_embed_dim(model_cfg)
     teacher = build_teacher(dim, model_cfg.history_dim, model_cfg.extractor_dim, seed=model_cfg.init_seed)
@@ -41,7 +44,7 @@ def build_extractor(model_cfg: Any) -> FeatureExtractor:
     return extractor
 
 
-def build_decoupler(model_cfg: Any) -> Decoupler:
+def build_decoupler(model_cfg: ModelConfig) -> Decoupler:
     """The decoupler (seeded init, zero output projection; trained weights from `model.weights`)."""
     from msvg_bench.models.component_specs import text_embed_dim
 
@@ -54,7 +57,7 @@ def build_decoupler(model_cfg: Any) -> Decoupler:
     return decoupler
 
 
-def _weights(model_cfg: Any) -> Path | None:
+def _weights(model_cfg: ModelConfig) -> Path | None:
     return None if model_cfg.weights is None else Path(model_cfg.weights)
 
 
@@ -81,7 +84,7 @@ class Stage1Module(nn.Module):
 class Stage2Module(nn.Module):
     """Stage-2 training wrapper: `forward(batch, generator=None) -> loss` (see `stage2_loss`)."""
 
-    def __init__(self, transformer: nn.Module, decoupler: Decoupler, scheduler: Any, model_cfg: Any) -> None:
+    def __init__(self, transformer: nn.Module, decoupler: Decoupler, scheduler: Any, model_cfg: ModelConfig) -> None:
         super().__init__()
         self.transformer = transformer
         self.decoupler = decoupler

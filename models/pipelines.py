@@ -28,6 +28,7 @@ from msvg_bench.core.paths import safe_join
 from msvg_bench.core.seeding import scene_seed
 from msvg_bench.core.video import write_gif, write_video
 from msvg_bench.models.components import load_components
+from msvg_bench.models.config import GenerationSettings
 from msvg_bench.models import encoding
 from msvg_bench.models import history as scene_history
 from msvg_bench.models.methods import get_method
@@ -53,7 +54,7 @@ class StoryState:
 class StoryGenerator:
     """Holds the loaded components and generates stories with any method."""
 
-    def __init__(self, cfg: Any, encoder: Any | None = None) -> None:
+    def __init__(self, cfg: GenerationSettings, encoder: Any | None = None) -> None:
         self.cfg = cfg
         self.model_cfg = cfg.model
         self.components = load_components(cfg.model)
@@ -315,7 +316,7 @@ class _StoryRun:
 _GENERATORS: dict[str, StoryGenerator] = {}
 
 
-def get_generator(cfg: Any) -> StoryGenerator:
+def get_generator(cfg: GenerationSettings) -> StoryGenerator:
     """A `StoryGenerator` for this config's model section, built once per process."""
     key = hash_json(cfg.model.model_dump(mode="json"))
     if key not in _GENERATORS:
@@ -327,7 +328,7 @@ def get_generator(cfg: Any) -> StoryGenerator:
 
 
 def generate_story(
-    cfg: Any, prompts: Sequence[str], out_dir: str | Path, method: str | None = None, seed: int | None = None,
+    cfg: GenerationSettings, prompts: Sequence[str], out_dir: str | Path, method: str | None = None, seed: int | None = None,
     story_id: str = "story", progress: Any = None,
 ) -> Story:
     """Generate one story with `method` (default `cfg.generate.method`) and `seed` (default `cfg.seed`).
@@ -341,7 +342,7 @@ def generate_story(
 
 
 def generate_stories(
-    cfg: Any, requests: Sequence[StoryRequest], out_dir: str | Path, method: str | None = None, progress: Any = None
+    cfg: GenerationSettings, requests: Sequence[StoryRequest], out_dir: str | Path, method: str | None = None, progress: Any = None
 ) -> list[Story]:
     """Generate `requests` together, as one batch (`StoryGenerator.generate_many`); one error fails them all."""
     method = method or cfg.generate.method
@@ -350,7 +351,7 @@ def generate_stories(
 
 
 def generate_in_batches(
-    cfg: Any, requests: Sequence[StoryRequest], out_dir: str | Path, method: str | None = None, progress: Any = None
+    cfg: GenerationSettings, requests: Sequence[StoryRequest], out_dir: str | Path, method: str | None = None, progress: Any = None
 ) -> Iterator[tuple[StoryRequest, Story | MsvgError]]:
     """Generate `requests` `generate.story_batch` at a time; yield each with its Story or its error.
 

@@ -35,7 +35,7 @@ def reference_step1_loss(stage: str, data: Path, preset: str = "tiny", world: in
     from msvg_bench.launch.recipes import get_recipe
     from msvg_bench.launch.sampling import GlobalBatchSampler, micro_seed, sample_generators
 
-    cfg = resolve_config(flags={"preset": preset, "train.stage": stage, "data.root": str(data)})
+    cfg = resolve_config(flags={"preset": preset, "train.stage": stage, "data.root": str(data)}).training().setup
     recipe = get_recipe(stage)
     seed_everything(cfg.seed)
     model = recipe.build(cfg).train()

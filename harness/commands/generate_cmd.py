@@ -126,7 +126,7 @@ def generate(
     failures: list[str] = []
     requests = [StoryRequest(story_id, tuple(story_prompts), cfg.seed) for story_id, story_prompts in stories]
     with progress() as bar:  # generate.story_batch stories at a time; a broken story fails alone
-        for request, made in generate_in_batches(cfg, requests, out, cfg.generate.method, progress=bar):
+        for request, made in generate_in_batches(cfg.generation(), requests, out, cfg.generate.method, progress=bar):
             if isinstance(made, MsvgError):
                 failures.append(f"{request.story_id}: {made}")
             else:

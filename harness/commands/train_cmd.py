@@ -131,7 +131,7 @@ def train(
     from msvg_bench.launch.launcher import launch
 
     with no_empty_dirs_on_failure(Path(config.train.output_dir)):
-        out_dir = launch(config)
+        out_dir = launch(config.training())
     summary_path = out_dir / "train_summary.json"
     if summary_path.is_file():
         import json

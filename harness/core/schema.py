@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from msvg_bench.core.hashing import hash_json
@@ -29,7 +30,12 @@ def config_to_yaml(config: BaseModel) -> str:
 
 def config_hash(config: BaseModel) -> str:
     """12-hex-digit identity of everything that shapes results (tracking settings excluded)."""
-    data = config_to_dict(config)
+    return tree_hash(config_to_dict(config))
+
+
+def tree_hash(tree: Mapping[str, Any]) -> str:
+    """`config_hash` of a config's plain form (`config_to_dict`)."""
+    data = dict(tree)
     data.pop("tracking", None)
     return hash_json(data)[:12]
 
@@ -49,3 +55,35 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[dotted] = value
     return flat
+
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """A resolved config as runs and checkpoints record it, built by the app layer (`Config.record()`):
+    its plain form (`tree`, `config_to_dict`), the seed and preset tags, and the tracking settings."""
+
+    tree: dict[str, Any]
+    seed: int
+    preset: str
+    tracking_uri: str | None = None
+    run_name: str | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The config as dotted parameters (`flatten`)."""
+        return flatten(self.tree)
+
+    @property
+    def yaml(self) -> str:
+        """The config as YAML, in section order (`config_to_yaml`)."""
+        return dump_yaml(self.tree)
+
+    @property
+    def config_hash(self) -> str:
+        """The config's identity (`config_hash`: tracking settings excluded)."""
+        return tree_hash(self.tree)
+
+    def with_section(self, name: str, section: BaseModel) -> ConfigRecord:
+        """This record with section `name` replaced by `section` (the other sections and their order kept)."""
+        return replace(self, tree={**self.tree, name: config_to_dict(section)})

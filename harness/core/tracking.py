@@ -24,7 +24,7 @@ from msvg_bench.core.mlflow_store import (
     resolve_tracking_uri,
     with_retry,
 )
-from msvg_bench.core.schema import config_hash, config_to_dict, config_to_yaml, flatten
+from msvg_bench.core.schema import ConfigRecord
 
 METRIC_NAME_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_PARAMS_PER_BATCH = 100
@@ -87,10 +87,10 @@ class Tracker:
         tracking_uri: str | None = None,
         run_id: str | None = None,
         enabled: bool | None = None,
-        config: Any = None,
+        record: ConfigRecord | None = None,
     ) -> None:
         self.kind = kind
-        self.config = config
+        self.record = record
         self.run_name = run_name
         self.initial_tags = dict(tags or {})
         self.uri = resolve_tracking_uri(tracking_uri)
@@ -128,8 +128,8 @@ class Tracker:
             experiment_id = ensure_experiment(self._client, self.uri, experiment_name(self.kind))
             run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name, tags=tags)
             self._run_id = run.info.run_id
-            if self.config is not None:
-                self.log_config(self.config)
+            if self.record is not None:
+                self.log_config(self.record)
         else:
             with_retry(self._client.get_run, self._run_id)
             with_retry(self._client.update_run, self._run_id, status="RUNNING")
@@ -197,13 +197,13 @@ class Tracker:
             batch = items[start : start + MAX_PARAMS_PER_BATCH]
             with_retry(self._client.log_batch, self._run_id, params=batch)
 
-    def log_config(self, config: Any) -> None:
-        """Log a resolved `Config` as dotted params, its YAML as an artifact, and its hash as a tag."""
+    def log_config(self, record: ConfigRecord) -> None:
+        """Log a resolved config as dotted params, its YAML as an artifact, and its hash as a tag."""
         if not self.enabled:
             return
-        self.log_params(flatten(config_to_dict(config)))
-        self.set_tags({"msvg.config_hash": config_hash(config), "msvg.seed": config.seed, "msvg.preset": config.preset})
-        self.log_text(config_to_yaml(config), "config/resolved.yaml")
+        self.log_params(record.params)
+        self.set_tags({"msvg.config_hash": record.config_hash, "msvg.seed": record.seed, "msvg.preset": record.preset})
+        self.log_text(record.yaml, "config/resolved.yaml")
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log metrics (names like `train/loss`, `eval/mawe`, `perf/step_s`) at `step`."""
@@ -286,17 +286,17 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def start_run(
     kind: str,
-    config: Any = None,
+    record: ConfigRecord | None = None,
     *,
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     tracking_uri: str | None = None,
     run_id: str | None = None,
 ) -> Tracker:
-    """A `Tracker` for a job of `kind`, using the config's tracking settings unless given.
+    """A `Tracker` for a job of `kind`, using the record's tracking settings unless given.
 
-    Use it as a context manager; a new run logs the resolved config on entry (a resumed one has it).
+    Use it as a context manager; a new run logs the resolved config (`record`) on entry (a resumed one has it).
     """
-    uri = tracking_uri or (config.tracking.uri if config is not None else None)
-    name = run_name or (config.tracking.run_name if config is not None else None)
-    return Tracker(kind, run_name=name, tags=tags, tracking_uri=uri, run_id=run_id, config=config)
+    uri = tracking_uri or (record.tracking_uri if record is not None else None)
+    name = run_name or (record.run_name if record is not None else None)
+    return Tracker(kind, run_name=name, tags=tags, tracking_uri=uri, run_id=run_id, record=record)

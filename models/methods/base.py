@@ -18,6 +18,7 @@ from msvg_bench.models.methods.registry import METHODS
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from msvg_bench.models.config import GenerateConfig
     from msvg_bench.models.pipelines import StoryGenerator, StoryState
 
 
@@ -59,7 +60,7 @@ class GenerationMethod:
     description: ClassVar[str]
     Settings: ClassVar[type[StrictModel]] = NoSettings
 
-    def settings(self, generate_cfg: Any) -> Any:
+    def settings(self, generate_cfg: GenerateConfig) -> Any:
         """This method's settings from `generate.method_settings.<name>` (defaults where absent)."""
         return self.Settings.model_validate(generate_cfg.method_settings.get(self.name, {}))
 

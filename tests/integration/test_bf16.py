@@ -61,7 +61,7 @@ def test_bf16_generation_is_within_tolerance_of_fp32() -> None:
     prompts = ["Actor 1 is running on the playground.", "Actor 2 is skiing on the snow."]
     latents, frames = {}, {}
     for dtype in ("fp32", "bf16"):
-        gen = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=4", f"model.dtype={dtype}"]))
+        gen = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=4", f"model.dtype={dtype}"]).generation())
         assert gen.components.transformer.dtype == (torch.bfloat16 if dtype == "bf16" else torch.float32)
         texts = encode_scene_texts(gen.components, prompts)
         negative = encode_scene_texts(gen.components, [""])[0].embeds[None]

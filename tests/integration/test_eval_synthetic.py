@@ -11,6 +11,7 @@ from msvg_bench.eval.context import MetricContext
 from msvg_bench.eval.metrics import resolve_metrics
 from msvg_bench.eval.runner import run_suite
 from msvg_bench.eval.sources import reference_sources
+from msvg_bench.evaluation import scoring_settings
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     suite = load_suite("synthetic")
     ctx = MetricContext(cfg.eval, out / "cache")
     sources = reference_sources(suite, out / "reference")
-    return run_suite(cfg, suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
+    return run_suite(scoring_settings(cfg), suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
 
 
 def test_default_offline_configuration_is_what_runs(outcome) -> None:  # noqa: ANN001
@@ -52,7 +53,7 @@ def test_rescoring_reads_the_cache(outcome, tmp_path: Path) -> None:  # noqa: AN
     cfg = resolve_config(None, [], {"eval.metrics": ["scene_consistency", "character_consistency"], "eval.output_dir": str(out), "eval.resume": False})
     suite = load_suite("synthetic")
     ctx = MetricContext(cfg.eval, out / "cache")
-    again = run_suite(cfg, suite, reference_sources(suite, out / "reference"), resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
+    again = run_suite(scoring_settings(cfg), suite, reference_sources(suite, out / "reference"), resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
     assert again.cache["misses"] == 0 and again.cache["hits"] > 0
     assert "decode" not in again.timers  # nothing decoded: every embedding came from the cache
     assert again.results.aggregate == outcome.results.aggregate
@@ -70,7 +71,7 @@ def test_resume_never_mixes_encoders(outcome) -> None:  # noqa: ANN001
     suite = load_suite("synthetic").limited(2)
     ctx = MetricContext(cfg.eval, out / "cache")
     sources = reference_sources(suite, out / "reference")
-    again = run_suite(cfg, suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
+    again = run_suite(scoring_settings(cfg), suite, sources, resolve_metrics(cfg.eval.metrics), ctx, out, "reference", "synthetic-world")
     assert again.kept == [] and again.scored == ["synth_0000", "synth_0001"]
     assert again.results.metrics["scene_consistency"].encoder.startswith("tiny-random")
 
@@ -88,7 +89,7 @@ def test_without_boxes_the_gap_is_never_a_whole_frame_artefact(outcome, tmp_path
     cfg = resolve_config(None, [], {"eval.metrics": ["character_consistency"], "eval.output_dir": str(tmp_path), "eval.cache": False})
     suite = load_suite("synthetic")
     ctx = MetricContext(cfg.eval)
-    results = run_suite(cfg, suite, reference_sources(suite, bare), resolve_metrics(cfg.eval.metrics), ctx, tmp_path, "reference", "synthetic-world").results
+    results = run_suite(scoring_settings(cfg), suite, reference_sources(suite, bare), resolve_metrics(cfg.eval.metrics), ctx, tmp_path, "reference", "synthetic-world").results
     assert not results.failed
     key = "character_consistency"
     gaps = []

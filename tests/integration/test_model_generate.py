@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def generator() -> StoryGenerator:
-    return StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3"]))
+    return StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3"]).generation())
 
 
 @pytest.mark.parametrize("method", ["msvg", "plain", "streaming"])
@@ -95,7 +95,7 @@ def test_untrained_msvg_equals_plain(generator: StoryGenerator, preset: str) -> 
     from msvg_bench.models.pipelines import StoryState
 
     if preset != "tiny":
-        generator = StoryGenerator(resolve_config(flags={"preset": preset}, overrides=["generate.num_inference_steps=2"]))
+        generator = StoryGenerator(resolve_config(flags={"preset": preset}, overrides=["generate.num_inference_steps=2"]).generation())
     texts = encode_scene_texts(generator.components, FOUR_SCENE_STORY[:2])
     negative = encode_scene_texts(generator.components, [""])[0].embeds[None]
     state = StoryState(texts=[texts[0]], frame_embeds=[torch.nn.functional.normalize(torch.randn(9, 512), dim=-1)])
@@ -113,7 +113,7 @@ def test_plain_with_a_joint_export_reads_no_history_and_shares_msvg_first_scene(
     from msvg_bench.models.pipelines import StoryState
 
     weights = joint_export(generator, tmp_path / "joint")
-    trained = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3", f"model.weights={weights}"]))
+    trained = StoryGenerator(resolve_config(overrides=["generate.num_inference_steps=3", f"model.weights={weights}"]).generation())
     assert trained.trained_history and not generator.trained_history
     texts = encode_scene_texts(trained.components, FOUR_SCENE_STORY[:3])
     negative = encode_scene_texts(trained.components, [""])[0].embeds[None]

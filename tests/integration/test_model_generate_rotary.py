@@ -18,7 +18,7 @@ STEPS = 2
 
 @pytest.fixture(scope="module", params=["tiny-rotary", "tiny-1.5"])
 def generator(request: pytest.FixtureRequest) -> StoryGenerator:
-    return StoryGenerator(resolve_config(flags={"preset": request.param}, overrides=[f"generate.num_inference_steps={STEPS}"]))
+    return StoryGenerator(resolve_config(flags={"preset": request.param}, overrides=[f"generate.num_inference_steps={STEPS}"]).generation())
 
 
 @pytest.mark.parametrize("method", ["msvg", "plain", "streaming"])

@@ -42,7 +42,7 @@ SUITE = {
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny joint export whose history pathway is open, so history leaking between stories would show."""
-    base = StoryGenerator(resolve_config(overrides=[f"generate.num_inference_steps={STEPS}"]))
+    base = StoryGenerator(resolve_config(overrides=[f"generate.num_inference_steps={STEPS}"]).generation())
     return joint_export(base, tmp_path_factory.mktemp("joint") / "weights")
 
 
@@ -50,7 +50,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def generator(weights: Path) -> StoryGenerator:
     # eta > 0: the sampler draws step noise, which must come from each story's own generator
     overrides = [f"generate.num_inference_steps={STEPS}", f"model.weights={weights}", "generate.eta=0.5"]
-    return StoryGenerator(resolve_config(overrides=overrides))
+    return StoryGenerator(resolve_config(overrides=overrides).generation())
 
 
 def _record_latents(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:

@@ -202,10 +202,11 @@ def test_export_reproduces_the_trained_model_through_the_generation_loaders(runs
         export = run / "export"
         assert (export / "transformer" / "config.json").is_file()  # diffusers layout beside the weights folder
         gen_cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"weights": export, "device": "cpu"})})
-        generator = StoryGenerator(gen_cfg)  # exactly what `generate --model <export>` builds
+        generator = StoryGenerator(gen_cfg.generation())  # exactly what `generate --model <export>` builds
         module = Stage2Module(generator.components.transformer, generator.decoupler, generator.components.scheduler, gen_cfg.model)
         recipe = get_recipe("joint")
-        got = recipe.probe(module, recipe.dataset(cfg), cfg)["prediction"]
+        setup = cfg.training().setup
+        got = recipe.probe(module, recipe.dataset(setup), setup)["prediction"]
         trained = load_file(str(export / "probe.safetensors"))["prediction"]
         torch.testing.assert_close(got, trained, rtol=1e-5, atol=1e-6)
 
@@ -234,7 +235,7 @@ def test_parameter_group_learning_rates_reach_deepspeed(runs: dict, name: str) -
     run_id = (runs[name] / "mlflow_run_id").read_text().strip()
     metrics = MlflowClient(runs["uri"]).get_run(run_id).data.metrics
     assert metrics["train/lr/decoupler"] == pytest.approx(4.0 * metrics["train/lr"], rel=1e-6)
-    cfg = resolve_config(overrides=COMMON[4:], flags={"preset": "tiny"})
+    cfg = resolve_config(overrides=COMMON[4:], flags={"preset": "tiny"}).training().setup
     initial = {k: v.detach() for k, v in JointRecipe().build(cfg).named_parameters()}
     trained = weights(runs[name])
     moved = torch.cat([(trained[k] - initial[k]).abs().flatten() for k in trained if "history_" in k])

@@ -81,6 +81,7 @@ def eval_seconds(story, cfg, cache_dir: Path, out: Path):  # noqa: ANN001, ANN20
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import run_suite
     from msvg_bench.eval.sources import StorySource
+    from msvg_bench.evaluation import scoring_settings
 
     suite = Suite("bench", "1", "stories", "", out / "suite.json", [story])
     source = StorySource(story.id, story, lambda: story_input(story))
@@ -91,7 +92,7 @@ def eval_seconds(story, cfg, cache_dir: Path, out: Path):  # noqa: ANN001, ANN20
     ctx.flow_backend()
     ctx.detector()
     start = time.perf_counter()
-    outcome = run_suite(cfg, suite, [source], metrics, ctx, out, "reference", "bench")
+    outcome = run_suite(scoring_settings(cfg), suite, [source], metrics, ctx, out, "reference", "bench")
     return time.perf_counter() - start, outcome
 
 

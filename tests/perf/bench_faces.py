@@ -35,6 +35,7 @@ def run(frames: int, zoom: float, repeats: int) -> dict:
     from msvg_bench.eval.metrics import resolve_metrics
     from msvg_bench.eval.runner import run_suite
     from msvg_bench.eval.sources import video_sources
+    from msvg_bench.evaluation import scoring_settings
     from photo_stories import write_photo_suite
 
     root = Path(tempfile.mkdtemp(prefix="msvg-bench-faces-"))
@@ -55,7 +56,7 @@ def run(frames: int, zoom: float, repeats: int) -> dict:
         sources, ignored = video_sources(suite, videos, [per_scene])
         assert not ignored, ignored
         start = time.perf_counter()
-        outcome = run_suite(cfg, suite, sources, resolve_metrics(metrics), ctx, root / "out", "bench", "photos")
+        outcome = run_suite(scoring_settings(cfg), suite, sources, resolve_metrics(metrics), ctx, root / "out", "bench", "photos")
         total = time.perf_counter() - start
         story = outcome.results.stories[0]
         assert story.status == "ok" and story.details["character_consistency"]["detector"] == "face", story

@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = resolve_config(overrides=[f"model.weights={args.weights}", f"model.world_dir={args.world_dir}", *args.overrides],
-                         flags={"preset": args.preset})
+                         flags={"preset": args.preset}).training().setup
     model_cfg = cfg.model.model_copy(update={"device": "cpu"})
     module = JointRecipe().load_exported(args.weights, cfg)
     extractor = build_extractor(model_cfg).float().eval()

@@ -65,7 +65,7 @@ def main() -> None:
     overrides = [f"data.root={args.data}", f"model.weights={args.weights}"]
     if args.world_dir is not None:
         overrides.append(f"model.world_dir={args.world_dir}")
-    cfg = resolve_config(overrides=overrides, flags={"preset": args.preset})
+    cfg = resolve_config(overrides=overrides, flags={"preset": args.preset}).training().setup
     recipe = JointRecipe()
     dataset = recipe.dataset(cfg)
     module = recipe.load_exported(args.weights, cfg)

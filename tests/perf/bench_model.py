@@ -62,7 +62,7 @@ def main() -> None:
             f"generate.num_inference_steps={args.steps}",
         ]
     )
-    gen = StoryGenerator(cfg)
+    gen = StoryGenerator(cfg.generation())
     texts = encode_scene_texts(gen.components, PROMPTS)
     negative = encode_scene_texts(gen.components, [""])[0].embeds[None]
     gen.encoder  # noqa: B018 - build the history encoder before timing

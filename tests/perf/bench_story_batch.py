@@ -67,7 +67,7 @@ def measure_story_batch(
 
     settings = [f"model.device={device}", f"model.dtype={dtype}", f"generate.num_inference_steps={steps}", *overrides]
     cfg = resolve_config(flags={"preset": preset}, overrides=settings)
-    gen = StoryGenerator(cfg)
+    gen = StoryGenerator(cfg.generation())
     seen: list[torch.Tensor] = []
     decode = encoding.decode_latents
 

@@ -51,7 +51,9 @@ def test_train_offload_on_cuda_runs_torch_adamw_when_cpu_adam_fails(
 
     import deepspeed
     import torch
-    from msvg_bench.launch.trainer import Job, build_engine
+    from msvg_bench.launch.train_state import Modules, Place
+    from msvg_bench.launch.trainable import TrainableCounts
+    from msvg_bench.launch.trainer import build_engine
 
     monkeypatch.setenv("CXX", "false")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
@@ -62,12 +64,12 @@ def test_train_offload_on_cuda_runs_torch_adamw_when_cpu_adam_fails(
         return SimpleNamespace(train=lambda: None), None, None, None
 
     monkeypatch.setattr(deepspeed, "initialize", fake_initialize)
-    config = SimpleNamespace(train=TrainConfig(zero=2, offload="optimizer", lr_multipliers={}))
-    job = Job(config=config, rank=0, world=1, device=torch.device("cpu"), device_kind="cuda", out_dir=tmp_path, model=torch.nn.Linear(2, 2))
-    job.bf16, job.total_steps = True, 10
-    build_engine(job)
+    setup = SimpleNamespace(train=TrainConfig(zero=2, offload="optimizer", lr_multipliers={}))
+    place = Place(rank=0, world=1, device=torch.device("cpu"), device_kind="cuda", out_dir=tmp_path)
+    modules = Modules(torch.nn.Linear(2, 2), TrainableCounts(6, 0, 2, 0), bf16=True)
+    built = build_engine(setup, None, place, modules, total_steps=10)
     assert handed["config"]["zero_force_ds_cpu_optimizer"] is False
     assert handed["config"]["optimizer"]["params"]["torch_adam"] is True
-    assert job.optimizer == "torch AdamW"
+    assert built.optimizer == "torch AdamW"
     assert json.loads((tmp_path / "deepspeed_config.json").read_text())["zero_force_ds_cpu_optimizer"] is False
     assert "optimizer: torch AdamW (cpu_adam did not build" in capsys.readouterr().out

@@ -21,7 +21,7 @@ def test_run_records_params_metrics_tags_artifacts(tracking_uri: str, tmp_path: 
     cfg = resolve_config(overrides=["train.steps=5", "seed=9"])
     artifact = tmp_path / "note.txt"
     artifact.write_text("hello")
-    with start_run("train", cfg, run_name="unit", tags={"zero": 2}) as run:
+    with start_run("train", cfg.record(), run_name="unit", tags={"zero": 2}) as run:
         for step in range(3):
             run.log_metrics({"train/loss": 1.0 / (step + 1), "perf/step_s": 0.1}, step=step)
         run.log_artifact(artifact, "notes")

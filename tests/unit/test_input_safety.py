@@ -70,7 +70,7 @@ def test_a_bad_id_that_reaches_generation_fails_that_story_only(tmp_path: Path) 
     suite = Suite("s", "1", "stories", "", tmp_path / "s.json", [Story("../../outside", (Scene("x.mp4", "A cat."),))])
     root = tmp_path / "a" / "b" / "generated"
     (source,) = generated_sources(
-        suite, cfg.seed, "plain", root, "id", lambda prompts, out, seed, story_id: generate_story(cfg, prompts, out, "plain", seed, story_id)
+        suite, cfg.seed, "plain", root, "id", lambda prompts, out, seed, story_id: generate_story(cfg.generation(), prompts, out, "plain", seed, story_id)
     )
     with pytest.raises(DataError, match="outside|leaves"):
         source.load()

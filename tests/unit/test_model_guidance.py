@@ -60,7 +60,7 @@ class MockTransformer(torch.nn.Module):
 @pytest.fixture(scope="module")
 def generator():
     cfg = resolve_config(overrides=["generate.num_inference_steps=4"])
-    gen = StoryGenerator(cfg)
+    gen = StoryGenerator(cfg.generation())
     torch.manual_seed(3)
     with torch.no_grad():
         torch.nn.init.normal_(gen.decoupler.out.weight)  # make H differ from H0

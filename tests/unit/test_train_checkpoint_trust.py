@@ -104,7 +104,7 @@ def test_a_full_disk_at_save_names_the_cause_and_leaves_nothing_to_resume(tmp_pa
     two = saved(ckpt, 2)
     config = resolve_config(flags=FLAGS)
     with pytest.raises(CheckpointSaveError) as caught:
-        save_checkpoint(FullDiskEngine(), ckpt, 3, None, config, 64)
+        save_checkpoint(FullDiskEngine(), ckpt, 3, None, config.record(), 64, config.train.keep_checkpoints)
     message = str(caught.value)
     assert f"could not save the step-3 checkpoint: No space left on device [ENOSPC]: {ckpt / tag_for_step(3) / MODEL}" in message
     assert not (ckpt / tag_for_step(3)).exists()
@@ -126,10 +126,10 @@ def test_a_torch_writer_failure_on_a_full_file_system_reads_as_enospc(tmp_path: 
     config = resolve_config(flags=FLAGS)
     monkeypatch.setattr(shutil, "disk_usage", lambda _path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 4096))  # full
     with pytest.raises(CheckpointSaveError, match=rf"No space left on device \[ENOSPC\] \(0 MiB free\): {ckpt / tag_for_step(5)}$"):
-        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config, 64)
+        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config.record(), 64, config.train.keep_checkpoints)
     monkeypatch.undo()  # plenty of space: the writer's own words
     with pytest.raises(CheckpointSaveError, match=r"step-5 checkpoint: RuntimeError: \[enforce fail at inline_container.cc:603\]"):
-        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config, 64)
+        save_checkpoint(TorchWriterEngine(), ckpt, 5, None, config.record(), 64, config.train.keep_checkpoints)
     assert not (ckpt / tag_for_step(5)).exists()
 
 

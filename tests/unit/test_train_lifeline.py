@@ -38,7 +38,7 @@ WORKER = textwrap.dedent(
 
 OTHER_RANK = textwrap.dedent(
     """
-    import ctypes, signal, sys, types
+    import ctypes, signal, sys
     from pathlib import Path
     from msvg_bench.launch.launcher import mark_killed
     from msvg_bench.train_worker import ORPHAN_HOOK_MODULES, preload
@@ -48,8 +48,7 @@ OTHER_RANK = textwrap.dedent(
 
     hooks = []
     watch_parent(grace_s=4.0, poll_s=0.1, on_orphaned=hooks)
-    config = types.SimpleNamespace(tracking=types.SimpleNamespace(uri=sys.argv[1]))
-    hooks.append(lambda: mark_killed(config, Path(sys.argv[2])))  # appended after the watchdog started
+    hooks.append(lambda: mark_killed(sys.argv[1], Path(sys.argv[2])))  # appended after the watchdog started
     print("-", flush=True)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     ctypes.CDLL(None).sleep(120)

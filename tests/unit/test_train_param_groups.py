@@ -30,7 +30,7 @@ def _train_gate(multiplier: float, steps: int = 12) -> tuple[float, float]:
     from msvg_bench.models.components import load_components
     from msvg_bench.models.multiscene import Stage2Module, build_decoupler
 
-    cfg = resolve_config(flags={"preset": "tiny", "train.lr": 2e-5, "train.new_module_lr_multiplier": multiplier})
+    cfg = resolve_config(flags={"preset": "tiny", "train.lr": 2e-5, "train.new_module_lr_multiplier": multiplier}).training().setup
     comps = load_components(cfg.model, parts=("transformer", "scheduler"))
     module = Stage2Module(comps.transformer, build_decoupler(cfg.model), comps.scheduler, cfg.model).train()
     for name, param in module.named_parameters():

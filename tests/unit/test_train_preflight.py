@@ -62,6 +62,6 @@ def test_the_count_made_before_launch_is_the_data_set_size(cached_data: Path, st
     from msvg_bench.config import resolve_config
     from msvg_bench.launch.recipes import get_recipe
 
-    cfg = resolve_config(flags={"preset": "tiny", "train.stage": stage, "data.root": str(cached_data), "train.mlp_samples": 5})
+    cfg = resolve_config(flags={"preset": "tiny", "train.stage": stage, "data.root": str(cached_data), "train.mlp_samples": 5}).training().setup
     recipe = get_recipe(stage)
     assert recipe.num_samples(cfg) == len(recipe.dataset(cfg))

@@ -34,7 +34,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(data: Path, stage: str, **flags):  # noqa: ANN202
-    return resolve_config(flags={"preset": "tiny", "data.root": str(data), "train.stage": stage, **flags})
+    return resolve_config(flags={"preset": "tiny", "data.root": str(data), "train.stage": stage, **flags}).training().setup
 
 
 def _loss_and_grads(recipe, model, cfg, samples, step=0):  # noqa: ANN001, ANN202
@@ -108,7 +108,7 @@ def test_missing_data_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="bare: neither manifest.jsonl nor a prompts/ folder found"):
         recipe.check_data(_config(tmp_path / "bare", "joint"))
     with pytest.raises(DataError, match="needs a data folder"):
-        recipe.check_data(resolve_config(flags={"preset": "tiny"}))
+        recipe.check_data(resolve_config(flags={"preset": "tiny"}).training().setup)
 
 
 def test_a_missing_cache_is_computed_once_then_reused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,7 +149,7 @@ def test_unknown_recipe_suggests_a_name() -> None:
 
 
 def test_mlp_recipe_export_round_trip(tmp_path: Path) -> None:
-    cfg = resolve_config(flags={"preset": "tiny", "train.stage": "mlp", "train.mlp_samples": 8})
+    cfg = resolve_config(flags={"preset": "tiny", "train.stage": "mlp", "train.mlp_samples": 8}).training().setup
     recipe = get_recipe("mlp")
     model = recipe.build(cfg)
     dataset = recipe.dataset(cfg)

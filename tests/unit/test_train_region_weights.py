@@ -115,7 +115,7 @@ def test_character_weight_makes_stage_two_learn_the_character_region_first() -> 
     from msvg_bench.launch.recipe_model import JointRecipe
     from msvg_bench.models.multiscene import history_tokens, set_trainable
 
-    cfg = resolve_config(flags={"preset": "tiny"}, overrides=["model.text_dropout=0", "model.history_dropout=0"])
+    cfg = resolve_config(flags={"preset": "tiny"}, overrides=["model.text_dropout=0", "model.history_dropout=0"]).training().setup
     gen = torch.Generator().manual_seed(0)
     latents = torch.randn(4, 4, 3, 2, 2, generator=gen)  # tiny latents: 4 channels, 3 frames, 2x2 cells
     text = torch.randn(4, cfg.model.tiny_text_len, cfg.model.tiny_text_dim, generator=gen)
