@@ -24,7 +24,7 @@ def demo(
 ) -> None:
     """Run the whole loop on this machine in a few minutes and print the comparison.
 
-    Starts from the shipped story-world weights (world-trained VAE and CLIP, trained stages 1 and 2), fine-tunes them on freshly synthesized world stories with DeepSpeed ZeRO-2 on 2 processes, generates and scores held-out world_reference stories with msvg and plain, logs everything to MLflow, then prints the comparison table, the HTML report's path and how to open the UI. --full makes those weights from nothing.
+    Starts from the shipped story-world weights (world-trained VAE and CLIP, trained stages 1 and 2), fine-tunes them on freshly synthesized world stories with DeepSpeed ZeRO-2 on 2 processes, generates and scores held-out 8-scene world_long stories with msvg and both baselines (plain, streaming), logs everything to MLflow, then prints the comparison table, the consistency over scene distance, the HTML report's path and how to open the UI. --full makes those weights from nothing.
     """
     import sys
 
