@@ -70,7 +70,7 @@ def ensure_cache(config: TrainSetup, parts: Sequence[str]) -> None:
     model_cfg = rank_model_config(config.model)
     encoders = ModelEncoders(model_cfg)
     with_frames = "frames" in parts
-    identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
+    identity = cache_identity(model_cfg, with_frames=with_frames)  # builds no encoder
     store = EmbeddingCache(cache_root(config))
     states = [store.state(item.key) for item in plan_entries(stories, identity, parts)]
     missing, corrupt = states.count("missing"), states.count("corrupt")

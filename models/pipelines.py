@@ -68,7 +68,7 @@ class StoryGenerator:
     def encoder(self) -> Any:
         """The history frame encoder (`model.history_encoder`)."""
         if self._encoder is None:
-            from msvg_bench.models.precompute import load_history_encoder
+            from msvg_bench.models.history_encoder import load_history_encoder
 
             self._encoder = load_history_encoder(self.model_cfg)
         return self._encoder

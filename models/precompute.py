@@ -25,11 +25,11 @@ import numpy as np
 from msvg_bench.benchmarks.stories import Story
 from msvg_bench.core.distributed import get_local_rank, get_world_size
 from msvg_bench.core.embedding_cache import EmbeddingCache
-from msvg_bench.core.errors import ConfigError
 from msvg_bench.core.errors import VideoError
 from msvg_bench.core.hashing import hash_bytes, hash_file
 from msvg_bench.core.progress import progress
 from msvg_bench.core.video import probe_video, read_video
+from msvg_bench.models.history_encoder import history_encoder_spec, load_history_encoder
 
 if TYPE_CHECKING:
     import torch
@@ -206,25 +206,6 @@ class ModelEncoders(CacheEncoders):
         return self.encoder.encode_frames(frames)
 
 
-def load_history_encoder(model_cfg: ModelConfig) -> Any:
-    """The frame encoder named by `model_cfg.history_encoder` (CLIP4Clip from `clip4clip_dir`, the world
-    CLIP from `world_dir/clip`), checked to give `history_dim`-wide embeddings."""
-    from msvg_bench.eval.encoders import load_encoder
-
-    name = getattr(model_cfg, "history_encoder", None) or ("tiny-random" if model_cfg.source == "tiny" else "clip4clip")
-    options: dict[str, Any] = {}
-    if name == "clip4clip" and getattr(model_cfg, "clip4clip_dir", None) is not None:
-        options["path"] = model_cfg.clip4clip_dir
-    if name == "world-clip" and getattr(model_cfg, "world_dir", None) is not None:
-        options["path"] = Path(model_cfg.world_dir) / "clip"
-    if name != "appearance-hist":  # the weight-free descriptor runs on the CPU only
-        options["device"] = model_cfg.device
-    encoder = load_encoder(name, **options)
-    if int(encoder.dim) != model_cfg.history_dim:
-        raise ConfigError(f"model.history_dim={model_cfg.history_dim} but encoder {name!r} gives {encoder.dim}-d embeddings")
-    return encoder
-
-
 def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:
     """`model_cfg` with this rank's own GPU when launched distributed (`cuda`/`auto` -> `cuda:<local rank>`)."""
     if get_world_size() <= 1 or model_cfg.device not in ("cuda", "auto"):
@@ -239,16 +220,19 @@ def rank_model_config(model_cfg: ModelConfig) -> ModelConfig:
 def cache_identity(model_cfg: ModelConfig, encoder: Any | None = None, with_frames: bool = True) -> CacheIdentity:
     """The key identity for a model config.
 
-    Builds no CogVideoX component; builds the history frame encoder (for its identity) unless it is
-    given or `with_frames` is False (then the identity has no `frames` keys).
+    Builds no model: the history frame encoder's identity and preprocessing come from its config and
+    weight files (`history_encoder_spec`, equal to the built encoder's), or from `encoder` when given.
+    Without `with_frames` the identity has no `frames` keys.
     """
     from msvg_bench.models.component_specs import model_identity, text_length
 
     encoder_id, preprocessing = None, {}
-    if with_frames:
-        encoder = encoder if encoder is not None else load_history_encoder(model_cfg)
+    if with_frames and encoder is not None:
         encoder_id = str(encoder.identity)
         preprocessing = dict(encoder.preprocessing()) if hasattr(encoder, "preprocessing") else {}
+    elif with_frames:
+        spec = history_encoder_spec(model_cfg)
+        encoder_id, preprocessing = spec.identity, dict(spec.preprocessing)
     return CacheIdentity(model_identity(model_cfg), encoder_id, preprocessing, clip_preprocessing(model_cfg),
                          int(text_length(model_cfg)))
 

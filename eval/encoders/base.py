@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,21 @@ from msvg_bench.core.registry import Registry
 
 ENCODERS: Registry[Callable[..., Encoder]] = Registry("encoder")
 """Encoder factories by name; `load_encoder(name, **options)` calls them."""
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an encoder's embeddings depend on, known without building it: its `identity`, its
+    `preprocessing()` and its width `dim` (None where only the built model tells)."""
+
+    identity: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    dim: int | None = None
+
+
+ENCODER_SPECS: Registry[Callable[..., EncoderSpec]] = Registry("encoder spec")
+"""Per encoder name, a function of the factory's options giving its `EncoderSpec` from config and weight
+files alone (no model built, no transformers imported); tests hold it equal to the built encoder's."""
 
 
 class Encoder(ABC):
@@ -138,6 +154,15 @@ def load_encoder(name: str, **options: Any) -> Encoder:
     options left at None are ignored.
     """
     return ENCODERS.build(name, **options)
+
+
+def encoder_spec(name: str, **options: Any) -> EncoderSpec:
+    """The `EncoderSpec` of `load_encoder(name, **options)` without building it (options left at None are ignored).
+
+    Raises what the build would for an unknown name or missing weights.
+    """
+    ENCODERS.get(name)  # the registry's one-line error for an unknown name
+    return ENCODER_SPECS.get(name)(**{key: value for key, value in options.items() if value is not None})
 
 
 def weights_identity(folder: Path, files: Sequence[str]) -> str:

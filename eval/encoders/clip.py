@@ -8,6 +8,7 @@ embeddings the projected text pooled output; both L2-normalised.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,19 @@ from msvg_bench.core.weights_lookup import (
     weights_home,
 )
 from msvg_bench.eval.encoders.base import (
+    ENCODER_SPECS,
     ENCODERS,
     Encoder,
+    EncoderSpec,
     quiet_transformers,
     weights_identity,
 )
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+BICUBIC = 3  # PIL's resample code, as transformers' image processors store it
 
 # name -> (hub repo it is published as, environment variable, folder under the weights home)
 KNOWN_CLIP_WEIGHTS: dict[str, tuple[str, str, str]] = {
@@ -57,21 +63,85 @@ def find_weights_folder(component: str, explicit: str | Path | None, env_var: st
     return find_weights(component, explicit, env_var, [subdir], is_weights_folder, how, elsewhere=hf_cache_snapshots(repo_id))
 
 
-def register_known_weights(known: dict[str, tuple[str, str, str]], build: Callable[..., Encoder], what: str) -> None:
+def register_known_weights(known: dict[str, tuple[str, str, str]], build: Callable[..., Encoder], what: str,
+                           spec: Callable[[str, Path], EncoderSpec]) -> None:
     """Register one encoder per `known` entry (name -> hub repo, environment variable, folder under the
-    weights home), each calling `build(name, folder, device, batch_size)` on its local weights folder."""
+    weights home), each calling `build(name, folder, device, batch_size)` on its local weights folder, and
+    its `EncoderSpec` as `spec(name, folder)` on the same folder."""
 
-    def factory_for(name: str) -> Callable[..., Encoder]:
+    def factory_for(name: str) -> tuple[Callable[..., Encoder], Callable[..., EncoderSpec]]:
         repo, env_var, subdir = known[name]
 
+        def folder_of(path: str | Path | None) -> Path:
+            return find_weights_folder(f"encoder {name}", path, env_var, subdir, repo)
+
         def factory(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> Encoder:
-            return build(name, find_weights_folder(f"encoder {name}", path, env_var, subdir, repo), device, batch_size)
+            return build(name, folder_of(path), device, batch_size)
+
+        def spec_of(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> EncoderSpec:
+            return spec(name, folder_of(path))
 
         factory.__doc__ = f"{name}: {repo} {what} from a local transformers folder (path option, ${env_var}, the weights home or the HF cache)."
-        return factory
+        spec_of.__doc__ = f"The `EncoderSpec` of {name} from its weights folder's files."
+        return factory, spec_of
 
     for name in known:
-        ENCODERS.add(name, factory_for(name))
+        factory, spec_of = factory_for(name)
+        ENCODERS.add(name, factory)
+        ENCODER_SPECS.add(name, spec_of)
+
+
+def processor_settings(size: dict[str, int], crop_size: dict[str, int], resample: int,
+                       mean: Sequence[float], std: Sequence[float]) -> dict[str, Any]:
+    """A CLIP image processor's settings as `ClipEncoder.preprocessing` reports them (cache key part)."""
+    return {
+        "size": {k: int(v) for k, v in size.items() if v is not None},
+        "crop_size": {k: int(v) for k, v in crop_size.items() if v is not None},
+        "resample": int(resample),
+        "mean": [float(x) for x in mean],
+        "std": [float(x) for x in std],
+    }
+
+
+def _size_dict(value: Any, square: bool) -> dict[str, int]:
+    """transformers' reading of a size setting: an int is the shorter side (or a square), a pair is (height, width)."""
+    if isinstance(value, dict):
+        return {k: int(v) for k, v in value.items() if v is not None}
+    if isinstance(value, int):
+        return {"height": value, "width": value} if square else {"shortest_edge": value}
+    height, width = value
+    return {"height": int(height), "width": int(width)}
+
+
+def clip_folder_preprocessing(folder: Path) -> dict[str, Any]:
+    """The preprocessing `load_clip_folder` gives a folder, read from its JSON files as transformers reads
+    them: with a `preprocessor_config.json`, the image processor settings of `processor_config.json` (else of
+    that file) over CLIP's defaults; without one, CLIP's preprocessing at the vision tower's image size."""
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        return processor_settings({"shortest_edge": (size := _vision_config(folder).get("image_size", 224))},
+                                  {"height": size, "width": size}, BICUBIC, CLIP_MEAN, CLIP_STD)
+    combined = folder / "processor_config.json"
+    nested = json.loads(combined.read_text(encoding="utf-8")).get("image_processor") if combined.is_file() else None
+    saved = nested if isinstance(nested, dict) else json.loads(path.read_text(encoding="utf-8"))
+    size = _size_dict(saved.get("size", {"shortest_edge": 224}), square=False)
+    if saved.get("use_square_size"):
+        size = {"height": size["shortest_edge"], "width": size["shortest_edge"]}
+    return processor_settings(size, _size_dict(saved.get("crop_size", {"height": 224, "width": 224}), square=True),
+                              saved.get("resample", BICUBIC), saved.get("image_mean", CLIP_MEAN), saved.get("image_std", CLIP_STD))
+
+
+def _vision_config(folder: Path) -> dict[str, Any]:
+    """The vision tower's settings in a CLIP folder's config.json (a full CLIPModel's `vision_config`)."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    vision = config.get("vision_config")
+    return {"projection_dim": config.get("projection_dim", 512), **vision} if isinstance(vision, dict) else config
+
+
+def clip_folder_spec(name: str, folder: Path) -> EncoderSpec:
+    """The `EncoderSpec` of `load_clip_folder(name, folder)` from the folder's files."""
+    return EncoderSpec(f"{name}:{weights_identity(folder, WEIGHT_FILES)}", clip_folder_preprocessing(folder),
+                       int(_vision_config(folder).get("projection_dim", 512)))
 
 
 class ClipEncoder(Encoder):
@@ -108,13 +178,7 @@ class ClipEncoder(Encoder):
     def preprocessing(self) -> dict[str, Any]:
         """Resize/crop/normalisation settings of the image processor."""
         proc = self.image_processor
-        return {
-            "size": dict(proc.size),
-            "crop_size": dict(proc.crop_size),
-            "resample": int(proc.resample),
-            "mean": [float(x) for x in proc.image_mean],
-            "std": [float(x) for x in proc.image_std],
-        }
+        return processor_settings(dict(proc.size), dict(proc.crop_size), proc.resample, proc.image_mean, proc.image_std)
 
     def pixel_values(self, frames: np.ndarray) -> torch.Tensor:
         """The processor's normalised (B, 3, S, S) input for uint8 frames (B, H, W, 3)."""
@@ -145,7 +209,8 @@ def clip_image_processor(size: int = 224) -> Any:
     """CLIP's preprocessing: shorter side to `size` bicubic, centre crop `size`, CLIP mean/std."""
     from transformers import CLIPImageProcessor
 
-    return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}, resample=BICUBIC,
+                              image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
 
 
 def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_size: int = 32, kind: str = "learned") -> ClipEncoder:
@@ -177,19 +242,30 @@ def load_clip_folder(name: str, folder: Path, device: str | None = None, batch_s
     return ClipEncoder(name, identity, kind, vision_fn, int(vision.config.projection_dim), processor, dev, batch_size, text_loader)
 
 
-register_known_weights(KNOWN_CLIP_WEIGHTS, load_clip_folder, "image/text embeddings")
+register_known_weights(KNOWN_CLIP_WEIGHTS, load_clip_folder, "image/text embeddings", clip_folder_spec)
 
 
-@ENCODERS.register("clip")
-def clip_from_path(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> ClipEncoder:
-    """Any transformers CLIP folder given by `path` (e.g. one written by `TinyClip.save_pretrained`)."""
+def _clip_path_folder(path: str | Path | None) -> Path:
     if path is None:
         raise WeightsNotFoundError("encoder clip", [], "Pass the folder as the encoder path option (eval.encoder_paths.<role>=DIR).")
     folder = Path(path).expanduser()
     if not is_weights_folder(folder):
         raise WeightsNotFoundError("encoder clip", [folder], "The folder needs config.json and model.safetensors (transformers CLIP layout).")
+    return folder
+
+
+@ENCODERS.register("clip")
+def clip_from_path(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> ClipEncoder:
+    """Any transformers CLIP folder given by `path` (e.g. one written by `TinyClip.save_pretrained`)."""
+    folder = _clip_path_folder(path)
     kind = "random-init" if (folder / "msvg_random_init.json").is_file() else "learned"
     return load_clip_folder("clip", folder, device, batch_size, kind=kind)
+
+
+@ENCODER_SPECS.register("clip")
+def clip_from_path_spec(path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> EncoderSpec:
+    """The `EncoderSpec` of `clip_from_path(path)` from the folder's files."""
+    return clip_folder_spec("clip", _clip_path_folder(path))
 
 
 # --- tiny random CLIP ---------------------------------------------------------------------------
@@ -258,7 +334,7 @@ class TinyClip(ClipEncoder):
         model.to(dev)
         spec = {**TINY_CLIP_DEFAULTS, **overrides}
         tokenizer = tiny_clip_tokenizer()
-        identity = f"tiny-random:seed{seed}:{hash_json(spec)[:12]}"
+        identity = tiny_random_spec(seed, **overrides).identity
         self.model = model
         self.tokenizer = tokenizer
 
@@ -300,3 +376,13 @@ class TinyClip(ClipEncoder):
 def tiny_random(seed: int = 0, device: str | None = None, batch_size: int = 32, **overrides: Any) -> TinyClip:
     """Random-init tiny CLIP (hidden 32, image 32, projection 512), deterministic in `seed`; no weights needed."""
     return TinyClip(seed=seed, device=device, batch_size=batch_size, **overrides)
+
+
+@ENCODER_SPECS.register("tiny-random")
+def tiny_random_spec(seed: int = 0, device: str | None = None, batch_size: int = 32, **overrides: Any) -> EncoderSpec:
+    """The `EncoderSpec` of `tiny_random(seed, **overrides)`: seed and tower settings name it."""
+    spec = {**TINY_CLIP_DEFAULTS, **overrides}
+    size = int(spec["image_size"])
+    return EncoderSpec(f"tiny-random:seed{seed}:{hash_json(spec)[:12]}",
+                       processor_settings({"shortest_edge": size}, {"height": size, "width": size}, BICUBIC, CLIP_MEAN, CLIP_STD),
+                       int(spec["projection_dim"]))

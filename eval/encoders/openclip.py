@@ -17,7 +17,8 @@ import torch
 
 from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.weights_lookup import find_weights
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, weights_identity
+from msvg_bench.core.errors import ConfigError
+from msvg_bench.eval.encoders.base import ENCODER_SPECS, ENCODERS, Encoder, EncoderSpec, weights_identity
 
 SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -58,7 +59,7 @@ class OpenClipEncoder(Encoder):
         with torch.inference_mode():
             probe = self.model.encode_image(torch.zeros(1, 3, self.size, self.size, device=self.device))
         self.dim = int(probe.shape[-1])
-        self.identity = f"open-clip:{model}:{weights_identity(checkpoint.parent, [checkpoint.name])}"
+        self.identity = open_clip_identity(model, checkpoint)
 
     @property
     def supports_text(self) -> bool:
@@ -93,3 +94,27 @@ class OpenClipEncoder(Encoder):
 def open_clip_encoder(model: str = "ViT-B-32", path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> OpenClipEncoder:
     """An open_clip architecture (`model`) with weights from a local checkpoint file (`path`)."""
     return OpenClipEncoder(model, find_checkpoint(model, path), device, batch_size)
+
+
+def open_clip_identity(model: str, checkpoint: Path) -> str:
+    """The identity of an open_clip architecture with a checkpoint file."""
+    return f"open-clip:{model}:{weights_identity(checkpoint.parent, [checkpoint.name])}"
+
+
+@ENCODER_SPECS.register("open-clip")
+def open_clip_spec(model: str = "ViT-B-32", path: str | Path | None = None, device: str | None = None, batch_size: int = 32) -> EncoderSpec:
+    """The `EncoderSpec` of `open_clip_encoder(model, path)` from open_clip's architecture config (no model built):
+    input size of the vision tower, open_clip's default mean/std (a checkpoint file carries none), `embed_dim` wide."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg
+
+    checkpoint = find_checkpoint(model, path)
+    config = open_clip.get_model_config(model)
+    if config is None:
+        raise ConfigError(f"encoder open-clip: unknown open_clip architecture {model!r} (known: {', '.join(open_clip.list_models())})")
+    size = config["vision_cfg"].get("image_size", 224)
+    defaults = PreprocessCfg()
+    return EncoderSpec(open_clip_identity(model, checkpoint),
+                       {"size": int(size if isinstance(size, int) else size[0]), "interpolation": "bicubic",
+                        "mean": tuple(float(x) for x in defaults.mean), "std": tuple(float(x) for x in defaults.std)},
+                       int(config["embed_dim"]))

@@ -24,13 +24,14 @@ import torch
 import torch.nn.functional as F
 from msvg_bench.core.devices import resolve_device
 from msvg_bench.core.errors import WeightsNotFoundError
-from msvg_bench.eval.encoders.base import ENCODERS, Encoder, weights_identity
+from msvg_bench.eval.encoders.base import ENCODER_SPECS, ENCODERS, Encoder, EncoderSpec, weights_identity
 from torch import nn
 from msvg_bench.core.atomic import atomic_path, atomic_write_json
 
 IMAGE_SIZE = 64
 WORD_PATTERN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 PAD, UNK = "<pad>", "<unk>"
+WORLD_CLIP_PREPROCESSING = {"size": IMAGE_SIZE, "resize": "bilinear-antialias", "range": "[-1, 1]"}
 HOW_TO_GET = "Train it with `msvg-bench train --stage world-clip` (the world recipe `msvg-bench demo --full` does)."
 
 
@@ -158,7 +159,7 @@ class WorldClip(Encoder):
         self.model.to(self.device).eval().requires_grad_(False)
         self.dim = int(config["dim"])
         self.batch_size = batch_size
-        self.identity = f"world-clip:{weights_identity(folder, ['config.json', 'vocab.json', 'model.safetensors'])}"
+        self.identity = world_clip_identity(folder)
 
     @property
     def non_semantic(self) -> bool:
@@ -172,7 +173,7 @@ class WorldClip(Encoder):
 
     def preprocessing(self) -> dict[str, Any]:
         """Frames resized to 64x64, scaled to [-1, 1]."""
-        return {"size": IMAGE_SIZE, "resize": "bilinear-antialias", "range": "[-1, 1]"}
+        return dict(WORLD_CLIP_PREPROCESSING)
 
     def _encode_batch(self, frames: np.ndarray) -> torch.Tensor:
         return self.model.encode_image(to_pixels(frames).to(self.device))
@@ -185,10 +186,27 @@ class WorldClip(Encoder):
         return F.normalize(out, dim=-1).clone()
 
 
-@ENCODERS.register("world-clip")
-def world_clip(path: str | Path | None = None, device: str | None = None, batch_size: int = 64) -> WorldClip:
-    """The world CLIP from its weights folder (`path`: the folder `train --stage world-clip` exported)."""
+def world_clip_identity(folder: Path) -> str:
+    """The identity of a world CLIP weights folder (its config, vocabulary and weights)."""
+    return f"world-clip:{weights_identity(folder, ['config.json', 'vocab.json', 'model.safetensors'])}"
+
+
+def _world_clip_folder(path: str | Path | None) -> Path:
     folder = None if path is None else Path(path).expanduser()
     if folder is None or not (folder / "model.safetensors").is_file():
         raise WeightsNotFoundError("world-clip", [] if folder is None else [folder], HOW_TO_GET)
-    return WorldClip(folder, device, batch_size)
+    return folder
+
+
+@ENCODERS.register("world-clip")
+def world_clip(path: str | Path | None = None, device: str | None = None, batch_size: int = 64) -> WorldClip:
+    """The world CLIP from its weights folder (`path`: the folder `train --stage world-clip` exported)."""
+    return WorldClip(_world_clip_folder(path), device, batch_size)
+
+
+@ENCODER_SPECS.register("world-clip")
+def world_clip_spec(path: str | Path | None = None, device: str | None = None, batch_size: int = 64) -> EncoderSpec:
+    """The `EncoderSpec` of `world_clip(path)`: width from the folder's config.json."""
+    folder = _world_clip_folder(path)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return EncoderSpec(world_clip_identity(folder), dict(WORLD_CLIP_PREPROCESSING), int(config["dim"]))

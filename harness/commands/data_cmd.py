@@ -178,7 +178,7 @@ def cache(
     model_cfg = rank_model_config(cfg.model)
     encoders = ModelEncoders(model_cfg)
     with_frames = "frames" in cfg.data.cache.parts
-    identity = cache_identity(model_cfg, encoders.encoder if with_frames else None, with_frames=with_frames)
+    identity = cache_identity(model_cfg, with_frames=with_frames)  # builds no encoder
     store = EmbeddingCache(resolve_cache_dir(cfg.data, root if root.is_dir() else root.parent))
     report = cache_dataset(stories, store, identity, encoders, cfg.data.cache.parts, text_batch=cfg.data.cache.text_batch,
                            full_check=True)

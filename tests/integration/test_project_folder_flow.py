@@ -28,23 +28,39 @@ def msvg(folder: Path, *args: str, timeout: int = 900) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-def test_synth_train_eval_eval_compare_in_a_project_folder(tmp_path: Path) -> None:
+def msvg_in_process(*args: str, capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
+    """`msvg-bench ARGS` through the CLI's `main` in this process, in the current folder (the commands
+    whose work is short, so that an interpreter start-up would dominate); output read at the fd level."""
+    from msvg_bench.cli import main
+
+    capfd.readouterr()
+    code = main(list(args))
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["msvg-bench", *args], code, out, err)
+
+
+def test_synth_train_eval_eval_compare_in_a_project_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capfd: pytest.CaptureFixture[str]) -> None:
     from mlflow.tracking import MlflowClient
 
-    def ok(*args: str) -> subprocess.CompletedProcess:
-        proc = msvg(tmp_path, *args)
+    monkeypatch.chdir(tmp_path)  # the in-process commands run in the project folder too, with the same environment
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MSVG_NO_PROGRESS", "1")
+
+    def ok(*args: str, in_process: bool = False) -> subprocess.CompletedProcess:
+        proc = msvg_in_process(*args, capfd=capfd) if in_process else msvg(tmp_path, *args)
         assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr[-3000:]}"
         return proc
 
     # Before any data: the error names the two commands that make ./data, and leaves no folder behind.
-    refused = msvg(tmp_path, "train", "--zero", "2", "--steps", "2")
+    refused = msvg_in_process("train", "--zero", "2", "--steps", "2", capfd=capfd)
     assert refused.returncode == 1
     line = refused.stderr.strip().splitlines()[-1]
     assert "msvg-bench data synth --out data" in line and "msvg-bench data prepare" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
-    ok("data", "synth", "--out", "data")
-    ok("data", "cache", "--data", "data")
+    ok("data", "synth", "--out", "data", in_process=True)
+    ok("data", "cache", "--data", "data", in_process=True)
     train = ok("train", "--zero", "2", "--steps", "2", "--nproc-per-node", "2", "train.init_timeout_s=900")
     assert "using the data folder data/" in train.stderr
 
@@ -60,7 +76,7 @@ def test_synth_train_eval_eval_compare_in_a_project_folder(tmp_path: Path) -> No
     assert announced == f"evaluating method msvg with training run {run_id} ({train_run.info.run_name}): model {export}"
     ok("eval", "--suite", "synthetic", "--method", "plain", "--limit", "1")
 
-    compare = ok("compare", "--suite", "synthetic", "--format", "json")
+    compare = ok("compare", "--suite", "synthetic", "--format", "json", in_process=True)
     table = json.loads(compare.stdout)
     assert table["reference"]["method"] == "plain"
     (other,) = [run for run in table["runs"] if run["run_id"] != table["reference"]["run_id"]]
@@ -69,5 +85,5 @@ def test_synth_train_eval_eval_compare_in_a_project_folder(tmp_path: Path) -> No
     assert "plain: eval run" in compare.stderr and "msvg: eval run" in compare.stderr
 
     # The default table names the export as the msvg model too.
-    table_text = ok("compare", "--suite", "synthetic", "--no-log").stdout
+    table_text = ok("compare", "--suite", "synthetic", "--no-log", in_process=True).stdout
     assert "".join(str(export.resolve()).split()) in "".join(table_text.split())  # the caption may wrap

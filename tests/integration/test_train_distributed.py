@@ -36,6 +36,21 @@ def run_train(args: list[str], uri: str, *, env: dict[str, str] | None = None, t
     )
 
 
+def train_in_process(args: list[str], uri: str, monkeypatch: pytest.MonkeyPatch,
+                     capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
+    """`msvg-bench train ...` through the CLI's `main` in this process (for runs the launcher ends before
+    any worker runs: no interpreter start-up paid); stdout/stderr read at the file-descriptor level, so
+    what torchrun or any other child writes counts too."""
+    from msvg_bench.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MSVG_NO_PROGRESS", "1")
+    capfd.readouterr()
+    code = main(["train", *COMMON, *args])
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["msvg-bench", "train", *args], code, out, err)
+
+
 def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "train_summary.json").read_text())
 
@@ -153,38 +168,47 @@ def _assert_one_line_failure(proc: subprocess.CompletedProcess, pattern: str) ->
     assert pattern in lines[0], lines[0]
 
 
-def test_checkpoint_from_another_config_is_refused(runs: dict) -> None:
-    proc = run_train(["--zero", "2", "--nproc-per-node", "2", "--steps", "8", "--lr", "0.5", "--data", str(runs["data"]),
-                      "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"])
+def test_checkpoint_from_another_config_is_refused(runs: dict, monkeypatch: pytest.MonkeyPatch,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    proc = train_in_process(["--zero", "2", "--nproc-per-node", "2", "--steps", "8", "--lr", "0.5", "--data", str(runs["data"]),
+                             "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, "checkpoint is from another config: train.lr")
-    proc = run_train(["--zero", "2", "--nproc-per-node", "1", "--steps", "8", "--data", str(runs["data"]),
-                      "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"])
+    proc = train_in_process(["--zero", "2", "--nproc-per-node", "1", "--steps", "8", "--data", str(runs["data"]),
+                             "--resume", str(runs["z2"] / "checkpoints"), "-o", str(runs["root"] / "other")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, "written by 2 ranks, this job has 1")
 
 
-def test_bad_hostfile_and_unreachable_master_fail_fast(runs: dict, tmp_path: Path) -> None:
+def test_bad_hostfile_and_unreachable_master_fail_fast(runs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
     hostfile = tmp_path / "hosts"
     hostfile.write_text("localhost slots=two\n")
-    proc = run_train(["--hostfile", str(hostfile), "--data", str(runs["data"]), "-o", str(tmp_path / "h")], runs["uri"], timeout=60)
+    proc = train_in_process(["--hostfile", str(hostfile), "--data", str(runs["data"]), "-o", str(tmp_path / "h")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, "slots must be a positive integer")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     start = time.monotonic()
-    proc = run_train(["--nnodes", "2", "--node-rank", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
-                      "train.rdzv_timeout_s=3", "--data", str(runs["data"]), "-o", str(tmp_path / "m")], runs["uri"], timeout=60)
+    proc = train_in_process(["--nnodes", "2", "--node-rank", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
+                             "train.rdzv_timeout_s=3", "--data", str(runs["data"]), "-o", str(tmp_path / "m")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, f"cannot reach the master 127.0.0.1:{port}")
     assert time.monotonic() - start < 45
     # node 0 of 2 whose peer never comes: torchrun's rendezvous gives up after train.rdzv_timeout_s
     start = time.monotonic()
-    proc = run_train(["--nnodes", "2", "--node-rank", "0", "--master-addr", "127.0.0.1", "--master-port", str(port),
-                      "train.rdzv_timeout_s=4", "--data", str(runs["data"]), "-o", str(tmp_path / "m0")], runs["uri"], timeout=90)
+    proc = train_in_process(["--nnodes", "2", "--node-rank", "0", "--master-addr", "127.0.0.1", "--master-port", str(port),
+                             "train.rdzv_timeout_s=4", "--data", str(runs["data"]), "-o", str(tmp_path / "m0")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, "waiting for clients")
     assert time.monotonic() - start < 60
 
 
-def test_missing_data_folder_fails_before_launch(runs: dict, tmp_path: Path) -> None:
-    proc = run_train(["--nproc-per-node", "2", "--data", str(tmp_path / "nowhere"), "-o", str(tmp_path / "d")], runs["uri"], timeout=60)
+def test_missing_data_folder_fails_before_launch(runs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    proc = train_in_process(["--nproc-per-node", "2", "--data", str(tmp_path / "nowhere"), "-o", str(tmp_path / "d")], runs["uri"],
+                            monkeypatch, capfd)
     _assert_one_line_failure(proc, f"{tmp_path / 'nowhere'}: data folder not found")
     assert not (tmp_path / "d" / "logs").exists()  # no worker was started
 
@@ -211,15 +235,16 @@ def test_export_reproduces_the_trained_model_through_the_generation_loaders(runs
         torch.testing.assert_close(got, trained, rtol=1e-5, atol=1e-6)
 
 
-def test_generate_cli_loads_the_export(runs: dict, tmp_path: Path) -> None:
+def test_generate_cli_loads_the_export(runs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capfd: pytest.CaptureFixture[str]) -> None:
+    from msvg_bench.cli import main
+
     out = tmp_path / "generated"
-    proc = subprocess.run(
-        [sys.executable, "-m", "msvg_bench.cli", "generate", "--preset", "tiny", "-o", str(out), "--steps", "2",
-         "-p", "Actor 1 is running on the playground.", "-p", "Actor 1 is skiing on the snow.",
-         "--model", str(runs["z2"] / "export")],
-        capture_output=True, text=True, timeout=180, env={**os.environ, "MLFLOW_TRACKING_URI": runs["uri"]}, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", runs["uri"])
+    code = main(["generate", "--preset", "tiny", "-o", str(out), "--steps", "2",
+                 "-p", "Actor 1 is running on the playground.", "-p", "Actor 1 is skiing on the snow.",
+                 "--model", str(runs["z2"] / "export")])
+    assert code == 0, capfd.readouterr().err[-2000:]
     assert len(sorted(out.rglob("scene_*.mp4"))) == 2
 
 
