@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from msvg_bench.cli_options import (
@@ -17,6 +17,9 @@ from msvg_bench.cli_options import (
     load_config,
     print_config,
 )
+
+if TYPE_CHECKING:
+    from msvg_bench.config import Config
 
 LAUNCH_PANEL = "Launch"
 DEFAULT_DATA = Path("data")
@@ -150,7 +153,7 @@ def holds_dataset(folder: Path) -> bool:
     return (folder / "manifest.jsonl").is_file() or any((folder / "prompts").glob("*.json"))
 
 
-def with_default_data(config: Any) -> Any:
+def with_default_data(config: Config) -> Config:
     """`config` with `data.root` = ./data when unset and ./data holds a data set (else unchanged)."""
     if config.data.root is not None or not holds_dataset(DEFAULT_DATA):
         return config
