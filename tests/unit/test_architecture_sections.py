@@ -158,3 +158,10 @@ def test_the_check_finds_each_kind_of_violation(tmp_path: Path) -> None:
         ("models/bad.py", 9), ("models/bad.py", 11), ("models/rel.py", 1),
     ]
     assert "models/bad.py:8: d(model_cfg: Any) hides which config section" in {str(f) for f in found}
+
+
+def test_no_module_hides_a_config_as_any() -> None:
+    """The app layer may take the whole `Config`, but says so: no config parameter anywhere is `Any`."""
+    modules = module_files(REPO_ROOT, setup_roots(REPO_ROOT))
+    findings = [f for name, path in modules.items() for f in section_findings(name, path) if "hides" in f.what]
+    assert not findings, f"{len(findings)} config parameter(s) typed Any/object" + _listing(findings)
