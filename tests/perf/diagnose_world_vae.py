@@ -1,0 +1,111 @@
+"""Why the world VAE loses a character's look: more training, or more capacity? (issue: the VAE ceiling)
+
+The confirmatory experiment found the world VAE (21.4 dB on held-out clips) keeps less than half of a
+look: look retrieval with the world CLIP drops from 99.7 % on the ground truth to 43.4 % on the VAE's
+reconstructions. This script trains a world VAE further, or a wider one from scratch, with the world-vae
+recipe's own data and loss (`launch/recipe_world.py`), in one process, and measures at each evaluation
+point what `harness/world_quality.py` measures on held-out `world_reference` stories: PSNR and look
+retrieval on the reconstructions (with the shipped world CLIP). A curve still rising at the end says
+"train longer"; a wider VAE rising faster at equal steps says "capacity".
+
+Run (the training data of any world recipe, e.g. `data synth --preset world --register mixed --boxes`):
+
+    python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --eval-every 300              # continue the shipped VAE
+    python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --from-scratch --widths 32,128,192,256
+
+Prints one row per evaluation point (step, train loss, held-out PSNR, look retrieval on reconstructions)
+and writes them to `--out` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    """Train the VAE variant and print its held-out curve."""
+    import torch
+    from msvg_bench.benchmarks.suite import load_suite
+    from msvg_bench.config import resolve_config
+    from msvg_bench.core.atomic import atomic_write_json
+    from msvg_bench.demo import shipped_world_weights
+    from msvg_bench.launch.recipe_world import VAE_KL_WEIGHT
+    from msvg_bench.launch.recipes import get_recipe
+    from msvg_bench.models.world_vae import WorldVAE
+    from msvg_bench.world_quality import measure_world_encoders
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a world training data folder (clips + manifest)")
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--eval-every", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=8, help="clips per step (the recipe: 8 per rank)")
+    parser.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (the world preset's)")
+    parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps (the world preset's)")
+    parser.add_argument("--from-scratch", action="store_true", help="a fresh VAE instead of the shipped one")
+    parser.add_argument("--widths", default="32,64,96,128", help="block_out_channels of a fresh VAE")
+    parser.add_argument("--heldout-stories", type=int, default=12, help="world_reference stories measured")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("diagnose_world_vae.json"))
+    args = parser.parse_args()
+
+    weights = shipped_world_weights()
+    if weights is None:
+        print("the shipped world weights (harness/world_weights) are missing")
+        return 1
+    torch.manual_seed(args.seed)
+    if args.from_scratch:
+        vae = WorldVAE(block_out_channels=tuple(int(w) for w in args.widths.split(",")))
+    else:
+        vae = WorldVAE.from_pretrained(str(weights / "world" / "vae"))
+    setup = resolve_config(overrides=["preset=world", f"data.root={args.data}"]).training().setup
+    samples = get_recipe("world-vae").dataset(setup)
+    work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
+    heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
+    world = work / "world"
+    shutil.copytree(weights / "world" / "clip", world / "clip")
+
+    def measure(step: int, loss: float) -> dict[str, float]:
+        vae.eval()
+        vae.save_pretrained(str(world / "vae"))
+        quality = measure_world_encoders(world, heldout)
+        vae.train()
+        row = {"step": step, "train_loss": loss, "psnr_db": quality["vae_psnr_db"],
+               "look_top1_reconstructed": quality.get("clip_look_top1_reconstructed", float("nan")),
+               "look_top1_ground_truth": quality["clip_look_top1"]}
+        print(f"{step:>6} {loss:>10.4f} {row['psnr_db']:>8.2f} {row['look_top1_reconstructed']:>8.3f} "
+              f"{row['look_top1_ground_truth']:>8.3f}  ({time.monotonic() - start:.0f} s)", flush=True)
+        return row
+
+    print(f"{len(samples)} training clips, {len(heldout)} held-out stories; "
+          f"{'fresh VAE ' + args.widths if args.from_scratch else 'the shipped VAE'}, "
+          f"{sum(p.numel() for p in vae.parameters()):,} parameters")
+    print(f"{'step':>6} {'loss':>10} {'PSNR dB':>8} {'look rec':>8} {'look GT':>8}")
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(args.warmup, 1)))
+    order, rows, running, start = random.Random(args.seed), [], float("nan"), time.monotonic()
+    rows.append(measure(0, running))
+    vae.train()
+    for step in range(1, args.steps + 1):
+        batch = torch.stack([s["video"] for s in order.sample(samples, args.batch)])
+        loss = vae(batch, VAE_KL_WEIGHT)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        warmup.step()
+        running = loss.item() if running != running else 0.95 * running + 0.05 * loss.item()
+        if step % args.eval_every == 0 or step == args.steps:
+            rows.append(measure(step, running))
+            atomic_write_json(args.out, {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows})
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(rows[-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
