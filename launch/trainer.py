@@ -117,12 +117,27 @@ def init_process_group(train: TrainConfig, timeline: Timeline | None = None) -> 
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
+        skip_cpu_inference_comm_op()
     deepspeed.init_distributed(
         dist_backend="nccl" if device_kind == "cuda" else "gloo",
         timeout=timedelta(seconds=train.init_timeout_s),
         verbose=False,
     )
     return Place(rank=rank, world=world, device=device, device_kind=device_kind, out_dir=Path(train.output_dir))
+
+
+def skip_cpu_inference_comm_op() -> None:
+    """Keep DeepSpeed from building its CPU shared-memory communication op when the process group starts.
+
+    DeepSpeed JIT-compiles `deepspeed_shm_comm` in every CPU `init_distributed` (about a minute on 2 cores,
+    again whenever its extensions folder holds another build), but only its inference all-reduce uses it;
+    training's collectives go through torch.distributed (gloo). Marked incompatible, it is not built."""
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is not None:
+        deepspeed.ops.__compatible_ops__[builder.NAME] = False
 
 
 def find_resume_checkpoint(job: TrainJob, place: Place) -> ResumePoint | None:

@@ -97,6 +97,10 @@ def setup_process_group(device: str, timeout_s: float) -> None:
             os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
     if device == "cuda":
         torch.cuda.set_device(0)
+    else:
+        from msvg_bench.launch.trainer import skip_cpu_inference_comm_op
+
+        skip_cpu_inference_comm_op()
     deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo", verbose=False, timeout=timedelta(seconds=timeout_s))
 
 
