@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from msvg_bench.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from msvg_bench.eval.encoders.base import EncoderSpec
     from msvg_bench.models.config import ModelConfig
 
 
@@ -46,7 +47,7 @@ def load_history_encoder(model_cfg: ModelConfig) -> Any:
     return encoder
 
 
-def history_encoder_spec(model_cfg: ModelConfig) -> Any:
+def history_encoder_spec(model_cfg: ModelConfig) -> EncoderSpec:
     """The history encoder's `EncoderSpec` (identity, preprocessing, width) from config and weight files,
     without building it; its width checked against `history_dim` where the spec knows it."""
     from msvg_bench.eval.encoders.base import encoder_spec
