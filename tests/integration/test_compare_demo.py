@@ -22,7 +22,7 @@ from msvg_bench.demo import (
 )
 from msvg_bench.models.methods import method_names
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.pipeline]
 
 
 def resolved(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:

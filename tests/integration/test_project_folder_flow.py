@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.pipeline]
 
 
 def msvg(folder: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

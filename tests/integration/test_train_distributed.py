@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 from train_reference import make_cached_dataset
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.pipeline]
 
 TESTS = Path(__file__).resolve().parents[1]
 STAGE = "joint"
