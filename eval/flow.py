@@ -6,8 +6,10 @@ pixels: a pixel at (x, y) in the first frame moves to (x + dx, y + dy) in the se
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +41,47 @@ class FlowBackend(ABC):
 
 
 class OpenCVFlow(FlowBackend):
-    """OpenCV dense flow on grey frames: DIS (preset medium) or Farneback (fixed classic parameters)."""
+    """OpenCV dense flow on grey frames: DIS (preset medium) or Farneback (fixed classic parameters).
 
-    def __init__(self, algorithm: str = "dis") -> None:
+    The pairs of one call are spread over `workers` threads (default: torch's intra-op thread count,
+    i.e. the cores this process may use or `OMP_NUM_THREADS`), each with its own DIS instance: OpenCV
+    releases the GIL and DIS runs on one core, so two cores compute two pairs at once. Every pair's
+    flow is the one computed alone.
+    """
+
+    def __init__(self, algorithm: str = "dis", workers: int | None = None) -> None:
         import cv2
 
         self.name = f"opencv-{algorithm}"
         self.algorithm = algorithm
         self.identity = f"{self.name}:cv{cv2.__version__}"
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if algorithm == "dis" else None
+        self.workers = workers or compute_threads()
+        self._local = threading.local()
+
+    def _pair_flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        import cv2
+
+        ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+        if self.algorithm != "dis":
+            return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        if not hasattr(self._local, "dis"):  # a DIS instance is not safe to share between threads
+            self._local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return self._local.dis.calc(ga, gb, None)
 
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flows of each pair, computed on the luma channel."""
-        import cv2
-
         out = np.empty(first.shape[:3] + (2,), np.float32)
-        for i, (a, b) in enumerate(zip(first, second, strict=True)):
-            ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-            if self._dis is not None:
-                out[i] = self._dis.calc(ga, gb, None)
-            else:
-                out[i] = cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(first)))) as pool:
+            for i, flow in enumerate(pool.map(self._pair_flow, first, second)):
+                out[i] = flow
         return out
+
+
+def compute_threads() -> int:
+    """The threads this process may compute on: torch's intra-op count (cores or `OMP_NUM_THREADS`)."""
+    import torch
+
+    return max(1, torch.get_num_threads())
 
 
 class RaftFlow(FlowBackend):

@@ -166,3 +166,23 @@ def test_a_one_frame_scene_is_unavailable_with_a_reason_not_silently_left_out(tm
     assert values.story["mawe"] == values.scenes[0]["mawe"]
     alone = Mawe().compute(StoryInput("t", [scenes[1]]), ctx)
     assert "mawe" not in alone.story and "single.mp4" in alone.unavailable["mawe"]
+
+
+@pytest.mark.parametrize("algorithm", ["dis", "farneback"])
+def test_pairs_on_several_threads_get_the_flow_each_pair_gets_alone(algorithm: str) -> None:
+    """Threaded OpenCV flows equal each pair computed by itself with a fresh OpenCV instance, bit for bit."""
+    import cv2
+    from msvg_bench.eval.flow import OpenCVFlow
+
+    frames = np.ascontiguousarray(translating(240, 240, 9, 2)[:, :, ::-1])
+    noisy = np.clip(frames.astype(np.int16) + np.random.default_rng(3).integers(-20, 21, frames.shape), 0, 255).astype(np.uint8)
+    first, second = noisy[:-1], noisy[1:]
+    threaded = OpenCVFlow(algorithm, workers=3).flow(first, second)
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+        ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+        if algorithm == "dis":
+            alone = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
+        else:
+            alone = cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        np.testing.assert_array_equal(threaded[i], alone)
+    assert np.median(threaded[..., 0]) == pytest.approx(2.0, abs=0.3)  # the pan, 2 px a frame to the right
