@@ -6,7 +6,6 @@ pixels: a pixel at (x, y) in the first frame moves to (x + dx, y + dy) in the se
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,9 +43,10 @@ class OpenCVFlow(FlowBackend):
     """OpenCV dense flow on grey frames: DIS (preset medium) or Farneback (fixed classic parameters).
 
     The pairs of one call are spread over `workers` threads (default: torch's intra-op thread count,
-    i.e. the cores this process may use or `OMP_NUM_THREADS`), each with its own DIS instance: OpenCV
-    releases the GIL and DIS runs on one core, so two cores compute two pairs at once. Every pair's
-    flow is the one computed alone.
+    i.e. the cores this process may use or `OMP_NUM_THREADS`): OpenCV releases the GIL and DIS runs
+    on one core, so two cores compute two pairs at once. Each pair gets a fresh DIS instance (about
+    7 us to make; one instance is not safe to share between threads), so its flow is the one computed
+    alone.
     """
 
     def __init__(self, algorithm: str = "dis", workers: int | None = None) -> None:
@@ -56,7 +56,6 @@ class OpenCVFlow(FlowBackend):
         self.algorithm = algorithm
         self.identity = f"{self.name}:cv{cv2.__version__}"
         self.workers = workers or compute_threads()
-        self._local = threading.local()
 
     def _pair_flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         import cv2
@@ -64,9 +63,7 @@ class OpenCVFlow(FlowBackend):
         ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
         if self.algorithm != "dis":
             return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        if not hasattr(self._local, "dis"):  # a DIS instance is not safe to share between threads
-            self._local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return self._local.dis.calc(ga, gb, None)
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
 
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flows of each pair, computed on the luma channel."""
