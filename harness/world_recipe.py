@@ -20,7 +20,8 @@ clips depict the world and every metric is semantic inside it:
 With `encoders` (a folder holding `vae/`, `clip/`, `detector/` and `quality.json`, e.g. the shipped
 `world_weights/world`), stages 2-4 are skipped: the instruments stay fixed and only the method trains.
 Stage 2 weights the character's latent cells (`train.character_loss_weight`, default 10: without it
-the generator hardly learns to paint looks, docs/results.md run 4).
+the generator hardly learns to paint looks, docs/results.md run 4), and the world VAE the character's
+pixels (the same weight: without it the VAE keeps less than half of a look, docs/results.md).
 
 Outputs go to one fixed folder (`--out`, default `world_out/`); a stage whose output is complete is
 skipped on a rerun, and an interrupted training stage resumes from its last checkpoint, so running
@@ -71,7 +72,8 @@ class WorldRecipeSettings(StrictModel):
     extractor_steps: int = Field(3000, ge=1, description="stage-1 optimizer steps")
     joint_steps: int = Field(6000, ge=1, description="stage-2 optimizer steps")
     character_loss_weight: float = Field(CHARACTER_LOSS_WEIGHT, ge=1.0,
-                                         description="stage 2: weight of the character's latent cells in the v-loss (1: plain MSE)")
+                                         description="stage 2 and the world VAE: weight of the character's latent cells / pixels "
+                                                     "in the loss (1: unweighted)")
     encoders: Path | None = Field(None, description="trained world encoders to use instead of training them "
                                                      "(a folder with vae/, clip/, detector/, quality.json)")
     eval_stories: int | None = Field(24, ge=1, description="stories of each held-out suite generated and scored per method "
@@ -163,7 +165,7 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
           lambda: (run_cli("data", ["data", "synth", "--out", str(data), "--preset", "world", "--stories", str(settings.stories),
                                     "--scenes", "4", "--register", "mixed", "--boxes", "--seed", str(settings.seed)], logs, env),
                    atomic_write_json(stamp_file, stamp)))
-    encoder_stages = (("world-vae", settings.vae_steps, []),
+    encoder_stages = (("world-vae", settings.vae_steps, [f"train.character_loss_weight={settings.character_loss_weight}"]),
                       ("world-clip", settings.clip_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]),
                       ("world-detector", settings.detector_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]))
     if settings.encoders is not None:

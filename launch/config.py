@@ -52,7 +52,8 @@ class TrainConfig(StrictModel):
     character_loss_weight: float = Field(
         1.0, ge=1.0,
         description="joint stage: weight of the latent elements covered by annotated character boxes in the v-loss "
-        "(1 + (w - 1) x coverage, normalised per sample; clips without a <clip>.boxes.json weigh 1; 1: plain MSE)",
+        "(1 + (w - 1) x coverage, normalised per sample; clips without a <clip>.boxes.json weigh 1; 1: plain MSE); "
+        "world-vae stage: the same weight on the pixels inside a box in the reconstruction loss",
     )
     gradient_checkpointing: bool = Field(True, description="recompute activations in backward")
     export_probe: bool = Field(

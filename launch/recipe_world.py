@@ -4,7 +4,8 @@ Both read the clips of a cast-world data folder (`msvg-bench data synth`), broug
 geometry (`model.num_frames` x `model.height` x `model.width`), and train with the same distributed
 loop, checkpoints, resume and MLflow runs as the model's stages.
 
-- world-vae: `msvg_bench.models.world_vae.WorldVAE` for reconstruction (L1 + MSE + a small KL). The
+- world-vae: `msvg_bench.models.world_vae.WorldVAE` for reconstruction (L1 + MSE + a small KL; with
+  `train.character_loss_weight` > 1 the pixels inside a character box weigh more). The
   export sets the latent scaling factor to 1 / std of the training latents, as CogVideoX's is, and
   writes `<export>/vae/` in diffusers layout.
 - world-clip: `msvg_bench.eval.encoders.world.WorldClipModel`, contrastive between frames (and
@@ -28,7 +29,7 @@ from msvg_bench.core.atomic import atomic_write_json
 from msvg_bench.core.errors import DataError
 from msvg_bench.core.progress import progress
 from msvg_bench.core.seeding import derive_seed
-from msvg_bench.launch.model_data import data_root
+from msvg_bench.launch.model_data import cpu_model_config, data_root
 from msvg_bench.launch.recipes import RECIPES, Recipe
 
 if TYPE_CHECKING:
@@ -120,18 +121,31 @@ class WorldVAERecipe(_WorldRecipe):
         return self.seeded(config, WorldVAE)
 
     def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
-        """One sample per scene: its clip [3, T, H, W] in [-1, 1]."""
+        """One sample per scene: its clip [3, T, H, W] in [-1, 1]; with `train.character_loss_weight` > 1 also
+        its character mask [T, H, W] (uint8, from the box sidecar; all 0 without one)."""
         import torch
+        from msvg_bench.launch.region_weights import clip_character_mask
 
-        _, clips = load_world_clips(config)
+        stories, clips = load_world_clips(config)
         if not clips:
             raise DataError(f"{_data_root(config)}: no clips to train the world VAE on")
-        return [{"video": torch.from_numpy(c).permute(3, 0, 1, 2).float() / 127.5 - 1.0} for c in clips]
+        samples = [{"video": torch.from_numpy(c).permute(3, 0, 1, 2).float() / 127.5 - 1.0} for c in clips]
+        if config.train.character_loss_weight != 1.0:
+            paths = [story.clip_path(index) for story in stories for index in range(len(story.scenes))]
+            model_cfg = cpu_model_config(config)
+            for sample, path in zip(samples, paths, strict=True):
+                sample["character_mask"] = clip_character_mask(path, model_cfg)
+        return samples
 
     def loss(self, model: nn.Module, frozen: dict[str, nn.Module], batch: dict[str, Any],
              generators: list[torch.Generator], config: TrainSetup) -> torch.Tensor:
-        """Reconstruction + a small KL (deterministic: no noise is drawn)."""
-        return model(batch["video"], VAE_KL_WEIGHT)
+        """Reconstruction + a small KL (deterministic: no noise is drawn); character pixels weigh
+        `train.character_loss_weight` (see `msvg_bench.launch.region_weights`)."""
+        from msvg_bench.launch.region_weights import region_weights
+
+        mask = batch.get("character_mask")
+        weights = None if mask is None else region_weights(mask.float(), config.train.character_loss_weight)
+        return model(batch["video"], VAE_KL_WEIGHT, weights)
 
     def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/vae/` (diffusers layout) with `scaling_factor` = 1 / std of the training latents."""

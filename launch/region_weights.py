@@ -1,4 +1,5 @@
-"""Character-region loss weights for stage 2: where a clip's annotated characters stand, at latent resolution.
+"""Character-region loss weights: where a clip's annotated characters stand, at latent resolution (stage 2)
+and at pixel resolution (the world VAE).
 
 The v-prediction loss weighs every latent element alike, so a character that covers a tenth of the
 frame contributes a tenth of the loss, and a swap of its look moves the latents about a tenth as
@@ -7,7 +8,9 @@ each latent element is weighted by 1 + (λ − 1)·c, where c ∈ [0, 1] is the 
 pixels (over the frames its latent frame encodes) inside a character box of the clip's
 `<clip>.boxes.json` sidecar (`data synth --boxes` writes them; clips without one weigh 1
 everywhere). Each sample's weighted loss is normalised by its own weight sum, so λ changes where a
-sample's loss comes from, not how much the sample counts.
+sample's loss comes from, not how much the sample counts. The world VAE's reconstruction loss takes
+the same weighting per pixel (1 + (λ − 1)·m, m = 1 inside a box): at equal weights the VAE spends its
+capacity on the textured backgrounds that fill most of the frame, and a look does not survive it.
 
 Boxes are mapped through the same frame sampling, resize and centre crop that brought the clip to the
 model geometry (`msvg_bench.models.precompute.ClipPreprocessing`); latent frame 0 encodes frame 0
@@ -34,13 +37,11 @@ SPATIAL_COMPRESSION = 8
 TEMPORAL_COMPRESSION = 4
 
 
-def character_coverage(
-    boxes: dict[str, np.ndarray], source_hw: tuple[int, int], prep: Any, latent_shape: tuple[int, int, int]
-) -> torch.Tensor:
-    """Fraction of each latent element's pixels inside a character box: float [T', h, w] in [0, 1].
+def character_pixel_masks(boxes: dict[str, np.ndarray], source_hw: tuple[int, int], prep: Any) -> np.ndarray:
+    """Which pixels of the preprocessed clip lie inside a character box: float32 [F, H, W] of 0 / 1.
 
-    boxes: {character: int [F, 4] (y0, x0, y1, x1) per source frame, y0 < 0 where absent};
-    source_hw: the source clip's (height, width); prep: its `ClipPreprocessing`; latent_shape (T', h, w).
+    boxes: {character: int [S, 4] (y0, x0, y1, x1) per source frame, y0 < 0 where absent};
+    source_hw: the source clip's (height, width); prep: its `ClipPreprocessing` (F = prep.num_frames).
     """
     src_h, src_w = source_hw
     frames = next(iter(boxes.values())).shape[0] if boxes else 0
@@ -59,6 +60,17 @@ def character_coverage(
                 c, d = max(0, round(x0 * sx) - left), min(prep.width, round(x1 * sx) - left)
                 if a < b and c < d:
                     masks[k, a:b, c:d] = 1.0
+    return masks
+
+
+def character_coverage(
+    boxes: dict[str, np.ndarray], source_hw: tuple[int, int], prep: Any, latent_shape: tuple[int, int, int]
+) -> torch.Tensor:
+    """Fraction of each latent element's pixels inside a character box: float [T', h, w] in [0, 1].
+
+    Arguments as `character_pixel_masks`, plus latent_shape (T', h, w).
+    """
+    masks = character_pixel_masks(boxes, source_hw, prep)
     latent_t, latent_h, latent_w = latent_shape
     coverage = torch.zeros(latent_t, latent_h, latent_w)
     pixels = torch.from_numpy(masks)[:, : latent_h * SPATIAL_COMPRESSION, : latent_w * SPATIAL_COMPRESSION]
@@ -89,3 +101,14 @@ def scene_loss_weights(clip: Any, model_cfg: ModelConfig, weight: float) -> torc
     info = probe_video(clip)
     coverage = character_coverage(boxes, (info.height, info.width), clip_preprocessing(model_cfg), latent_shape)
     return region_weights(coverage, weight)
+
+
+def clip_character_mask(clip: Any, model_cfg: ModelConfig) -> torch.Tensor:
+    """uint8 [F, H, W]: 1 where a character of the clip's boxes sidecar stands in the preprocessed frames
+    (the world VAE's pixel weights); all 0 without a sidecar."""
+    prep = clip_preprocessing(model_cfg)
+    boxes = load_boxes(clip)
+    if not boxes:
+        return torch.zeros(prep.num_frames, prep.height, prep.width, dtype=torch.uint8)
+    info = probe_video(clip)
+    return torch.from_numpy(character_pixel_masks(boxes, (info.height, info.width), prep)).to(torch.uint8)

@@ -114,18 +114,25 @@ class WorldVAE(ModelMixin, ConfigMixin):
         video = torch.cat([first, rest], dim=1).permute(0, 2, 1, 3, 4)
         return DecoderOutput(sample=video) if return_dict else (video,)
 
-    def forward(self, video: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, kl_weight: float = 1e-6, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Training objective: L1 + MSE of the reconstruction from the posterior mean, plus `kl_weight` x KL.
 
         The decoder reads the posterior mean, the latent the pipelines encode with (`latent_dist.mode()`):
         the KL term only keeps the latent scale bounded. Group 0's 4 outputs are all trained towards
-        frame 0 (decode averages them).
+        frame 0 (decode averages them). `pixel_weights` [B, T, H, W] (e.g. heavier on the characters)
+        weigh each pixel's error; each clip's weighted error is normalised by its own weight sum, so
+        all-ones weights give the unweighted loss.
         """
         dist = self.encode(video).latent_dist
         z = dist.mean
         c = z.shape[1]
         target = self._groups(video)
         pred = self.decoder(z.permute(0, 2, 1, 3, 4).reshape(-1, c, *z.shape[-2:]))
-        recon = F.l1_loss(pred, target) + F.mse_loss(pred, target)
         kl = dist.kl().mean() / (c * self.config.temporal_compression_ratio)
-        return recon + kl_weight * kl
+        if pixel_weights is None:
+            return F.l1_loss(pred, target) + F.mse_loss(pred, target) + kl_weight * kl
+        b = video.shape[0]
+        error = (pred - target).reshape(b, -1)
+        weights = self._groups(pixel_weights[:, None].expand_as(video).to(error.dtype)).reshape(b, -1)
+        recon = ((error.abs() + error.square()) * weights).sum(dim=1) / weights.sum(dim=1)
+        return recon.mean() + kl_weight * kl
