@@ -59,14 +59,14 @@ EXTRACTOR_LR = 1e-3  # stage 1 is a small model trained from scratch: at the pre
 
 
 class WorldRecipeSettings(StrictModel):
-    """Sizes of the world recipe (defaults: about 2 hours on 2 CPU cores, most of it the VAE and the CLIP; see docs/results.md)."""
+    """Sizes of the world recipe (stage times on 2 CPU cores: docs/performance.md)."""
 
     out_dir: Path = Field(Path("world_out"), description="the recipe's folder (reruns continue in it)")
     tracking_uri: str | None = Field(None, description="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
     seed: int = Field(1, description="seed of the training data and every stage (held-out suites use 7001, 7002)")
     stories: int = Field(1000, ge=2, description="training stories of 4 scenes (stage 1 needs about 1000 to learn to read history)")
     nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
-    vae_steps: int = Field(1200, ge=1, description="world VAE optimizer steps")
+    vae_steps: int = Field(4000, ge=1, description="world VAE optimizer steps (at 1200 it keeps less than half of a look)")
     clip_steps: int = Field(600, ge=1, description="world CLIP optimizer steps")
     detector_steps: int = Field(300, ge=1, description="world character detector optimizer steps")
     extractor_steps: int = Field(3000, ge=1, description="stage-1 optimizer steps")

@@ -12,6 +12,10 @@ Run (the training data of any world recipe, e.g. `data synth --preset world --re
 
     python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --eval-every 300              # continue the shipped VAE
     python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --from-scratch --widths 32,128,192,256
+    python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1000 --schedule cosine --character-loss-weight 10
+
+The loss is the world-vae recipe's (`WorldVAERecipe.loss`): with `--character-loss-weight` > 1 the pixels
+inside a character box weigh that much more (the box sidecars of the data folder).
 
 Prints one row per evaluation point (step, train loss, held-out PSNR, look retrieval on reconstructions)
 and writes them to `--out` as JSON.
@@ -35,8 +39,8 @@ def main() -> int:
     from msvg_bench.config import resolve_config
     from msvg_bench.core.atomic import atomic_write_json
     from msvg_bench.demo import shipped_world_weights
-    from msvg_bench.launch.recipe_world import VAE_KL_WEIGHT
-    from msvg_bench.launch.recipes import get_recipe
+    from msvg_bench.launch.recipes import collate, get_recipe
+    from msvg_bench.launch.sampling import lr_factor
     from msvg_bench.models.world_vae import WorldVAE
     from msvg_bench.world_quality import measure_world_encoders
 
@@ -47,7 +51,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8, help="clips per step (the recipe: 8 per rank)")
     parser.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (the world preset's)")
     parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps (the world preset's)")
+    parser.add_argument("--schedule", choices=["constant", "linear", "cosine"], default="constant",
+                        help="learning rate after the warm-up (cosine: the world preset's, to 0.1 x at --steps)")
+    parser.add_argument("--character-loss-weight", type=float, default=1.0,
+                        help="weight of the character pixels in the reconstruction loss (1: unweighted)")
     parser.add_argument("--from-scratch", action="store_true", help="a fresh VAE instead of the shipped one")
+    parser.add_argument("--vae", type=Path, default=None, help="a VAE folder to continue (default: the shipped one)")
     parser.add_argument("--widths", default="32,64,96,128", help="block_out_channels of a fresh VAE")
     parser.add_argument("--heldout-stories", type=int, default=12, help="world_reference stories measured")
     parser.add_argument("--seed", type=int, default=0)
@@ -62,9 +71,11 @@ def main() -> int:
     if args.from_scratch:
         vae = WorldVAE(block_out_channels=tuple(int(w) for w in args.widths.split(",")))
     else:
-        vae = WorldVAE.from_pretrained(str(weights / "world" / "vae"))
-    setup = resolve_config(overrides=["preset=world", f"data.root={args.data}"]).training().setup
-    samples = get_recipe("world-vae").dataset(setup)
+        vae = WorldVAE.from_pretrained(str(args.vae or weights / "world" / "vae"))
+    setup = resolve_config(overrides=["preset=world", f"data.root={args.data}",
+                                      f"train.character_loss_weight={args.character_loss_weight}"]).training().setup
+    recipe = get_recipe("world-vae")
+    samples = recipe.dataset(setup)
     work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
     heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
     world = work / "world"
@@ -83,21 +94,22 @@ def main() -> int:
         return row
 
     print(f"{len(samples)} training clips, {len(heldout)} held-out stories; "
-          f"{'fresh VAE ' + args.widths if args.from_scratch else 'the shipped VAE'}, "
+          f"{'fresh VAE ' + args.widths if args.from_scratch else args.vae or 'the shipped VAE'}, "
           f"{sum(p.numel() for p in vae.parameters()):,} parameters")
     print(f"{'step':>6} {'loss':>10} {'PSNR dB':>8} {'look rec':>8} {'look GT':>8}")
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr)
-    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(args.warmup, 1)))
+    min_lr_ratio = setup.train.min_lr_ratio
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, args.warmup, args.steps, args.schedule, min_lr_ratio))
     order, rows, running, start = random.Random(args.seed), [], float("nan"), time.monotonic()
     rows.append(measure(0, running))
     vae.train()
     for step in range(1, args.steps + 1):
-        batch = torch.stack([s["video"] for s in order.sample(samples, args.batch)])
-        loss = vae(batch, VAE_KL_WEIGHT)
+        loss = recipe.loss(vae, {}, collate(order.sample(samples, args.batch)), [], setup)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        warmup.step()
+        schedule.step()
         running = loss.item() if running != running else 0.95 * running + 0.05 * loss.item()
         if step % args.eval_every == 0 or step == args.steps:
             rows.append(measure(step, running))
