@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
 from msvg_bench.benchmarks.boxes import load_boxes
 from msvg_bench.core.video import probe_video
 from msvg_bench.models.precompute import clip_preprocessing, sample_indices
