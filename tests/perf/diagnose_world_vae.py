@@ -17,7 +17,8 @@ Run (the training data of any world recipe, e.g. `data synth --preset world --re
 The loss is the world-vae recipe's (`WorldVAERecipe.loss`): with `--character-loss-weight` > 1 the pixels
 inside a character box weigh that much more (the box sidecars of the data folder).
 
-Prints one row per evaluation point (step, train loss, held-out PSNR, look retrieval on reconstructions)
+First prints what blur alone keeps of the held-out clips (k x k block means, the mean of each group of
+4 frames), then one row per evaluation point (step, train loss, held-out PSNR, look retrieval on reconstructions)
 and writes them to `--out` as JSON.
 """
 
@@ -72,12 +73,15 @@ def main() -> int:
         vae = WorldVAE(block_out_channels=tuple(int(w) for w in args.widths.split(",")))
     else:
         vae = WorldVAE.from_pretrained(str(args.vae or weights / "world" / "vae"))
+    work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
+    heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
+    print("what blur alone keeps of the held-out clips (PSNR of a fixed, untrained reconstruction):")
+    for name, psnr in blur_baselines(heldout).items():
+        print(f"  {name:<40} {psnr:6.2f} dB")
     setup = resolve_config(overrides=["preset=world", f"data.root={args.data}",
                                       f"train.character_loss_weight={args.character_loss_weight}"]).training().setup
     recipe = get_recipe("world-vae")
     samples = recipe.dataset(setup)
-    work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
-    heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
     world = work / "world"
     shutil.copytree(weights / "world" / "clip", world / "clip")
 
@@ -117,6 +121,32 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(rows[-1]))
     return 0
+
+
+def blur_baselines(stories: list, frames: int = 9, size: int = 64) -> dict[str, float]:
+    """Mean PSNR (dB, 0-255) over the stories' clips, at the VAE's geometry, of reconstructions that keep
+    only coarse content: each k x k pixel block's mean upsampled again (bilinear), and each group of 4
+    frames (the frames one latent frame encodes) replaced by its mean."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from msvg_bench.core.video import read_video
+    from msvg_bench.models.encoding import preprocess_frames
+
+    def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(10 * np.log10(255.0**2 / max(float(((a - b) * 127.5).pow(2).mean()), 1e-10)))
+
+    rows: dict[str, list[float]] = {}
+    for story in stories:
+        for index in range(len(story.scenes)):
+            video = preprocess_frames(read_video(story.clip_path(index)), frames, size, size)  # [3, T, H, W]
+            per_frame = video.permute(1, 0, 2, 3)
+            for k in (2, 4, 8):
+                blurred = F.interpolate(F.avg_pool2d(per_frame, k), scale_factor=k, mode="bilinear", align_corners=False)
+                rows.setdefault(f"{k} x {k} block means", []).append(psnr(blurred, per_frame))
+            groups = video[:, 1:].reshape(3, (frames - 1) // 4, 4, size, size)
+            rows.setdefault("mean of each group of 4 frames", []).append(psnr(groups.mean(2, keepdim=True).expand_as(groups), groups))
+    return {name: float(np.mean(values)) for name, values in rows.items()}
 
 
 if __name__ == "__main__":
