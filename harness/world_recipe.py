@@ -38,17 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msvg_bench.core.errors import MsvgError
-from msvg_bench.core.schema import StrictModel
-from msvg_bench.models.methods import method_names
 from pydantic import Field
+
 from msvg_bench.benchmarks.suite import load_suite
 from msvg_bench.comparison.pipeline import run_compare
 from msvg_bench.core.atomic import atomic_write_json
-from msvg_bench.core.mlflow_store import make_client, with_retry
-from msvg_bench.core.mlflow_store import resolve_tracking_uri
+from msvg_bench.core.errors import MsvgError
+from msvg_bench.core.mlflow_store import make_client, resolve_tracking_uri, with_retry
+from msvg_bench.core.schema import StrictModel
 from msvg_bench.demo import child_env, find_run_id, run_cli
 from msvg_bench.eval.results import read_results
+from msvg_bench.models.methods import method_names
 
 SUITES = ("world_reference", "world_described")
 ENCODER_PARTS = ("vae", "clip", "detector")
