@@ -31,6 +31,10 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def main() -> int:
@@ -75,10 +79,11 @@ def main() -> int:
         vae = WorldVAE.from_pretrained(str(args.vae or weights / "world" / "vae"))
     work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
     heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
+    clips = heldout_clips(heldout)
     print("what blur alone keeps of the held-out clips (PSNR of a fixed, untrained reconstruction):")
-    for name, psnr in blur_baselines(heldout).items():
+    for name, psnr in blur_baselines(clips).items():
         print(f"  {name:<40} {psnr:6.2f} dB")
-    gt_jumps, recon_jumps = frame_jumps(vae, heldout)
+    gt_jumps, recon_jumps = frame_jumps(vae, clips)
     print("mean |frame t+1 - frame t| per transition (latent frames start at frames 1 and 5):")
     print("  ground truth    " + " ".join(f"{v:.4f}" for v in gt_jumps))
     print("  reconstruction  " + " ".join(f"{v:.4f}" for v in recon_jumps))
@@ -127,50 +132,52 @@ def main() -> int:
     return 0
 
 
-def blur_baselines(stories: list, frames: int = 9, size: int = 64) -> dict[str, float]:
-    """Mean PSNR (dB, 0-255) over the stories' clips, at the VAE's geometry, of reconstructions that keep
-    only coarse content: each k x k pixel block's mean upsampled again (bilinear), and each group of 4
-    frames (the frames one latent frame encodes) replaced by its mean."""
-    import numpy as np
+def heldout_clips(stories: list, frames: int = 9, size: int = 64) -> torch.Tensor:
+    """The stories' clips at the VAE's geometry, as `measure_world_encoders` reads them: [N, 3, T, H, W] in [-1, 1]."""
+    import torch
+    from msvg_bench.core.video import read_video
+    from msvg_bench.models.encoding import preprocess_frames
+
+    return torch.stack([preprocess_frames(read_video(story.clip_path(index)), frames, size, size)
+                        for story in stories for index in range(len(story.scenes))])
+
+
+def blur_baselines(clips: torch.Tensor) -> dict[str, float]:
+    """Mean PSNR (dB, 0-255) over `clips` of reconstructions that keep only coarse content: each k x k pixel
+    block's mean upsampled again (bilinear), and each group of 4 frames (the frames one latent frame
+    encodes) replaced by its mean."""
     import torch
     import torch.nn.functional as F
-    from msvg_bench.core.video import read_video
-    from msvg_bench.models.encoding import preprocess_frames
 
     def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float(10 * np.log10(255.0**2 / max(float(((a - b) * 127.5).pow(2).mean()), 1e-10)))
+        mse = ((a - b) * 127.5).pow(2).flatten(1).mean(dim=1).clamp_min(1e-10)
+        return float((10 * torch.log10(255.0**2 / mse)).mean())
 
-    rows: dict[str, list[float]] = {}
-    for story in stories:
-        for index in range(len(story.scenes)):
-            video = preprocess_frames(read_video(story.clip_path(index)), frames, size, size)  # [3, T, H, W]
-            per_frame = video.permute(1, 0, 2, 3)
-            for k in (2, 4, 8):
-                blurred = F.interpolate(F.avg_pool2d(per_frame, k), scale_factor=k, mode="bilinear", align_corners=False)
-                rows.setdefault(f"{k} x {k} block means", []).append(psnr(blurred, per_frame))
-            groups = video[:, 1:].reshape(3, (frames - 1) // 4, 4, size, size)
-            rows.setdefault("mean of each group of 4 frames", []).append(psnr(groups.mean(2, keepdim=True).expand_as(groups), groups))
-    return {name: float(np.mean(values)) for name, values in rows.items()}
+    n, c, t, h, w = clips.shape
+    frames = clips.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)
+    rows = {}
+    for k in (2, 4, 8):
+        blurred = F.interpolate(F.avg_pool2d(frames, k), scale_factor=k, mode="bilinear", align_corners=False)
+        rows[f"{k} x {k} block means"] = psnr(blurred.reshape(n, t, c, h, w), frames.reshape(n, t, c, h, w))
+    groups = clips[:, :, 1:].reshape(n, c, (t - 1) // 4, 4, h, w)
+    rows["mean of each group of 4 frames"] = psnr(groups.mean(3, keepdim=True).expand_as(groups), groups)
+    return rows
 
 
-def frame_jumps(vae: object, stories: list, frames: int = 9, size: int = 64) -> tuple[list[float], list[float]]:
-    """Mean absolute change between consecutive frames (in [-1, 1] units), per transition, of the stories'
-    clips and of the VAE's reconstructions: motion the VAE moves to its latent-frame boundaries shows as
-    small changes inside a group of 4 frames and a jump between groups."""
+def frame_jumps(vae: object, clips: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Mean absolute change between consecutive frames (in [-1, 1] units), per transition, of `clips` and of
+    the VAE's reconstructions: motion the VAE moves to its latent-frame boundaries shows as small changes
+    inside a group of 4 frames and a jump between groups."""
     import torch
-    from msvg_bench.core.video import read_video
-    from msvg_bench.models.encoding import preprocess_frames
 
-    videos = torch.stack([preprocess_frames(read_video(story.clip_path(index)), frames, size, size)
-                          for story in stories for index in range(len(story.scenes))])
     with torch.no_grad():
-        recon = torch.cat([vae.decode(vae.encode(videos[i : i + 16]).latent_dist.mode()).sample.clamp(-1, 1)
-                           for i in range(0, len(videos), 16)])
+        recon = torch.cat([vae.decode(vae.encode(clips[i : i + 16]).latent_dist.mode()).sample.clamp(-1, 1)
+                           for i in range(0, len(clips), 16)])
 
     def jumps(x: torch.Tensor) -> list[float]:
         return (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(0, 1, 3, 4)).tolist()
 
-    return jumps(videos), jumps(recon)
+    return jumps(clips), jumps(recon)
 
 
 if __name__ == "__main__":
