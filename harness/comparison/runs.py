@@ -113,6 +113,20 @@ def load_results(client: Any, run: Any) -> dict[str, Any]:
     return results
 
 
+def load_run(client: Any, ref: str) -> RunResults:
+    """Resolve one run id/name in `client`'s store and load its results."""
+    run = find_run(client, ref)
+    return RunResults(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        experiment_id=run.info.experiment_id,
+        artifact_uri=run.info.artifact_uri,
+        results=load_results(client, run),
+        tags=dict(run.data.tags),
+        status=run.info.status,
+    )
+
+
 def load_runs(refs: Sequence[str], tracking_uri: str | None = None) -> list[RunResults]:
     """Resolve run ids/names and load each run's results (at least two distinct runs)."""
     if len(refs) < 2:
@@ -121,20 +135,9 @@ def load_runs(refs: Sequence[str], tracking_uri: str | None = None) -> list[RunR
     loaded: list[RunResults] = []
     seen: dict[str, str] = {}
     for ref in refs:
-        run = find_run(client, ref)
-        run_id = run.info.run_id
-        if run_id in seen:
-            raise MsvgError(f"run {ref!r} is the same run as {seen[run_id]!r} ({run_id})")
-        seen[run_id] = ref
-        loaded.append(
-            RunResults(
-                run_id=run_id,
-                run_name=run.info.run_name or "",
-                experiment_id=run.info.experiment_id,
-                artifact_uri=run.info.artifact_uri,
-                results=load_results(client, run),
-                tags=dict(run.data.tags),
-                status=run.info.status,
-            )
-        )
+        run = load_run(client, ref)
+        if run.run_id in seen:
+            raise MsvgError(f"run {ref!r} is the same run as {seen[run.run_id]!r} ({run.run_id})")
+        seen[run.run_id] = ref
+        loaded.append(run)
     return loaded

@@ -2,7 +2,8 @@
 
 Reads, from one tracking store, the eval runs the recipe names `world-<suite>-<method>` (plain,
 msvg, streaming) and the ceiling runs `ceiling-<suite>-ground-truth` / `-reconstruction` (`data
-reconstruct` + `eval --videos`), compares them per suite with plain as the reference (paired
+reconstruct` + `eval --videos`; from the `--ceiling-store`s if they were scored into other stores, with
+the same encoders), compares them per suite with plain as the reference (paired
 bootstrap, 2000 resamples, seed 0) and prints markdown: the metric table with the ceiling rows, the
 primary endpoint, the non-inferiority and setting-recognition checks, the distance trends and the
 far-pair differences; `--png` writes the world_long distance figure (a line per method).
@@ -28,21 +29,28 @@ def _ci(pair: object) -> str:
     return f"{pair.delta:+.3f} [{low:+.3f}, {high:+.3f}]"  # type: ignore[attr-defined]
 
 
-def _runs(store: str, suite: str) -> tuple[list[str], list[str]]:
-    """Run ids for `suite`: the methods (plain first) and the ceiling rows; of several runs with one name
-    (an eval stopped and resumed), the newest FINISHED one ('' where none finished)."""
+def _find(stores: list[str], name: str) -> tuple[str, str]:
+    """(store, run id) of the run called `name` in the first of `stores` that has a FINISHED one (the
+    newest there: an eval stopped and resumed leaves several), or ('', '') where none has."""
     from msvg_bench.core.mlflow_store import make_client
 
-    client = make_client(store)
-    experiments = [exp.experiment_id for exp in client.search_experiments()]
-    found = []
-    for name in [f"world-{suite}-{m}" for m in METHODS] + [f"ceiling-{suite}-{c}" for c in CEILING]:
+    for store in stores:
+        client = make_client(store)
+        experiments = [exp.experiment_id for exp in client.search_experiments()]
         runs = client.search_runs(experiments, filter_string=f"attributes.run_name = '{name}' and attributes.status = 'FINISHED'",
                                   order_by=["attributes.start_time DESC"], max_results=1)
-        if not runs:
-            print(f"<!-- {name}: no finished run in {store} -->")
-        found.append(runs[0].info.run_id if runs else "")
-    return found[: len(METHODS)], found[len(METHODS):]
+        if runs:
+            return store, runs[0].info.run_id
+    print(f"<!-- {name}: no finished run in {', '.join(stores)} -->")
+    return "", ""
+
+
+def _load(found: list[tuple[str, str]]) -> list[object]:
+    """The runs found, results loaded (those not found skipped)."""
+    from msvg_bench.comparison.runs import load_run
+    from msvg_bench.core.mlflow_store import make_client
+
+    return [load_run(make_client(store), run_id) for store, run_id in found if run_id]
 
 
 def print_distance_table(item: object, labels: list[str]) -> None:
@@ -62,19 +70,23 @@ def print_distance_table(item: object, labels: list[str]) -> None:
         print(f"| {d} | " + " | ".join(cells) + " |")
 
 
-def report_suite(store: str, suite: str, png: Path | None) -> None:
-    """Print the suite's tables and endpoints (markdown)."""
+def report_suite(store: str, ceiling_stores: list[str], suite: str, png: Path | None) -> None:
+    """Print the suite's tables and endpoints (markdown); the ceiling rows come from `ceiling_stores`."""
     from msvg_bench.comparison.distance import FAR, band_means
-    from msvg_bench.comparison.runs import load_runs
     from msvg_bench.comparison.stats import compare_runs
+    from msvg_bench.core.errors import MsvgError
     from msvg_bench.eval.stats import bootstrap_mean_ci
 
-    methods, ceiling = _runs(store, suite)
-    refs = [r for r in methods + ceiling if r]
-    if len(refs) < 2 or not methods[0]:
+    methods = [_find([store], f"world-{suite}-{m}") for m in METHODS]
+    ceiling = [_find(ceiling_stores, f"ceiling-{suite}-{c}") for c in CEILING]
+    if not methods[0][1] or sum(bool(run_id) for _, run_id in methods + ceiling) < 2:
         print(f"## {suite}: not enough runs")
         return
-    runs = load_runs(refs, store)
+    runs = _load(methods)
+    for run in _load(ceiling):
+        if run.results.get("encoders") != runs[0].results.get("encoders"):
+            raise MsvgError(f"ceiling run {run.run_id} was scored with other encoders than {runs[0].run_id}")
+        runs.append(run)
     comparison = compare_runs(runs, force=True)
     labels = [str(run.results.get("method")) for run in runs]
     print(f"\n### {suite} ({len(runs[0].results['stories'])} stories); run ids: "
@@ -123,11 +135,14 @@ def main() -> int:
     """Print the endpoints of both confirmatory suites."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, help="MLflow tracking URI of the experiment")
+    parser.add_argument("--ceiling-store", nargs="+", default=None,
+                        help="tracking URIs searched in order for the ceiling runs (default: --store); "
+                             "they must share the methods' encoders")
     parser.add_argument("--suites", nargs="+", default=["world_crossed", "world_long"])
     parser.add_argument("--png", type=Path, default=None, help="write world_long's distance figure here")
     args = parser.parse_args()
     for suite in args.suites:
-        report_suite(args.store, suite, args.png if suite == "world_long" else None)
+        report_suite(args.store, args.ceiling_store or [args.store], suite, args.png if suite == "world_long" else None)
     return 0
 
 
