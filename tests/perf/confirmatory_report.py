@@ -84,10 +84,13 @@ def report_suite(store: str, ceiling_stores: list[str], suite: str, png: Path | 
         return
     runs = _load(methods)
     for run in _load(ceiling):
-        if run.results.get("encoders") != runs[0].results.get("encoders"):
-            raise MsvgError(f"ceiling run {run.run_id} was scored with other encoders than {runs[0].run_id}")
+        for key in ("encoders", "suite"):
+            if run.results.get(key) != runs[0].results.get(key):
+                raise MsvgError(f"ceiling run {run.run_id} has another {key} than {runs[0].run_id}")
         runs.append(run)
     comparison = compare_runs(runs, force=True)
+    for problem in comparison.problems:  # compared anyway (e.g. a metric version): said, not hidden
+        print(f"<!-- compared despite: {problem} -->")
     labels = [str(run.results.get("method")) for run in runs]
     print(f"\n### {suite} ({len(runs[0].results['stories'])} stories); run ids: "
           + ", ".join(f"{label} `{run.run_id}`" for label, run in zip(labels, runs, strict=True)))
