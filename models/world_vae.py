@@ -10,6 +10,12 @@ two CPU cores at 64x64, by a 2D residual network over each group's 4 frames stac
 4x4 patchify stem and a pixel-shuffle head so that no layer runs at full resolution. Each latent
 frame therefore sees exactly the frames CogVideoX's latent frame covers. `block_out_channels` keeps
 four entries (the pipelines derive the 8x spatial factor from its length); the first is unused.
+
+With `motion_warp`, the decoder also predicts a displacement field per output frame (at 1/4 resolution,
+upsampled) and moves each frame's pixels along it: the world's camera pans by a fraction of a pixel a
+frame and its characters walk, so a group's 4 frames are mostly one picture shifted, which a warp
+renders exactly and a convolution head only as a blur of the 4 positions. The flow head starts at zero
+(no displacement), so a VAE without it continues training with it from where it was.
 """
 
 from __future__ import annotations
@@ -58,6 +64,30 @@ def _decoder(in_channels: int, widths: tuple[int, ...], out_channels: int, group
     return nn.Sequential(*layers)
 
 
+def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Each image [N, C, H, W] sampled at its pixel positions plus `flow` [N, 2, H, W] (x, y in pixels;
+    bilinear, borders repeated): output pixel p takes the value at p + flow(p)."""
+    n, _, h, w = images.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij")
+    x = (xs + flow[:, 0] + 0.5) * (2.0 / w) - 1.0  # align_corners=False: pixel centres at (i + 0.5) / size
+    y = (ys + flow[:, 1] + 0.5) * (2.0 / h) - 1.0
+    return F.grid_sample(images, torch.stack([x, y], dim=-1), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class _FlowHead(nn.Module):
+    """Per-frame displacement fields [N, 2 * frames, H, W] (pixels) from the decoder's 1/4-resolution
+    features; zero at initialisation."""
+
+    def __init__(self, channels: int, frames: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 2 * frames, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return 4.0 * F.interpolate(self.conv(features), scale_factor=4.0, mode="bilinear", align_corners=False)
+
+
 class WorldVAE(ModelMixin, ConfigMixin):
     """A KL autoencoder with CogVideoX's compression (8x spatial with 4 widths, 4x temporal, 16 channels).
 
@@ -77,12 +107,26 @@ class WorldVAE(ModelMixin, ConfigMixin):
         norm_num_groups: int = 8,
         temporal_compression_ratio: int = 4,
         scaling_factor: float = 1.0,
+        motion_warp: bool = False,
     ) -> None:
         super().__init__()
         group = temporal_compression_ratio
         widths = tuple(block_out_channels)
         self.encoder = _encoder(in_channels * group, widths, 2 * latent_channels, norm_num_groups)
         self.decoder = _decoder(latent_channels, widths, out_channels * group, norm_num_groups)
+        self.flow = _FlowHead(widths[1], group) if motion_warp else None
+
+    def _decode_groups(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent frames [N, C, h, w] -> their groups' frames [N, out_channels * 4, H, W] (channel c * 4 + frame)."""
+        if self.flow is None:
+            return self.decoder(z)
+        features = self.decoder[:-2](z)  # the 1/4-resolution features under the pixel-shuffle head
+        frames = self.decoder[-2:](features)
+        n, _, h, w = frames.shape
+        g, c = self.config.temporal_compression_ratio, self.config.out_channels
+        per_frame = frames.reshape(n, c, g, h, w).transpose(1, 2).reshape(n * g, c, h, w)
+        moved = warp(per_frame, self.flow(features).reshape(n * g, 2, h, w))
+        return moved.reshape(n, g, c, h, w).transpose(1, 2).reshape(n, c * g, h, w)
 
     def _groups(self, video: torch.Tensor) -> torch.Tensor:
         """[B, 3, 1 + 4k, H, W] -> [B * (1 + k), 3 * 4, H, W]: frame 0 repeated, then groups of 4 frames."""
@@ -107,7 +151,7 @@ class WorldVAE(ModelMixin, ConfigMixin):
         """Frames [B, 3, 1 + 4k, H, W] of latents [B, C, 1 + k, h, w]; frame 0 is the mean of its group."""
         b, c, frames, h, w = z.shape
         g = self.config.temporal_compression_ratio
-        out = self.decoder(z.permute(0, 2, 1, 3, 4).reshape(b * frames, c, h, w))
+        out = self._decode_groups(z.permute(0, 2, 1, 3, 4).reshape(b * frames, c, h, w))
         out = out.reshape(b, frames, self.config.out_channels, g, out.shape[-2], out.shape[-1])
         first = out[:, :1].mean(dim=3)  # [B, 1, 3, H, W]
         rest = out[:, 1:].permute(0, 1, 3, 2, 4, 5).reshape(b, (frames - 1) * g, self.config.out_channels, *out.shape[-2:])
@@ -127,7 +171,7 @@ class WorldVAE(ModelMixin, ConfigMixin):
         z = dist.mean
         c = z.shape[1]
         target = self._groups(video)
-        pred = self.decoder(z.permute(0, 2, 1, 3, 4).reshape(-1, c, *z.shape[-2:]))
+        pred = self._decode_groups(z.permute(0, 2, 1, 3, 4).reshape(-1, c, *z.shape[-2:]))
         kl = dist.kl().mean() / (c * self.config.temporal_compression_ratio)
         if pixel_weights is None:
             return F.l1_loss(pred, target) + F.mse_loss(pred, target) + kl_weight * kl

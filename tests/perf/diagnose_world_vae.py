@@ -13,6 +13,7 @@ Run (the training data of any world recipe, e.g. `data synth --preset world --re
     python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --eval-every 300              # continue the shipped VAE
     python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1200 --from-scratch --widths 32,128,192,256
     python tests/perf/diagnose_world_vae.py --data exp6/data --steps 1000 --schedule cosine --character-loss-weight 10
+    python tests/perf/diagnose_world_vae.py --data exp6/data --steps 2000 --schedule cosine --character-loss-weight 10 --motion-warp
 
 The loss is the world-vae recipe's (`WorldVAERecipe.loss`): with `--character-loss-weight` > 1 the pixels
 inside a character box weigh that much more (the box sidecars of the data folder).
@@ -63,6 +64,10 @@ def main() -> int:
     parser.add_argument("--from-scratch", action="store_true", help="a fresh VAE instead of the shipped one")
     parser.add_argument("--vae", type=Path, default=None, help="a VAE folder to continue (default: the shipped one)")
     parser.add_argument("--widths", default="32,64,96,128", help="block_out_channels of a fresh VAE")
+    parser.add_argument("--motion-warp", action="store_true",
+                        help="decode with per-frame displacement fields (a continued VAE gets a zero-initialised flow head)")
+    parser.add_argument("--motion-loss-weight", type=float, default=0.0,
+                        help="add this weight x the L1 error of the frame-to-frame changes inside each group of 4 frames")
     parser.add_argument("--heldout-stories", type=int, default=12, help="world_reference stories measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("diagnose_world_vae.json"))
@@ -74,9 +79,13 @@ def main() -> int:
         return 1
     torch.manual_seed(args.seed)
     if args.from_scratch:
-        vae = WorldVAE(block_out_channels=tuple(int(w) for w in args.widths.split(",")))
+        vae = WorldVAE(block_out_channels=tuple(int(w) for w in args.widths.split(",")), motion_warp=args.motion_warp)
     else:
         vae = WorldVAE.from_pretrained(str(args.vae or weights / "world" / "vae"))
+        if args.motion_warp and not vae.config.motion_warp:
+            plain = vae
+            vae = WorldVAE(**{k: v for k, v in plain.config.items() if not k.startswith("_")} | {"motion_warp": True})
+            vae.load_state_dict(plain.state_dict(), strict=False)  # everything but the new flow head
     work = Path(tempfile.mkdtemp(prefix="diagnose-vae-"))
     heldout = load_suite("world_reference").limited(args.heldout_stories).materialize(work / "heldout")
     clips = heldout_clips(heldout)
@@ -118,7 +127,10 @@ def main() -> int:
     rows.append(measure(0, running))
     vae.train()
     for step in range(1, args.steps + 1):
-        loss = recipe.loss(vae, {}, collate(order.sample(samples, args.batch)), [], setup)
+        batch = collate(order.sample(samples, args.batch))
+        loss = recipe.loss(vae, {}, batch, [], setup)
+        if args.motion_loss_weight:
+            loss = loss + args.motion_loss_weight * motion_error(vae, batch["video"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -130,6 +142,20 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(rows[-1]))
     return 0
+
+
+def motion_error(vae: object, video: torch.Tensor) -> torch.Tensor:
+    """L1 error of the reconstruction's frame-to-frame changes inside each latent frame's group of 4 frames:
+    a reconstruction that renders the group still pays the whole motion."""
+    z = vae.encode(video).latent_dist.mean
+    groups = vae._decode_groups(z.permute(0, 2, 1, 3, 4).reshape(-1, z.shape[1], *z.shape[-2:]))
+    target = vae._groups(video)
+
+    def changes(x: torch.Tensor) -> torch.Tensor:
+        frames = x.reshape(x.shape[0], -1, vae.config.temporal_compression_ratio, *x.shape[-2:])
+        return frames[:, :, 1:] - frames[:, :, :-1]
+
+    return (changes(groups) - changes(target)).abs().mean()
 
 
 def heldout_clips(stories: list, frames: int = 9, size: int = 64) -> torch.Tensor:

@@ -34,6 +34,35 @@ def test_vae_has_cogvideox_compression_and_causal_groups(vae: WorldVAE) -> None:
         vae.encode(torch.zeros(1, 3, 8, 64, 64))
 
 
+def test_warp_moves_each_pixel_by_its_flow() -> None:
+    from msvg_bench.models.world_vae import warp
+
+    images = torch.rand(2, 3, 12, 10)
+    flow = torch.zeros(2, 2, 12, 10)
+    flow[:, 0], flow[:, 1] = 2.0, -1.0  # output pixel (i, j) reads input pixel (i - 1, j + 2)
+    moved = warp(images, flow)
+    torch.testing.assert_close(moved[:, :, 1:, :-2], images[:, :, :-1, 2:])
+    flow[:, 0], flow[:, 1] = 0.5, 0.0  # half a pixel: the mean of the two neighbours
+    torch.testing.assert_close(warp(images, flow)[..., :-1], (images[..., :-1] + images[..., 1:]) / 2)
+
+
+def test_motion_warp_vae_continues_a_plain_one_exactly() -> None:
+    torch.manual_seed(0)
+    plain = WorldVAE(block_out_channels=(8, 16, 16, 16)).eval()
+    config = {k: v for k, v in plain.config.items() if not k.startswith("_")} | {"motion_warp": True}
+    warped = WorldVAE(**config).eval()
+    missing = warped.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["flow.conv.bias", "flow.conv.weight"]
+    video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z = plain.encode(video).latent_dist.mode()
+        torch.testing.assert_close(warped.decode(z).sample, plain.decode(z).sample)
+        torch.testing.assert_close(warped(video), plain(video))
+    warped.train()
+    warped(video).backward()
+    assert warped.flow.conv.weight.grad.abs().sum() > 0  # the zero-initialised head learns
+
+
 def test_world_clip_round_trips_and_names_missing_weights(tmp_path: Path) -> None:
     from msvg_bench.eval.encoders.world import (
         WordTokenizer,
