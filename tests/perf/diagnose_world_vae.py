@@ -19,8 +19,9 @@ The loss is the world-vae recipe's (`WorldVAERecipe.loss`): with `--character-lo
 inside a character box weigh that much more (the box sidecars of the data folder).
 
 First prints what blur alone keeps of the held-out clips (k x k block means, the mean of each group of
-4 frames), then one row per evaluation point (step, train loss, held-out PSNR, look retrieval on reconstructions)
-and writes them to `--out` as JSON.
+4 frames) and the ground truth's frame-to-frame change, then one row per evaluation point (step, train loss,
+held-out PSNR, look retrieval on reconstructions, and per frame of the clip: the reconstruction's PSNR and
+frame-to-frame change) and writes them to `--out` as JSON.
 """
 
 from __future__ import annotations
@@ -92,10 +93,9 @@ def main() -> int:
     print("what blur alone keeps of the held-out clips (PSNR of a fixed, untrained reconstruction):")
     for name, psnr in blur_baselines(clips).items():
         print(f"  {name:<40} {psnr:6.2f} dB")
-    gt_jumps, recon_jumps = frame_jumps(vae, clips)
+    gt_jumps, _, _ = frame_profile(vae, clips)
     print("mean |frame t+1 - frame t| per transition (latent frames start at frames 1 and 5):")
     print("  ground truth    " + " ".join(f"{v:.4f}" for v in gt_jumps))
-    print("  reconstruction  " + " ".join(f"{v:.4f}" for v in recon_jumps))
     setup = resolve_config(overrides=["preset=world", f"data.root={args.data}",
                                       f"train.character_loss_weight={args.character_loss_weight}"]).training().setup
     recipe = get_recipe("world-vae")
@@ -107,12 +107,16 @@ def main() -> int:
         vae.eval()
         vae.save_pretrained(str(world / "vae"))
         quality = measure_world_encoders(world, heldout)
+        _, recon_jumps, frame_psnr = frame_profile(vae, clips)
         vae.train()
         row = {"step": step, "train_loss": loss, "psnr_db": quality["vae_psnr_db"],
                "look_top1_reconstructed": quality.get("clip_look_top1_reconstructed", float("nan")),
-               "look_top1_ground_truth": quality["clip_look_top1"]}
+               "look_top1_ground_truth": quality["clip_look_top1"],
+               "frame_psnr_db": frame_psnr, "reconstruction_jumps": recon_jumps}
         print(f"{step:>6} {loss:>10.4f} {row['psnr_db']:>8.2f} {row['look_top1_reconstructed']:>8.3f} "
               f"{row['look_top1_ground_truth']:>8.3f}  ({time.monotonic() - start:.0f} s)", flush=True)
+        print("         per-frame PSNR " + " ".join(f"{v:.2f}" for v in frame_psnr)
+              + " | reconstruction's |frame t+1 - frame t| " + " ".join(f"{v:.4f}" for v in recon_jumps), flush=True)
         return row
 
     print(f"{len(samples)} training clips, {len(heldout)} held-out stories; "
@@ -190,10 +194,10 @@ def blur_baselines(clips: torch.Tensor) -> dict[str, float]:
     return rows
 
 
-def frame_jumps(vae: object, clips: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Mean absolute change between consecutive frames (in [-1, 1] units), per transition, of `clips` and of
-    the VAE's reconstructions: motion the VAE moves to its latent-frame boundaries shows as small changes
-    inside a group of 4 frames and a jump between groups."""
+def frame_profile(vae: object, clips: torch.Tensor) -> tuple[list[float], list[float], list[float]]:
+    """Per frame of `clips` and of the VAE's reconstructions: the mean absolute change between consecutive
+    frames (in [-1, 1] units) of each, and the reconstruction's PSNR (dB, 0-255). Motion the VAE moves to its
+    latent-frame boundaries shows as small changes inside a group of 4 frames and a jump between groups."""
     import torch
 
     with torch.no_grad():
@@ -203,7 +207,8 @@ def frame_jumps(vae: object, clips: torch.Tensor) -> tuple[list[float], list[flo
     def jumps(x: torch.Tensor) -> list[float]:
         return (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(0, 1, 3, 4)).tolist()
 
-    return jumps(clips), jumps(recon)
+    mse = ((recon - clips) * 127.5).pow(2).mean(dim=(0, 1, 3, 4)).clamp_min(1e-10)
+    return jumps(clips), jumps(recon), (10 * torch.log10(255.0**2 / mse)).tolist()
 
 
 if __name__ == "__main__":
