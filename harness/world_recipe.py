@@ -67,6 +67,8 @@ class WorldRecipeSettings(StrictModel):
     stories: int = Field(1000, ge=2, description="training stories of 4 scenes (stage 1 needs about 1000 to learn to read history)")
     nproc: int = Field(2, ge=1, description="training processes (DeepSpeed ranks)")
     vae_steps: int = Field(4000, ge=1, description="world VAE optimizer steps (at 1200 it keeps less than half of a look)")
+    vae_motion_warp: bool = Field(False, description="train the world VAE whose decoder warps each frame by a displacement "
+                                                     "field it predicts (docs/results.md: motion inside a latent frame)")
     clip_steps: int = Field(600, ge=1, description="world CLIP optimizer steps")
     detector_steps: int = Field(300, ge=1, description="world character detector optimizer steps")
     extractor_steps: int = Field(3000, ge=1, description="stage-1 optimizer steps")
@@ -165,7 +167,8 @@ def run_world_recipe(settings: WorldRecipeSettings, echo: Callable[[str], None] 
           lambda: (run_cli("data", ["data", "synth", "--out", str(data), "--preset", "world", "--stories", str(settings.stories),
                                     "--scenes", "4", "--register", "mixed", "--boxes", "--seed", str(settings.seed)], logs, env),
                    atomic_write_json(stamp_file, stamp)))
-    encoder_stages = (("world-vae", settings.vae_steps, [f"train.character_loss_weight={settings.character_loss_weight}"]),
+    encoder_stages = (("world-vae", settings.vae_steps, [f"train.character_loss_weight={settings.character_loss_weight}",
+                                                         f"model.world_vae_motion_warp={settings.vae_motion_warp}"]),
                       ("world-clip", settings.clip_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]),
                       ("world-detector", settings.detector_steps, ["--micro-batch", str(CLIP_MICRO_BATCH)]))
     if settings.encoders is not None:

@@ -115,10 +115,10 @@ class WorldVAERecipe(_WorldRecipe):
     name = "world-vae"
 
     def build(self, config: TrainSetup) -> nn.Module:
-        """A seeded `WorldVAE` with CogVideoX's compression."""
+        """A seeded `WorldVAE` with CogVideoX's compression (warping its frames with `model.world_vae_motion_warp`)."""
         from msvg_bench.models.world_vae import WorldVAE
 
-        return self.seeded(config, WorldVAE)
+        return self.seeded(config, lambda: WorldVAE(motion_warp=config.model.world_vae_motion_warp))
 
     def dataset(self, config: TrainSetup) -> list[dict[str, Any]]:
         """One sample per scene: its clip [3, T, H, W] in [-1, 1]; with `train.character_loss_weight` > 1 also
@@ -152,7 +152,7 @@ class WorldVAERecipe(_WorldRecipe):
         import torch
         from msvg_bench.models.world_vae import WorldVAE
 
-        vae = WorldVAE()
+        vae = WorldVAE(motion_warp=config.model.world_vae_motion_warp)
         vae.load_state_dict(state_dict)
         vae.eval()
         _, clips = load_world_clips(config, max_stories=SCALING_STORIES)  # enough clips for a stable std

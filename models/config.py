@@ -68,6 +68,10 @@ class ModelConfig(StrictModel):
     text_dropout: float = Field(0.1, ge=0.0, le=1.0, description="stage 2: probability of replacing the prompt by the negative prompt")
     history_dropout: float = Field(0.1, ge=0.0, le=1.0, description="stage 2: probability of replacing history by no-history features")
     train_base_transformer: bool = Field(True, description="stage 2: fine-tune the CogVideoX weights too (else only new modules)")
+    world_vae_motion_warp: bool = Field(
+        False, description="world-vae stage: the decoder also warps each frame by a displacement field it predicts "
+        "(motion inside a latent frame; msvg_bench.models.world_vae)"
+    )
 
     @field_validator("family")
     @classmethod

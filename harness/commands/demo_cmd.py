@@ -46,7 +46,7 @@ def demo(
         typer.echo("world encoders on held-out videos: " + ", ".join(f"{k} {v:.3g}" for k, v in result.quality.items()))
         for suite, comparison in result.comparisons.items():
             typer.echo(f"\n{suite}:")
-            console.print(render_rich_table(comparison))
+            console.print(render_rich_table(comparison, console.width))
             for table in distance_tables(comparison):
                 console.print(table)
         typer.echo(f"summary: {result.out_dir / 'recipe_summary.json'}")
@@ -61,7 +61,7 @@ def demo(
     if tiny or world_weights is not None:
         settings.world_weights = None if tiny else world_weights
     result = run_demo(settings, echo=typer.echo)
-    console.print(render_rich_table(result.comparison))
+    console.print(render_rich_table(result.comparison, console.width))
     for table in distance_tables(result.comparison):
         console.print(table)
     typer.echo(f"demo finished in {result.total_seconds:.0f}s (stage timings: {result.out_dir / 'timings.json'})")

@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--heldout-stories", type=int, default=12, help="world_reference stories measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("diagnose_world_vae.json"))
+    parser.add_argument("--save", type=Path, help="also keep the VAE of every evaluation point in this folder")
     args = parser.parse_args()
 
     weights = shipped_world_weights()
@@ -143,6 +144,8 @@ def main() -> int:
         if step % args.eval_every == 0 or step == args.steps:
             rows.append(measure(step, running))
             atomic_write_json(args.out, {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows})
+            if args.save:
+                vae.save_pretrained(str(args.save))
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(rows[-1]))
     return 0
