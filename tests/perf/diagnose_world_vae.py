@@ -72,7 +72,7 @@ def main() -> int:
     parser.add_argument("--heldout-stories", type=int, default=12, help="world_reference stories measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("diagnose_world_vae.json"))
-    parser.add_argument("--save", type=Path, help="also keep the VAE of every evaluation point in this folder")
+    parser.add_argument("--save", type=Path, help="also save the VAE at each evaluation point to this folder (the latest one is kept)")
     args = parser.parse_args()
 
     weights = shipped_world_weights()
