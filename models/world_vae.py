@@ -68,7 +68,8 @@ def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Each image [N, C, H, W] sampled at its pixel positions plus `flow` [N, 2, H, W] (x, y in pixels;
     bilinear, borders repeated): output pixel p takes the value at p + flow(p)."""
     n, _, h, w = images.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij")
+    positions = {"dtype": flow.dtype, "device": flow.device}
+    ys, xs = torch.meshgrid(torch.arange(h, **positions), torch.arange(w, **positions), indexing="ij")
     x = (xs + flow[:, 0] + 0.5) * (2.0 / w) - 1.0  # align_corners=False: pixel centres at (i + 0.5) / size
     y = (ys + flow[:, 1] + 0.5) * (2.0 / h) - 1.0
     return F.grid_sample(images, torch.stack([x, y], dim=-1), mode="bilinear", padding_mode="border", align_corners=False)

@@ -94,9 +94,8 @@ def main() -> int:
     print("what blur alone keeps of the held-out clips (PSNR of a fixed, untrained reconstruction):")
     for name, psnr in blur_baselines(clips).items():
         print(f"  {name:<40} {psnr:6.2f} dB")
-    gt_jumps, _, _ = frame_profile(vae, clips)
     print("mean |frame t+1 - frame t| per transition (latent frames start at frames 1 and 5):")
-    print("  ground truth    " + " ".join(f"{v:.4f}" for v in gt_jumps))
+    print("  ground truth    " + " ".join(f"{v:.4f}" for v in frame_changes(clips)))
     setup = resolve_config(overrides=["preset=world", f"data.root={args.data}",
                                       f"train.character_loss_weight={args.character_loss_weight}"]).training().setup
     recipe = get_recipe("world-vae")
@@ -108,7 +107,7 @@ def main() -> int:
         vae.eval()
         vae.save_pretrained(str(world / "vae"))
         quality = measure_world_encoders(world, heldout)
-        _, recon_jumps, frame_psnr = frame_profile(vae, clips)
+        recon_jumps, frame_psnr = frame_profile(vae, clips)
         vae.train()
         row = {"step": step, "train_loss": loss, "psnr_db": quality["vae_psnr_db"],
                "look_top1_reconstructed": quality.get("clip_look_top1_reconstructed", float("nan")),
@@ -197,21 +196,22 @@ def blur_baselines(clips: torch.Tensor) -> dict[str, float]:
     return rows
 
 
-def frame_profile(vae: object, clips: torch.Tensor) -> tuple[list[float], list[float], list[float]]:
-    """Per frame of `clips` and of the VAE's reconstructions: the mean absolute change between consecutive
-    frames (in [-1, 1] units) of each, and the reconstruction's PSNR (dB, 0-255). Motion the VAE moves to its
-    latent-frame boundaries shows as small changes inside a group of 4 frames and a jump between groups."""
+def frame_changes(video: torch.Tensor) -> list[float]:
+    """Mean absolute change between consecutive frames of clips [N, 3, T, H, W] (in [-1, 1] units), per
+    transition: motion a VAE moves to its latent-frame boundaries shows as small changes inside a group of
+    4 frames and a jump between groups."""
+    return (video[:, :, 1:] - video[:, :, :-1]).abs().mean(dim=(0, 1, 3, 4)).tolist()
+
+
+def frame_profile(vae: object, clips: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per frame of the VAE's reconstructions of `clips`: their `frame_changes` and PSNR (dB, 0-255)."""
     import torch
 
     with torch.no_grad():
         recon = torch.cat([vae.decode(vae.encode(clips[i : i + 16]).latent_dist.mode()).sample.clamp(-1, 1)
                            for i in range(0, len(clips), 16)])
-
-    def jumps(x: torch.Tensor) -> list[float]:
-        return (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(0, 1, 3, 4)).tolist()
-
     mse = ((recon - clips) * 127.5).pow(2).mean(dim=(0, 1, 3, 4)).clamp_min(1e-10)
-    return jumps(clips), jumps(recon), (10 * torch.log10(255.0**2 / mse)).tolist()
+    return frame_changes(recon), (10 * torch.log10(255.0**2 / mse)).tolist()
 
 
 if __name__ == "__main__":
