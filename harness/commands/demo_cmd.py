@@ -19,7 +19,7 @@ def demo(
     seed: Annotated[int | None, typer.Option("--seed", help="Global seed (demo: 42; --full: the recipe's, 1).")] = None,
     world_weights: Annotated[Path | None, typer.Option("--world-weights", help="World weights folder to start from (default: the shipped one).")] = None,
     tiny: Annotated[bool, typer.Option("--tiny", help="Train the random-init tiny model instead (plumbing only: noise clips).")] = False,
-    full: Annotated[bool, typer.Option("--full", help="The story-world recipe from nothing (about 1 h on 2 idle CPU cores): world VAE, CLIP and detector, both stages, held-out suites.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="The story-world recipe from nothing (about 2 h on 2 idle CPU cores): world VAE, CLIP and detector, both stages, held-out suites.")] = False,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run the whole loop on this machine in a few minutes and print the comparison.
