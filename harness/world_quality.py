@@ -31,7 +31,7 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
     import torch
     from msvg_bench.eval.encoders.world import world_clip
     from msvg_bench.models.encoding import preprocess_frames
-    from msvg_bench.models.world_vae import WorldVAE
+    from msvg_bench.models.world_vae import WorldVAE, psnr_db, reconstruct
 
     vae = WorldVAE.from_pretrained(str(world_dir / "vae")).eval()
     clip = world_clip(world_dir / "clip")
@@ -51,10 +51,8 @@ def measure_world_encoders(world_dir: Path, stories: list[Any], frames: int = 9,
         for index, scene in enumerate(story.scenes):
             raw = read_video(story.clip_path(index))
             video = preprocess_frames(raw, frames, size, size)
-            with torch.no_grad():
-                recon = vae.decode(vae.encode(video[None]).latent_dist.mode()).sample[0].clamp(-1, 1)
-            mse = float(((recon - video) * 127.5).pow(2).mean())
-            psnrs.append(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+            recon = reconstruct(vae, video[None])[0]
+            psnrs.append(psnr_db(recon, video))
             clip_frames = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
             recon_frames = ((recon.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
             emb = clip.encode_frames(clip_frames)

@@ -38,6 +38,7 @@ RESUMABLE_KEYS = (
     "train.export",
     "train.export_probe",
     "train.log_every",
+    "train.eval_every",
     "train.step_callbacks",
     "train.output_dir",
     "train.rdzv_timeout_s",

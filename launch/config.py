@@ -80,6 +80,10 @@ class TrainConfig(StrictModel):
     )
     export: bool = Field(True, description="write the consolidated model to <output_dir>/export at the end")
     log_every: int = Field(1, ge=1, description="log metrics every N steps")
+    eval_every: int = Field(
+        0, ge=0, description="evaluate the model on held-out data every N steps and at the last step (the recipe's "
+        "`evaluate`, e.g. world-vae's held-out PSNR; logged as eval/*; 0: never)"
+    )
     # launch topology
     nproc_per_node: int = Field(1, ge=1, description="worker processes per node (GPUs per node)")
     oversubscribe: bool = Field(
@@ -112,7 +116,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 10, "warmup_steps": 2, "lr": 1e-3, "device": "cpu", "zero": 2},
     "world": {"steps": 2000, "warmup_steps": 50, "lr": 5e-4, "new_module_lr_multiplier": 3.0, "device": "cpu", "zero": 2,
               "gradient_checkpointing": False,
-              "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100},
+              "micro_batch": 8, "schedule": "cosine", "min_lr_ratio": 0.1, "checkpoint_every": 100, "eval_every": 1000},
 }
 """The section presets' training values (each model family's are in `msvg_bench.models.families`)."""
 

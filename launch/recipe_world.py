@@ -7,7 +7,9 @@ loop, checkpoints, resume and MLflow runs as the model's stages.
 - world-vae: `msvg_bench.models.world_vae.WorldVAE` for reconstruction (L1 + MSE + a small KL; with
   `train.character_loss_weight` > 1 the pixels inside a character box weigh more). The
   export sets the latent scaling factor to 1 / std of the training latents, as CogVideoX's is, and
-  writes `<export>/vae/` in diffusers layout.
+  writes `<export>/vae/` in diffusers layout. Every `train.eval_every` steps (the world preset: 1000)
+  and at the last step it logs `eval/heldout_psnr_db`, its reconstructions' PSNR on 8 held-out
+  `world_reference` stories (`world/quality.json` measures 24 the same way).
 - world-clip: `msvg_bench.eval.encoders.world.WorldClipModel`, contrastive between frames (and
   character crops, from the clips' box sidecars) and texts drawn each step from the scene's
   described caption and its parts (the setting, the setting with its light, each look, the action).
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 VAE_KL_WEIGHT = 1e-6
 SCALING_STORIES = 64  # stories whose latents set the VAE's scaling factor
+HELDOUT_STORIES = 8  # world_reference stories (32 clips) the VAE is evaluated on every `train.eval_every` steps
+HELDOUT_BATCH = 8  # clips reconstructed at once
 CLIP_DIM, CLIP_WIDTH, CLIP_CHANNELS, CLIP_TEXT_LENGTH = 128, 128, (32, 64, 96, 128), 48
 CLIP_FRAMES_PER_SCENE = 3
 
@@ -67,6 +71,22 @@ def load_world_clips(config: TrainSetup, max_stories: int | None = None) -> tupl
                 clips.append(((video.permute(1, 2, 3, 0) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy())
                 bar.advance(task)
     return stories, [np.asarray(c) for c in clips]
+
+
+def heldout_world_clips(config: TrainSetup, stories: int) -> list[torch.Tensor]:
+    """Each scene of the first `stories` stories of the held-out `world_reference` suite (another seed than any
+    training data), brought to the model's geometry: [3, T, H, W] in [-1, 1]. Rendered in a temporary folder."""
+    import tempfile
+
+    from msvg_bench.benchmarks.suite import load_suite
+    from msvg_bench.core.video import read_video
+    from msvg_bench.models.encoding import preprocess_frames
+
+    m = config.model
+    with tempfile.TemporaryDirectory(prefix="msvg-heldout-") as folder:
+        held = load_suite("world_reference").limited(stories).materialize(Path(folder))
+        return [preprocess_frames(read_video(story.clip_path(index)), m.num_frames, m.height, m.width)
+                for story in held for index in range(len(story.scenes))]
 
 
 def scaled_box(box: Sequence[int], geometry: tuple[float, float, float]) -> tuple[float, ...] | None:
@@ -113,6 +133,7 @@ class WorldVAERecipe(_WorldRecipe):
     """The world's video autoencoder, trained for reconstruction on the data folder's clips."""
 
     name = "world-vae"
+    _heldout: list[torch.Tensor] | None = None  # the held-out clips, rendered at the first evaluation
 
     def build(self, config: TrainSetup) -> nn.Module:
         """A seeded `WorldVAE` with CogVideoX's compression (warping its frames with `model.world_vae_motion_warp`)."""
@@ -146,6 +167,22 @@ class WorldVAERecipe(_WorldRecipe):
         mask = batch.get("character_mask")
         weights = None if mask is None else region_weights(mask.float(), config.train.character_loss_weight)
         return model(batch["video"], VAE_KL_WEIGHT, weights)
+
+    def evaluate(self, model: nn.Module, config: TrainSetup) -> dict[str, float]:
+        """`eval/heldout_psnr_db`: the mean PSNR of the VAE's reconstructions of the first `HELDOUT_STORIES`
+        stories of the held-out `world_reference` suite, measured as `world/quality.json` measures it on 24."""
+        import numpy as np
+        import torch
+        from msvg_bench.models.world_vae import psnr_db, reconstruct
+
+        if self._heldout is None:
+            self._heldout = heldout_world_clips(config, HELDOUT_STORIES)
+        weight, clips, psnrs = next(model.parameters()), self._heldout, []
+        for start in range(0, len(clips), HELDOUT_BATCH):
+            batch = torch.stack(clips[start : start + HELDOUT_BATCH])
+            recon = reconstruct(model, batch.to(weight.device, weight.dtype)).cpu()
+            psnrs += [psnr_db(r, clip) for r, clip in zip(recon, batch, strict=True)]
+        return {"eval/heldout_psnr_db": float(np.mean(psnrs))}
 
     def export(self, state_dict: dict[str, torch.Tensor], out_dir: Path, config: TrainSetup) -> Path:
         """`<out_dir>/vae/` (diffusers layout) with `scaling_factor` = 1 / std of the training latents."""

@@ -56,6 +56,11 @@ class Recipe:
         """Extra training metrics logged with the loss (cheap; called on every rank; default: none)."""
         return {}
 
+    def evaluate(self, model: nn.Module, config: TrainSetup) -> dict[str, float]:
+        """Held-out metrics of `model` (named `eval/...`), every `train.eval_every` steps; called on every rank
+        (ZeRO-3 gathers parameters collectively), in eval mode without gradients; default: none."""
+        return {}
+
     def dataset(self, config: TrainSetup) -> Sequence[dict[str, Any]]:
         """Required: the training samples (dicts of tensors of equal shapes per key)."""
         raise NotImplementedError

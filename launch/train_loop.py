@@ -2,8 +2,8 @@
 
 Every optimizer step: the `train.step_callbacks`, its micro-batches (the global RNG reseeded from
 seed, step and sample indices, the recipe's noise from per-sample generators, so the loss curve does
-not depend on the number of ranks), its metrics (rank 0 logs them), and a checkpoint every
-`train.checkpoint_every` steps.
+not depend on the number of ranks), its metrics (rank 0 logs them), the recipe's held-out evaluation
+every `train.eval_every` steps, and a checkpoint every `train.checkpoint_every` steps.
 """
 
 from __future__ import annotations
@@ -113,12 +113,31 @@ def run_steps(run: TrainingRun, tracker: Any, result: TrainResult) -> None:
             result.final_step = number
             if number > logged_through and (number % tc.log_every == 0 or number == total_steps):
                 tracker.log_metrics({**metrics, **run.recipe.monitor(engine.module, run.setup)}, step=number)
+            if tc.eval_every and number > logged_through and (number % tc.eval_every == 0 or number == total_steps):
+                evaluation = evaluate(run)
+                if evaluation:
+                    result.evaluations[number] = evaluation
+                    tracker.log_metrics(evaluation, step=number)
+                    shown = " ".join(f"{name.removeprefix('eval/')} {value:.4g}" for name, value in evaluation.items())
+                    bar.update(task, description=f"train {tc.stage} (step {number}: {shown})")
             bar.advance(task)
             if tc.checkpoint_every and (number % tc.checkpoint_every == 0 or number == total_steps):
                 save_checkpoint(
                     engine, checkpoints_dir(run.place.out_dir), number, tracker.run_id, run.job.record, len(run.data.dataset),
                     tc.keep_checkpoints,
                 )
+
+
+def evaluate(run: TrainingRun) -> dict[str, float]:
+    """The recipe's held-out metrics of the model as it is now (eval mode, no gradients, on every rank)."""
+    import torch
+
+    engine = run.engine.engine
+    engine.eval()
+    with torch.no_grad():
+        metrics = run.recipe.evaluate(engine.module, run.setup)
+    engine.train()
+    return metrics
 
 
 def train_step(run: TrainingRun, step: int) -> dict[str, float]:
@@ -209,6 +228,7 @@ def write_summary(run: TrainingRun, result: TrainResult) -> None:
             "start_step": result.start_step,
             "final_step": result.final_step,
             "losses": {str(k): v for k, v in result.losses.items()},
+            "evaluations": {str(k): v for k, v in result.evaluations.items()},
             "export_dir": result.export_dir,
             "world_size": run.place.world,
             "zero": tc.zero,

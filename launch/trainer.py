@@ -45,6 +45,7 @@ class TrainResult:
     start_step: int
     final_step: int
     losses: dict[int, float] = field(default_factory=dict)
+    evaluations: dict[int, dict[str, float]] = field(default_factory=dict)
     export_dir: str | None = None
 
 

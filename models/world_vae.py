@@ -20,6 +20,8 @@ renders exactly and a convolution head only as a blur of the 4 positions. The fl
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -181,3 +183,15 @@ class WorldVAE(ModelMixin, ConfigMixin):
         weights = self._groups(pixel_weights[:, None].expand_as(video).to(error.dtype)).reshape(b, -1)
         recon = ((error.abs() + error.square()) * weights).sum(dim=1) / weights.sum(dim=1)
         return recon.mean() + kl_weight * kl
+
+
+def reconstruct(vae: WorldVAE, videos: torch.Tensor) -> torch.Tensor:
+    """`vae`'s reconstruction of clips [B, 3, T, H, W] in [-1, 1]: the posterior's mode, decoded, clamped to [-1, 1]."""
+    with torch.no_grad():
+        return vae.decode(vae.encode(videos).latent_dist.mode()).sample.clamp(-1, 1)
+
+
+def psnr_db(reconstruction: torch.Tensor, video: torch.Tensor) -> float:
+    """PSNR (dB, on the 0-255 scale) of a reconstruction against its clip, both in [-1, 1]."""
+    mse = float(((reconstruction.float() - video.float()) * 127.5).pow(2).mean())
+    return 10 * math.log10(255.0**2 / max(mse, 1e-10))
