@@ -2,8 +2,9 @@
 ZeRO-2 on two processes, generate and score a suite with the method and its baselines, compare.
 
 By default the demo starts from the story-world weights the repository ships (`world_weights/`; its
-`manifest.json` names the commands: the world encoders from `msvg-bench demo --full --seed 2`, stage 1 +
-stage 2 from the recipe with the character-weighted loss, `tests/perf/bench_recipe.py --seed 5`):
+`manifest.json` names the commands: the world encoders from `msvg-bench demo --full --seed 2` (the VAE
+from its VAE stage with the warping decoder), stage 1 + stage 2 from the recipe with the character-weighted
+loss, `tests/perf/bench_recipe.py --seed 9`):
 world-trained VAE and CLIP, a trained stage 1 + stage 2. It fine-tunes them briefly on freshly synthesized world stories, then generates
 held-out 8-scene `world_long` stories with msvg and both baselines (plain, streaming) and scores them,
 so the comparison, and consistency over scene distance, are semantic inside the world. With `world_weights=None`
