@@ -123,6 +123,8 @@ def test_reduced_demo_end_to_end(tmp_path: Path) -> None:
     for method in ("msvg", "plain"):
         scored = json.loads((result.out_dir / "eval" / method / "results.json").read_text())
         assert scored["non_semantic"] is False and scored["suite"]["name"] == "world_long"
-        # a random-init CLIP scores 0 (clamped); the world CLIP recognises the generated scene and its prompt
-        assert scored["aggregate"]["prompt_alignment"]["mean"] > 20
+        # scored by the world CLIP (a random-init one scores 0, clamped); no absolute level is checked: uniform
+        # noise scores 12-19 against world prompts, a grey frame 27 against "in the indoor hall"
+        assert scored["aggregate"]["prompt_alignment"]["mean"] > 0
+        # the world CLIP recognises the generated scene's setting (6 settings: chance 1/6)
         assert scored["aggregate"]["setting_recognition"]["mean"] >= 0.5
