@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -29,11 +29,14 @@ def test_version() -> None:
 
 
 def test_help_is_fast_and_imports_no_torch() -> None:
-    start = time.perf_counter()
+    # CPU time, not wall time: on a shared 2-core machine the wall clock measures the neighbours
+    # (measured: 0.3 s of CPU in 2.4 s of wall time beside a training run); importing torch alone costs 2.3 s.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = cli("--help")
-    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     assert result.returncode == 0 and "Usage" in result.stdout
-    assert elapsed < 1.0, f"--help took {elapsed:.2f}s"
+    assert cpu_s < 1.0, f"--help took {cpu_s:.2f}s of CPU"
     trace = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "from msvg_bench.cli import app"],
         capture_output=True, text=True, timeout=60, check=True,
