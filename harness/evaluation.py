@@ -25,6 +25,7 @@ from msvg_bench.doctor import opencv_line
 from msvg_bench.eval.mlflow_log import log_results, log_story_videos
 from msvg_bench.eval.report import print_results
 from msvg_bench.eval.runner import ScoringSettings, parse_shard
+from msvg_bench.launch.config import TrainConfig
 from msvg_bench.models.methods import method_names
 
 if TYPE_CHECKING:
@@ -65,12 +66,15 @@ HOW_TO_TRAIN = "train one with `msvg-bench train --zero 2` (after `msvg-bench da
 
 def scoring_config_hash(cfg: Config) -> str:
     """The config hash with settings that do not change any story's values normalised (shard, limit,
-    resume, video logging, cache and output locations), so the shards of one evaluation, a
-    single-process run of it and a run over more stories carry the same hash. `generate.story_batch`
-    stays in it: batched clips equal story-by-story ones only up to float rounding."""
+    resume, video logging, cache and output locations, and the whole `train` section, which no
+    evaluation reads: the trained weights enter the results as `model_identity`), so the shards of one
+    evaluation, a single-process run of it, a run over more stories and a run under a preset whose
+    training settings changed carry the same hash. `generate.story_batch` stays in it: batched clips
+    equal story-by-story ones only up to float rounding."""
     normal = cfg.model_copy(deep=True)
     neutral = {"shard": None, "limit": None, "resume": True, "log_videos": True, "cache": True, "cache_dir": None, "output_dir": Path(".")}
     normal.eval = normal.eval.model_copy(update=neutral)
+    normal.train = TrainConfig()
     return config_hash(normal)
 
 

@@ -96,7 +96,7 @@ def test_broken_story_fails_alone_and_resume_scores_only_it(tmp_path: Path, suit
 
     clip.write_bytes(good)  # fixed
     scored.clear()
-    assert main(args) == 0
+    assert main([*args, "train.steps=7", "train.eval_every=2"]) == 0  # training settings: no evaluation reads them
     assert scored == ["synth_0001"]
     second = read_results(tmp_path / "out" / "results.json")
     assert all(s.status == "ok" for s in second.stories) and second.aggregate["scuts"].n == 3
