@@ -73,13 +73,18 @@ except FolderLockedError:
     print("refused", flush=True)
 else:
     print("won", flush=True)
-    time.sleep(3)
+    time.sleep(120)  # holds the lock until the test has every answer, however slowly the others start
 """
 
 
 def test_commands_starting_together_get_one_winner(tmp_path: Path) -> None:
     procs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(4)]
-    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    try:
+        outcomes = sorted(p.stdout.readline().strip() for p in procs)
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate(timeout=60)
     assert outcomes == ["refused", "refused", "refused", "won"]
 
 
